@@ -1,0 +1,1 @@
+"""TFLite export of extracted subnets (installed as `ofa_tf.export`)."""

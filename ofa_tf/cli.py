@@ -1,0 +1,115 @@
+"""The `ofa-tf` command line. Thin: parse, call the library, print.
+
+Bad input ends with a one-line message naming the problem and the fix, and
+exit code 2 (no traceback).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+import click
+
+
+@contextlib.contextmanager
+def _quiet_native_logs():
+    """Silences TensorFlow's native start-up banner (written to fd 2 before logging is set up)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        saved = os.dup(2)
+    except OSError:  # no real stderr (e.g. embedded); nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    sys.stderr.flush()
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(devnull)
+        os.close(saved)
+
+
+def _import_library():
+    """Imports ofa_tf with TensorFlow loaded under `_quiet_native_logs`."""
+    import ofa_tf
+
+    with _quiet_native_logs():
+        import ofa_tf._backend  # noqa: F401
+    return ofa_tf
+
+
+class _Group(click.Group):
+    """Turns library input errors into one-line messages with exit code 2."""
+
+    def invoke(self, ctx):
+        from ofa_tf.errors import OFAError
+
+        try:
+            return super().invoke(ctx)
+        except (OFAError, ValueError, FileNotFoundError) as error:
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ofa-tf")
+def main():
+    """Once-for-All in Keras/TensorFlow: train one supernet, specialize it for any budget, ship TFLite.
+
+    \b
+    Example:
+      ofa-tf info --width-mult 1.2 --resolution 224
+    """
+
+
+@main.command()
+@click.option("--width-mult", type=float, default=1.0, show_default=True, help="Supernet width multiplier.")
+@click.option("--resolution", type=int, default=224, show_default=True, help="Input resolution for the MAC counts.")
+@click.option("--n-classes", type=int, default=1000, show_default=True, help="Classifier outputs.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random subnet shown.")
+def info(width_mult: float, resolution: int, n_classes: int, seed: int):
+    """Print the search space and the MACs/params of the min, max and a random subnet.
+
+    \b
+    Example:
+      ofa-tf info --width-mult 1.0 --resolution 160
+    """
+    import numpy as np
+
+    from rich.console import Console
+    from rich.table import Table
+
+    ofa_tf = _import_library()
+    if resolution < 8:
+        raise ofa_tf.ConfigError(f"--resolution {resolution} is too small: use at least 8 pixels, e.g. 224")
+    space = ofa_tf.SearchSpace(width_mult=width_mult, n_classes=n_classes)
+    console = Console()
+    console.print(f"OFA-MobileNetV3 w{width_mult}: widths {list(space.stage_widths)}")
+    console.print(
+        f"kernel {list(space.ks_list)}, expand {list(space.expand_ratio_list)}, depth {list(space.depth_list)}, "
+        f"{space.n_blocks} elastic blocks in {space.n_stages} stages"
+    )
+    console.print(
+        f"subnets: {space.n_subnets:.3e} (x {len(space.resolutions)} resolutions "
+        f"{space.resolutions[0]}..{space.resolutions[-1]} step 4)"
+    )
+    table = Table(title=f"at {resolution}x{resolution}")
+    for column in ("subnet", "MACs (M)", "params (M)"):
+        table.add_column(column)
+    random_config = space.sample(np.random.default_rng(seed))
+    rows = [("min", space.min_config()), ("max", space.max_config()), (f"random (seed {seed})", random_config)]
+    for label, config in rows:
+        macs = ofa_tf.count_macs(config, resolution=resolution, space=space)
+        params = ofa_tf.count_params(config, space=space)
+        table.add_row(label, f"{macs / 1e6:.1f}", f"{params / 1e6:.2f}")
+    console.print(table)
+    click.echo(f"random subnet: {random_config.to_json()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Subnet extraction: a `SubnetConfig` + supernet weights -> a stock Keras model.
+
+The extracted model uses only `ZeroPadding2D`, `Conv2D`, `DepthwiseConv2D`,
+`BatchNormalization`, `Activation`, `GlobalAveragePooling2D`, `Multiply`,
+`Add`, `Flatten`, `Dropout` and `Dense`: it saves as `.keras` without custom
+objects and converts to TFLite with builtin ops only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ofa_tf._backend import keras
+from ofa_tf.layers.activations import KERAS_ACTIVATION
+from ofa_tf.space import BlockSpec, SubnetConfig, se_mid_channels
+
+
+class _SubnetBuilder:
+    """Adds stock layers to a functional graph, copying supernet weights when given."""
+
+    def __init__(self, lib: Any, bn_momentum: float, bn_epsilon: float):
+        self.layers = lib.layers
+        self.bn_args = dict(momentum=bn_momentum, epsilon=bn_epsilon)
+
+    def apply(self, layer, x, weights=None):
+        y = layer(x)
+        if weights is not None:
+            layer.set_weights(weights)
+        return y
+
+    def conv(self, x, name, filters, kernel_size, source, strides=1, use_bias=False, activation=None):
+        in_channels = x.shape[-1]
+        if kernel_size > 1:
+            x = self.apply(self.layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad"), x)
+        conv = self.layers.Conv2D(
+            filters, kernel_size, strides=strides, use_bias=use_bias, activation=activation, name=name
+        )
+        return self.apply(conv, x, source.sliced_weights(in_channels, filters))
+
+    def bn_act(self, x, name, source, activation=None):
+        channels = x.shape[-1]
+        x = self.apply(
+            self.layers.BatchNormalization(**self.bn_args, name=f"{name}_bn"), x, source.sliced_weights(channels)
+        )
+        if activation is not None:
+            x = self.apply(self.layers.Activation(KERAS_ACTIVATION[activation], name=f"{name}_act"), x)
+        return x
+
+    def mbconv(self, x, name, spec: BlockSpec, block, kernel_size: int, mid: int):
+        shortcut = x
+        if block.has_expand:
+            x = self.conv(x, f"{name}_expand", mid, 1, block.expand_conv)
+            x = self.bn_act(x, f"{name}_expand", block.expand_bn, spec.activation)
+        x = self.apply(self.layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_depthwise_pad"), x)
+        depthwise = self.layers.DepthwiseConv2D(kernel_size, strides=spec.stride, use_bias=False, name=f"{name}_depthwise")
+        x = self.apply(depthwise, x, block.depthwise.sliced_weights(mid, kernel_size))
+        x = self.bn_act(x, f"{name}_depthwise", block.depthwise_bn, spec.activation)
+        if spec.use_se:
+            x = self.squeeze_excite(x, f"{name}_se", block.se)
+        x = self.conv(x, f"{name}_project", spec.out_channels, 1, block.project_conv)
+        x = self.bn_act(x, f"{name}_project", block.project_bn)
+        if spec.has_residual:
+            x = self.layers.Add(name=f"{name}_add")([shortcut, x])
+        return x
+
+    def squeeze_excite(self, x, name, source):
+        channels = x.shape[-1]
+        mid = se_mid_channels(channels)
+        weights = source.sliced_weights(channels)
+        s = self.apply(self.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool"), x)
+        reduce = self.layers.Conv2D(mid, 1, activation=KERAS_ACTIVATION["relu"], name=f"{name}_reduce")
+        s = self.apply(reduce, s, weights[:2])
+        expand = self.layers.Conv2D(channels, 1, activation=KERAS_ACTIVATION["h_sigmoid"], name=f"{name}_expand")
+        s = self.apply(expand, s, weights[2:])
+        return self.layers.Multiply(name=f"{name}_multiply")([x, s])
+
+
+def extract_subnet(
+    supernet: Any, config: SubnetConfig | None = None, lib: Any = keras, name: str | None = None
+) -> Any:
+    """The subnet `config` (default: the active one) of `supernet` as a stock Keras model.
+
+    Inference outputs equal the supernet's for that config. Dropout is kept at
+    the supernet's rate (inactive at inference).
+
+    Args:
+        supernet: an `OFAMobileNetV3`.
+        config: the subnet; `config.resolution` fixes the input size (None: any size).
+        lib: the Keras module to build with (`keras`, or `tf_keras` for QAT).
+        name: model name.
+    """
+    space = supernet.space
+    config = supernet.active_config if config is None else config
+    space.validate(config)
+    builder = _SubnetBuilder(lib, supernet.bn_momentum, supernet.bn_epsilon)
+    layers = builder.layers
+    size = config.resolution
+    inputs = layers.Input((size, size, 3), name="image")
+    x = builder.conv(inputs, "first_conv", space.first_conv_channels, 3, supernet.first_conv, strides=2)
+    x = builder.bn_act(x, "first_conv", supernet.first_conv_bn, "h_swish")
+    first = space.first_block()
+    x = builder.mbconv(x, "first_block", first, supernet.first_block, 3, first.in_channels)
+    active = space.active_block_mask(config.d)[0]
+    for spec in space.blocks:
+        if active[spec.index]:
+            mid = spec.mid_channels[space.expand_ratio_list.index(config.e[spec.index])]
+            x = builder.mbconv(x, f"blocks_{spec.index}", spec, supernet.blocks[spec.index], config.ks[spec.index], mid)
+    x = builder.conv(x, "final_expand", space.final_expand_channels, 1, supernet.final_expand_conv)
+    x = builder.bn_act(x, "final_expand", supernet.final_expand_bn, "h_swish")
+    x = builder.apply(layers.GlobalAveragePooling2D(keepdims=True, name="pool"), x)
+    x = builder.conv(x, "feature_mix", space.feature_mix_channels, 1, supernet.feature_mix_conv)
+    x = builder.apply(layers.Activation(KERAS_ACTIVATION["h_swish"], name="feature_mix_act"), x)
+    x = builder.apply(layers.Flatten(name="flatten"), x)
+    if supernet.dropout_rate > 0:
+        x = builder.apply(layers.Dropout(supernet.dropout_rate, name="dropout"), x)
+    weights = supernet.classifier.sliced_weights(x.shape[-1], space.n_classes)
+    outputs = builder.apply(layers.Dense(space.n_classes, name="classifier"), x, weights)
+    return lib.Model(inputs, outputs, name=name or "ofa_subnet")

@@ -1,0 +1,71 @@
+"""Elastic convolution: input and output channels are leading slices of one kernel."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ofa_tf._backend import keras, tf
+from ofa_tf.layers.initializers import he_fout
+
+
+def symmetric_padding(kernel_size: int) -> list[list[int]] | str:
+    """Explicit NHWC padding of `k // 2` on each side (PyTorch style, not TF 'SAME')."""
+    pad = kernel_size // 2
+    return "VALID" if pad == 0 else [[0, 0], [pad, pad], [pad, pad], [0, 0]]
+
+
+class ElasticConv2D(keras.layers.Layer):
+    """A convolution whose active width is a slice of the max kernel.
+
+    The input channel count is read from the input; the output channel count
+    is `active_filters` (a Python int or an int32 scalar tensor), so a small
+    subnet convolves with a small kernel instead of masking the big one.
+
+    Args:
+        max_filters: output channels of the full kernel.
+        kernel_size: square kernel size (odd); padding is `kernel_size // 2`.
+        strides: convolution stride.
+        use_bias: whether to add a bias.
+        **kwargs: base `Layer` arguments (name, dtype).
+    """
+
+    def __init__(self, max_filters: int, kernel_size: int = 1, strides: int = 1, use_bias: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.max_filters = int(max_filters)
+        self.kernel_size = int(kernel_size)
+        self.strides = int(strides)
+        self.use_bias = bool(use_bias)
+
+    def build(self, input_shape):
+        self.max_in_channels = int(input_shape[-1])
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(self.kernel_size, self.kernel_size, self.max_in_channels, self.max_filters),
+            initializer=he_fout(self.kernel_size, self.max_filters),
+        )
+        self.bias = (
+            self.add_weight(name="bias", shape=(self.max_filters,), initializer="zeros") if self.use_bias else None
+        )
+
+    def call(self, inputs, active_filters=None):
+        in_channels = tf.shape(inputs)[-1]
+        out_channels = self.max_filters if active_filters is None else active_filters
+        kernel = tf.convert_to_tensor(self.kernel)[:, :, :in_channels, :out_channels]
+        outputs = tf.nn.conv2d(inputs, kernel, self.strides, symmetric_padding(self.kernel_size))
+        if self.bias is not None:
+            outputs = outputs + tf.convert_to_tensor(self.bias)[:out_channels]
+        return outputs
+
+    def sliced_weights(self, in_channels: int, out_channels: int) -> list[np.ndarray]:
+        """Weights of the equivalent stock `Conv2D` for the given widths."""
+        weights = [self.kernel.numpy()[:, :, :in_channels, :out_channels]]
+        if self.bias is not None:
+            weights.append(self.bias.numpy()[:out_channels])
+        return weights
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            max_filters=self.max_filters, kernel_size=self.kernel_size, strides=self.strides, use_bias=self.use_bias
+        )
+        return config

@@ -1,0 +1,55 @@
+"""Elastic squeeze-and-excitation (OFA `DynamicSE`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ofa_tf._backend import keras, tf
+from ofa_tf.layers import activations
+from ofa_tf.layers.initializers import he_fout
+from ofa_tf.space import se_mid_channels
+
+
+class ElasticSqueezeExcite(keras.layers.Layer):
+    """Squeeze-and-excitation whose width follows the input channels.
+
+    For `C` active channels the hidden width is `make_divisible(C // 4, 8)`;
+    the reduce (C -> mid, ReLU) and expand (mid -> C, hard-sigmoid) 1x1 convs
+    with biases are leading slices of the max weights.
+
+    Args:
+        **kwargs: base `Layer` arguments.
+    """
+
+    def build(self, input_shape):
+        channels = int(input_shape[-1])
+        self.max_channels = channels
+        mid = se_mid_channels(channels)
+        self.reduce_kernel = self.add_weight(name="reduce_kernel", shape=(channels, mid), initializer=he_fout(1, mid))
+        self.reduce_bias = self.add_weight(name="reduce_bias", shape=(mid,), initializer="zeros")
+        self.expand_kernel = self.add_weight(
+            name="expand_kernel", shape=(mid, channels), initializer=he_fout(1, channels)
+        )
+        self.expand_bias = self.add_weight(name="expand_bias", shape=(channels,), initializer="zeros")
+        # mid width for every possible active channel count, looked up in-graph.
+        self._mid_table = tf.constant([se_mid_channels(c) for c in range(channels + 1)], tf.int32)
+
+    def call(self, inputs):
+        channels = tf.shape(inputs)[-1]
+        mid = tf.gather(self._mid_table, channels)
+        pooled = tf.reduce_mean(inputs, axis=[1, 2])
+        reduce_kernel = tf.convert_to_tensor(self.reduce_kernel)[:channels, :mid]
+        hidden = tf.nn.relu(tf.matmul(pooled, reduce_kernel) + tf.convert_to_tensor(self.reduce_bias)[:mid])
+        expand_kernel = tf.convert_to_tensor(self.expand_kernel)[:mid, :channels]
+        gate = activations.hard_sigmoid(tf.matmul(hidden, expand_kernel) + tf.convert_to_tensor(self.expand_bias)[:channels])
+        return inputs * gate[:, None, None, :]
+
+    def sliced_weights(self, channels: int) -> list[np.ndarray]:
+        """[reduce kernel, reduce bias, expand kernel, expand bias] as stock 1x1 `Conv2D` weights."""
+        mid = se_mid_channels(channels)
+        return [
+            self.reduce_kernel.numpy()[None, None, :channels, :mid],
+            self.reduce_bias.numpy()[:mid],
+            self.expand_kernel.numpy()[None, None, :mid, :channels],
+            self.expand_bias.numpy()[:channels],
+        ]

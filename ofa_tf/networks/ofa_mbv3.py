@@ -1,0 +1,228 @@
+"""OFA-MobileNetV3 supernet as a Keras model."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ofa_tf._backend import keras, tf
+from ofa_tf.layers import activations
+from ofa_tf.layers.batch_norm import ElasticBatchNormalization
+from ofa_tf.layers.conv import ElasticConv2D
+from ofa_tf.layers.dense import ElasticDense
+from ofa_tf.layers.mbconv import ElasticMBConvBlock
+from ofa_tf.space import SearchSpace, SubnetConfig
+
+
+@keras.saving.register_keras_serializable(package="ofa_tf")
+class OFAMobileNetV3(keras.Model):
+    """Once-for-All MobileNetV3 supernet with elastic kernel, expand ratio and depth.
+
+    The active subnet lives in three int32 `tf.Variable`s (kernel index and
+    expand index per block, depth per stage) read inside the graph, so one
+    `tf.function` trace serves every subnet: the depthwise kernel is chosen
+    with `tf.switch_case`, widths are slices of the shared weights and
+    skipped blocks are bypassed with `tf.cond`. A small subnet therefore
+    computes less, it is not a masked large one. Any input resolution works.
+
+    Args:
+        width_mult: width multiplier (1.0 and 1.2 are the released supernets).
+        ks_list: elastic depthwise kernel sizes.
+        expand_ratio_list: elastic expand ratios.
+        depth_list: elastic stage depths.
+        n_classes: classifier outputs.
+        dropout_rate: dropout before the classifier.
+        bn_momentum: Keras-style BN momentum (0.9 = PyTorch momentum 0.1).
+        bn_epsilon: BN epsilon.
+        **kwargs: base `keras.Model` arguments (name).
+
+    Example:
+        >>> net = OFAMobileNetV3(width_mult=1.0)
+        >>> config = net.sample_active_subnet(seed=0)
+        >>> subnet = net.get_active_subnet(resolution=224)  # stock Keras layers
+    """
+
+    def __init__(
+        self,
+        width_mult: float = 1.0,
+        ks_list: Sequence[int] = (3, 5, 7),
+        expand_ratio_list: Sequence[int] = (3, 4, 6),
+        depth_list: Sequence[int] = (2, 3, 4),
+        n_classes: int = 1000,
+        dropout_rate: float = 0.1,
+        bn_momentum: float = 0.9,
+        bn_epsilon: float = 1e-5,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.space = SearchSpace(
+            width_mult=width_mult,
+            ks_list=tuple(ks_list),
+            expand_ratio_list=tuple(expand_ratio_list),
+            depth_list=tuple(depth_list),
+            n_classes=n_classes,
+        )
+        self.dropout_rate = float(dropout_rate)
+        self.bn_momentum = float(bn_momentum)
+        self.bn_epsilon = float(bn_epsilon)
+        space = self.space
+        bn = dict(momentum=bn_momentum, epsilon=bn_epsilon)
+        self.first_conv = ElasticConv2D(space.first_conv_channels, 3, strides=2, name="first_conv")
+        self.first_conv_bn = ElasticBatchNormalization(**bn, name="first_conv_bn")
+        first = space.first_block()
+        self.first_block = self._make_block(first, (3,), "first_block")
+        self.blocks = [self._make_block(spec, space.ks_list, f"blocks_{spec.index}") for spec in space.blocks]
+        self.final_expand_conv = ElasticConv2D(space.final_expand_channels, 1, name="final_expand_conv")
+        self.final_expand_bn = ElasticBatchNormalization(**bn, name="final_expand_bn")
+        self.feature_mix_conv = ElasticConv2D(space.feature_mix_channels, 1, name="feature_mix_conv")
+        self.dropout = keras.layers.Dropout(self.dropout_rate, name="dropout")
+        self.classifier = ElasticDense(n_classes, name="classifier")
+        n_blocks, n_stages = space.n_blocks, space.n_stages
+        arch_var = dict(trainable=False, dtype=tf.int32, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.active_kernel_index = tf.Variable(
+            tf.fill([n_blocks], len(space.ks_list) - 1), name="active_kernel_index", **arch_var
+        )
+        self.active_expand_index = tf.Variable(
+            tf.fill([n_blocks], len(space.expand_ratio_list) - 1), name="active_expand_index", **arch_var
+        )
+        self.active_depth = tf.Variable(tf.fill([n_stages], space.max_depth), name="active_depth", **arch_var)
+
+    def _make_block(self, spec, ks_list, name) -> ElasticMBConvBlock:
+        return ElasticMBConvBlock(
+            spec.in_channels,
+            spec.out_channels,
+            ks_list,
+            spec.mid_channels,
+            strides=spec.stride,
+            activation=spec.activation,
+            use_se=spec.use_se,
+            bn_momentum=self.bn_momentum,
+            bn_epsilon=self.bn_epsilon,
+            name=name,
+        )
+
+    def build(self, input_shape=None):
+        space = self.space
+        self.first_conv.build((None, None, None, 3))
+        self.first_conv_bn.build((None, None, None, space.first_conv_channels))
+        self.first_block.build()
+        for block in self.blocks:
+            block.build()
+        last = space.blocks[-1].out_channels
+        self.final_expand_conv.build((None, None, None, last))
+        self.final_expand_bn.build((None, None, None, space.final_expand_channels))
+        self.feature_mix_conv.build((None, 1, 1, space.final_expand_channels))
+        self.classifier.build((None, space.feature_mix_channels))
+        self.built = True
+
+    # ----- forward -----------------------------------------------------------
+    def arch_tensors(self, config: SubnetConfig | None = None) -> dict[str, tf.Tensor]:
+        """The subnet as int32 tensors, the form `call(..., arch=)` takes.
+
+        With no config, reads the active-subnet variables (inside a graph the
+        read happens at run time, so the graph follows `set_active_subnet`).
+        """
+        if config is None:
+            return {
+                "kernel_index": tf.convert_to_tensor(self.active_kernel_index),
+                "expand_index": tf.convert_to_tensor(self.active_expand_index),
+                "depth": tf.convert_to_tensor(self.active_depth),
+            }
+        arch = self.space.to_indices([config])
+        return {
+            "kernel_index": tf.constant(arch.kernel_index[0], tf.int32),
+            "expand_index": tf.constant(arch.expand_index[0], tf.int32),
+            "depth": tf.constant(arch.depth[0], tf.int32),
+        }
+
+    def call(self, inputs, training=None, arch: dict[str, tf.Tensor] | None = None):
+        """Logits of the active subnet (or of `arch`, a dict from `arch_tensors`)."""
+        arch = self.arch_tensors() if arch is None else arch
+        x = self.first_conv(inputs)
+        x = activations.hard_swish(self.first_conv_bn(x, training=training))
+        x = self.first_block(x, kernel_index=0, expand_index=0, training=training)
+        always_active = min(self.space.depth_list)
+        for spec, block in zip(self.space.blocks, self.blocks):
+
+            def run_block(x=x, block=block, i=spec.index):
+                return block(
+                    x,
+                    kernel_index=arch["kernel_index"][i],
+                    expand_index=arch["expand_index"][i],
+                    training=training,
+                )
+
+            if spec.depth_index < always_active:
+                x = run_block()
+            else:
+                x = tf.cond(spec.depth_index < arch["depth"][spec.stage], run_block, lambda x=x: x)
+        x = self.final_expand_conv(x)
+        x = activations.hard_swish(self.final_expand_bn(x, training=training))
+        x = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
+        x = activations.hard_swish(self.feature_mix_conv(x))
+        x = tf.reshape(x, (-1, self.space.feature_mix_channels))
+        x = self.dropout(x, training=training)
+        return self.classifier(x)
+
+    # ----- the active subnet (official method names) ---------------------------
+    @property
+    def active_config(self) -> SubnetConfig:
+        """The active subnet as a `SubnetConfig` (resolution unset)."""
+        ks = np.asarray(self.space.ks_list)[self.active_kernel_index.numpy()]
+        e = np.asarray(self.space.expand_ratio_list)[self.active_expand_index.numpy()]
+        return SubnetConfig(
+            ks=tuple(int(v) for v in ks), e=tuple(v.item() for v in e), d=tuple(int(v) for v in self.active_depth.numpy())
+        )
+
+    def set_active_config(self, config: SubnetConfig) -> None:
+        """Makes `config` the active subnet (validated against the search space)."""
+        arch = self.space.to_indices([config])
+        self.active_kernel_index.assign(arch.kernel_index[0].astype(np.int32))
+        self.active_expand_index.assign(arch.expand_index[0].astype(np.int32))
+        self.active_depth.assign(arch.depth[0].astype(np.int32))
+
+    def set_active_subnet(self, ks=None, e=None, d=None, **kwargs) -> None:
+        """Sets kernel sizes, expand ratios and depths, as upstream.
+
+        Each argument is an int (every block / stage) or a list; `None` (or a
+        `None` entry) keeps the current value.
+        """
+        self.set_active_config(self.space.normalize(ks, e, d, base=self.active_config))
+
+    def set_max_net(self) -> None:
+        """Activates the largest subnet."""
+        self.set_active_config(self.space.max_config())
+
+    def sample_active_subnet(self, seed: int | np.random.Generator | None = None) -> dict[str, list]:
+        """Samples a subnet uniformly, activates it and returns {"ks", "e", "d"}."""
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        config = self.space.sample(rng)
+        self.set_active_config(config)
+        return config.to_dict()
+
+    def get_active_subnet(self, resolution: int | None = None, name: str | None = None) -> keras.Model:
+        """A standalone functional Keras model of stock layers with the active weights."""
+        from ofa_tf.extract import extract_subnet
+
+        return extract_subnet(self, self.active_config.with_resolution(resolution), name=name)
+
+    def re_organize_middle_weights(self, expand_ratio_stage: int = 0) -> None:
+        """Sorts middle channels by importance so small expand ratios keep the best ones."""
+        for block in self.blocks:
+            block.reorganize_middle_channels(expand_ratio_stage)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        space = self.space
+        config.update(
+            width_mult=space.width_mult,
+            ks_list=list(space.ks_list),
+            expand_ratio_list=list(space.expand_ratio_list),
+            depth_list=list(space.depth_list),
+            n_classes=space.n_classes,
+            dropout_rate=self.dropout_rate,
+            bn_momentum=self.bn_momentum,
+            bn_epsilon=self.bn_epsilon,
+        )
+        return config

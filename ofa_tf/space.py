@@ -1,0 +1,419 @@
+"""The OFA-MobileNetV3 search space, described once.
+
+Every other part of ofa-tf reads the architecture from here: the supernet
+builds its layers from `SearchSpace.blocks`, the extractor walks the same
+list, the MAC/parameter counter sums over it, the latency-table keys and the
+accuracy-predictor encoding enumerate it. Constants follow the official
+`ofa` package (`elastic_nn/networks/ofa_mbv3.py`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Sequence
+
+import numpy as np
+
+from ofa_tf.errors import ConfigError
+
+BASE_STAGE_WIDTH = (16, 16, 24, 40, 80, 112, 160, 960, 1280)
+# Index 0 is the fixed first block, 1..5 the elastic stages.
+STRIDE_STAGES = (1, 2, 2, 2, 1, 2)
+ACT_STAGES = ("relu", "relu", "relu", "h_swish", "h_swish", "h_swish")
+SE_STAGES = (False, False, True, False, True, True)
+CHANNEL_DIVISIBLE = 8
+SE_REDUCTION = 4
+DEFAULT_RESOLUTIONS = tuple(range(128, 225, 4))
+
+
+def make_divisible(value: float, divisor: int = CHANNEL_DIVISIBLE, min_value: int | None = None) -> int:
+    """Rounds `value` to a multiple of `divisor`, as the official `make_divisible`."""
+    if min_value is None:
+        min_value = divisor
+    new_value = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if new_value < 0.9 * value:
+        new_value += divisor
+    return new_value
+
+
+def se_mid_channels(channels: int) -> int:
+    """Hidden width of the squeeze-and-excitation block for `channels` inputs."""
+    return make_divisible(channels // SE_REDUCTION, CHANNEL_DIVISIBLE)
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockSpec:
+    """One elastic MBConv block of the supernet.
+
+    Args:
+        index: position among the elastic blocks (0..n_blocks-1).
+        stage: elastic stage (0..4) the block belongs to.
+        depth_index: position inside its stage; the block runs iff
+            `depth_index < d[stage]`.
+        in_channels: input channels (fixed: widths are not elastic).
+        out_channels: output channels.
+        stride: 2 for the first block of a downsampling stage, else 1.
+        activation: "relu" or "h_swish".
+        use_se: whether the block has squeeze-and-excitation.
+        mid_channels: middle width for each ratio of `expand_ratio_list`.
+    """
+
+    index: int
+    stage: int
+    depth_index: int
+    in_channels: int
+    out_channels: int
+    stride: int
+    activation: str
+    use_se: bool
+    mid_channels: tuple[int, ...]
+
+    @property
+    def max_mid_channels(self) -> int:
+        return max(self.mid_channels)
+
+    @property
+    def has_residual(self) -> bool:
+        return self.stride == 1 and self.in_channels == self.out_channels
+
+
+@dataclasses.dataclass(frozen=True)
+class SubnetConfig:
+    """One subnet: a kernel size and expand ratio per block, a depth per stage.
+
+    Args:
+        ks: kernel size of each elastic block (20 for OFA-MobileNetV3).
+        e: expand ratio of each elastic block.
+        d: depth of each stage (5).
+        resolution: input resolution, or None when not part of the choice.
+    """
+
+    ks: tuple[int, ...]
+    e: tuple[int, ...]
+    d: tuple[int, ...]
+    resolution: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"ks": list(self.ks), "e": list(self.e), "d": list(self.d)}
+        if self.resolution is not None:
+            out["r"] = self.resolution
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SubnetConfig":
+        missing = [key for key in ("ks", "e", "d") if key not in data]
+        if missing:
+            raise ConfigError(f"subnet config lacks {missing}: expected keys ks, e, d (and optionally r)")
+        resolution = data.get("r", data.get("resolution"))
+        if isinstance(resolution, (list, tuple)):
+            resolution = resolution[0]
+        return cls(
+            ks=tuple(int(v) for v in data["ks"]),
+            e=tuple(int(v) if float(v).is_integer() else float(v) for v in data["e"]),
+            d=tuple(int(v) for v in data["d"]),
+            resolution=None if resolution is None else int(resolution),
+        )
+
+    def with_resolution(self, resolution: int | None) -> "SubnetConfig":
+        return dataclasses.replace(self, resolution=resolution)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchIndices:
+    """A batch of subnets as integer arrays (the form the vectorized tools use).
+
+    Args:
+        kernel_index: [N, n_blocks] index into `ks_list`.
+        expand_index: [N, n_blocks] index into `expand_ratio_list`.
+        depth: [N, n_stages] depth values.
+        resolution: [N] resolutions (0 where unset).
+    """
+
+    kernel_index: np.ndarray
+    expand_index: np.ndarray
+    depth: np.ndarray
+    resolution: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.kernel_index.shape[0])
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSpace:
+    """OFA-MobileNetV3 search space.
+
+    Args:
+        width_mult: width multiplier applied to `BASE_STAGE_WIDTH`.
+        ks_list: elastic depthwise kernel sizes.
+        expand_ratio_list: elastic expand ratios.
+        depth_list: elastic stage depths.
+        resolutions: input resolutions the search may choose.
+        n_classes: classifier outputs.
+    """
+
+    width_mult: float = 1.0
+    ks_list: tuple[int, ...] = (3, 5, 7)
+    expand_ratio_list: tuple[int, ...] = (3, 4, 6)
+    depth_list: tuple[int, ...] = (2, 3, 4)
+    resolutions: tuple[int, ...] = DEFAULT_RESOLUTIONS
+    n_classes: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in ("ks_list", "expand_ratio_list", "depth_list", "resolutions"):
+            values = getattr(self, name)
+            if isinstance(values, (int, float)):
+                values = (values,)
+            values = tuple(sorted(set(values)))
+            if not values:
+                raise ConfigError(f"{name} is empty: give at least one value")
+            object.__setattr__(self, name, values)
+        if any(k % 2 == 0 or k < 1 for k in self.ks_list):
+            raise ConfigError(f"ks_list={self.ks_list}: kernel sizes must be odd positive integers, e.g. 3,5,7")
+        if any(e <= 0 for e in self.expand_ratio_list):
+            raise ConfigError(f"expand_ratio_list={self.expand_ratio_list}: ratios must be positive, e.g. 3,4,6")
+        if any(d < 1 for d in self.depth_list):
+            raise ConfigError(f"depth_list={self.depth_list}: depths must be >= 1, e.g. 2,3,4")
+        if any(r < 8 for r in self.resolutions):
+            raise ConfigError(f"resolutions={self.resolutions}: resolutions must be >= 8 pixels")
+        if self.width_mult <= 0:
+            raise ConfigError(f"width_mult={self.width_mult}: must be > 0, e.g. 1.0 or 1.2")
+        if self.n_classes < 1:
+            raise ConfigError(f"n_classes={self.n_classes}: must be >= 1")
+
+    # ----- widths and blocks -------------------------------------------------
+    @property
+    def stage_widths(self) -> tuple[int, ...]:
+        """Channel widths: first conv, first block, 5 stages, final expand, feature mix."""
+        return tuple(make_divisible(w * self.width_mult, CHANNEL_DIVISIBLE) for w in BASE_STAGE_WIDTH)
+
+    @property
+    def first_conv_channels(self) -> int:
+        return self.stage_widths[0]
+
+    @property
+    def first_block_channels(self) -> int:
+        return self.stage_widths[1]
+
+    @property
+    def final_expand_channels(self) -> int:
+        return self.stage_widths[7]
+
+    @property
+    def feature_mix_channels(self) -> int:
+        return self.stage_widths[8]
+
+    @property
+    def n_stages(self) -> int:
+        return len(STRIDE_STAGES) - 1
+
+    @property
+    def max_depth(self) -> int:
+        return max(self.depth_list)
+
+    @property
+    def n_blocks(self) -> int:
+        return self.n_stages * self.max_depth
+
+    @property
+    def blocks(self) -> tuple[BlockSpec, ...]:
+        """The elastic blocks in order (20 for depth_list up to 4)."""
+        widths = self.stage_widths
+        specs = []
+        in_channels = self.first_block_channels
+        for stage in range(self.n_stages):
+            out_channels = widths[stage + 2]
+            for depth_index in range(self.max_depth):
+                specs.append(
+                    BlockSpec(
+                        index=len(specs),
+                        stage=stage,
+                        depth_index=depth_index,
+                        in_channels=in_channels,
+                        out_channels=out_channels,
+                        stride=STRIDE_STAGES[stage + 1] if depth_index == 0 else 1,
+                        activation=ACT_STAGES[stage + 1],
+                        use_se=SE_STAGES[stage + 1],
+                        mid_channels=tuple(
+                            make_divisible(round(in_channels * e), CHANNEL_DIVISIBLE)
+                            for e in self.expand_ratio_list
+                        ),
+                    )
+                )
+                in_channels = out_channels
+        return tuple(specs)
+
+    def first_block(self) -> BlockSpec:
+        """The fixed first MBConv block (kernel 3, expand 1, ReLU, no SE)."""
+        return BlockSpec(
+            index=-1,
+            stage=-1,
+            depth_index=0,
+            in_channels=self.first_conv_channels,
+            out_channels=self.first_block_channels,
+            stride=STRIDE_STAGES[0],
+            activation=ACT_STAGES[0],
+            use_se=SE_STAGES[0],
+            mid_channels=(self.first_conv_channels,),
+        )
+
+    # ----- spatial sizes -----------------------------------------------------
+    @staticmethod
+    def conv_output_size(size: int, stride: int) -> int:
+        """Output size of a conv with symmetric `k // 2` padding."""
+        return (size - 1) // stride + 1
+
+    def block_input_sizes(self, resolution: int) -> tuple[int, ...]:
+        """Feature-map size entering each elastic block at `resolution`."""
+        size = self.conv_output_size(resolution, 2)  # first conv
+        size = self.conv_output_size(size, STRIDE_STAGES[0])  # first block
+        sizes = []
+        for spec in self.blocks:
+            sizes.append(size)
+            size = self.conv_output_size(size, spec.stride)
+        return tuple(sizes)
+
+    def final_feature_size(self, resolution: int) -> int:
+        size = self.block_input_sizes(resolution)[-1]
+        return self.conv_output_size(size, self.blocks[-1].stride)
+
+    # ----- counting --------------------------------------------------------
+    @property
+    def n_subnets(self) -> int:
+        """Number of distinct architectures (resolution excluded)."""
+        per_block = len(self.ks_list) * len(self.expand_ratio_list)
+        per_stage = sum(per_block**d for d in self.depth_list)
+        return per_stage**self.n_stages
+
+    # ----- configs ---------------------------------------------------------
+    def max_config(self, resolution: int | None = None) -> SubnetConfig:
+        n = self.n_blocks
+        return SubnetConfig(
+            (max(self.ks_list),) * n, (max(self.expand_ratio_list),) * n, (self.max_depth,) * self.n_stages, resolution
+        )
+
+    def min_config(self, resolution: int | None = None) -> SubnetConfig:
+        n = self.n_blocks
+        return SubnetConfig(
+            (min(self.ks_list),) * n, (min(self.expand_ratio_list),) * n, (min(self.depth_list),) * self.n_stages, resolution
+        )
+
+    def normalize(
+        self,
+        ks: int | Sequence[int] | None = None,
+        e: int | Sequence[int] | None = None,
+        d: int | Sequence[int] | None = None,
+        base: SubnetConfig | None = None,
+    ) -> SubnetConfig:
+        """Builds a validated config from ints or lists, as upstream `set_active_subnet`.
+
+        An int applies to every block (or stage); `None`, or a `None` entry,
+        keeps the value of `base` (the max net when `base` is None).
+        """
+        base = base or self.max_config()
+
+        def expand(name: str, value: Any, current: tuple, length: int) -> tuple:
+            if value is None:
+                return current
+            values = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value] * length
+            if len(values) != length:
+                raise ConfigError(f"{name} has {len(values)} entries, expected {length}")
+            return tuple(current[i] if v is None else v for i, v in enumerate(values))
+
+        config = SubnetConfig(
+            ks=expand("ks", ks, base.ks, self.n_blocks),
+            e=expand("e", e, base.e, self.n_blocks),
+            d=expand("d", d, base.d, self.n_stages),
+            resolution=base.resolution,
+        )
+        self.validate(config)
+        return config
+
+    def validate(self, config: SubnetConfig, check_resolution: bool = False) -> None:
+        """Raises `ConfigError` (a `ValueError`) naming the first bad field."""
+        for name, values, allowed, length in (
+            ("ks", config.ks, self.ks_list, self.n_blocks),
+            ("e", config.e, self.expand_ratio_list, self.n_blocks),
+            ("d", config.d, self.depth_list, self.n_stages),
+        ):
+            if len(values) != length:
+                raise ConfigError(f"{name} has {len(values)} entries, expected {length}")
+            for i, v in enumerate(values):
+                if v not in allowed:
+                    raise ConfigError(f"{name}[{i}]={v} is not in {name} choices {list(allowed)}")
+        if check_resolution and config.resolution not in self.resolutions:
+            raise ConfigError(
+                f"resolution={config.resolution} is not in the search space "
+                f"({self.resolutions[0]}..{self.resolutions[-1]})"
+            )
+
+    def sample(self, rng: np.random.Generator, with_resolution: bool = False) -> SubnetConfig:
+        """Uniformly samples one subnet (kernel and expand per block, depth per stage)."""
+        return self.from_indices(self.sample_indices(rng, 1, with_resolution=with_resolution))[0]
+
+    def sample_indices(self, rng: np.random.Generator, n: int, with_resolution: bool = True) -> ArchIndices:
+        """Uniformly samples `n` subnets as index arrays."""
+        resolution = (
+            rng.choice(np.asarray(self.resolutions), size=n) if with_resolution else np.zeros(n, dtype=np.int64)
+        )
+        return ArchIndices(
+            kernel_index=rng.integers(0, len(self.ks_list), size=(n, self.n_blocks)),
+            expand_index=rng.integers(0, len(self.expand_ratio_list), size=(n, self.n_blocks)),
+            depth=rng.choice(np.asarray(self.depth_list), size=(n, self.n_stages)),
+            resolution=resolution,
+        )
+
+    def to_indices(self, configs: Sequence[SubnetConfig]) -> ArchIndices:
+        """Converts validated configs to index arrays."""
+        for config in configs:
+            self.validate(config)
+        ks_pos = {k: i for i, k in enumerate(self.ks_list)}
+        e_pos = {e: i for i, e in enumerate(self.expand_ratio_list)}
+        return ArchIndices(
+            kernel_index=np.array([[ks_pos[k] for k in c.ks] for c in configs], dtype=np.int64).reshape(-1, self.n_blocks),
+            expand_index=np.array([[e_pos[e] for e in c.e] for c in configs], dtype=np.int64).reshape(-1, self.n_blocks),
+            depth=np.array([c.d for c in configs], dtype=np.int64).reshape(-1, self.n_stages),
+            resolution=np.array([c.resolution or 0 for c in configs], dtype=np.int64),
+        )
+
+    def from_indices(self, arch: ArchIndices) -> list[SubnetConfig]:
+        ks = np.asarray(self.ks_list)[arch.kernel_index]
+        e = np.asarray(self.expand_ratio_list)[arch.expand_index]
+        return [
+            SubnetConfig(
+                ks=tuple(int(v) for v in ks[i]),
+                e=tuple(v.item() for v in e[i]),
+                d=tuple(int(v) for v in arch.depth[i]),
+                resolution=int(arch.resolution[i]) or None,
+            )
+            for i in range(len(arch))
+        ]
+
+    def active_block_mask(self, depth: np.ndarray) -> np.ndarray:
+        """[N, n_blocks] boolean mask of blocks that run for each depth row."""
+        depth = np.asarray(depth).reshape(-1, self.n_stages)
+        depth_index = np.array([b.depth_index for b in self.blocks])
+        stage = np.array([b.stage for b in self.blocks])
+        return depth_index[None, :] < depth[:, stage]
+
+    # ----- serialization ---------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "width_mult": self.width_mult,
+            "ks_list": list(self.ks_list),
+            "expand_ratio_list": list(self.expand_ratio_list),
+            "depth_list": list(self.depth_list),
+            "resolutions": list(self.resolutions),
+            "n_classes": self.n_classes,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SearchSpace":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown search-space keys {unknown}: expected {sorted(known)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})

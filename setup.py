@@ -1,0 +1,43 @@
+"""ofa-tf: Once-for-All in Keras/TensorFlow with a mobile export toolchain."""
+
+from setuptools import setup
+
+setup(
+    name="ofa-tf",
+    version="0.1.0",
+    description="Once-for-All (OFA) supernets in Keras/TensorFlow: train, specialize, export to TFLite, benchmark on Android",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=[
+        "ofa_tf",
+        "ofa_tf.layers",
+        "ofa_tf.networks",
+        "ofa_tf.export",
+        "ofa_tf.android_bench",
+    ],
+    package_dir={
+        "ofa_tf": "ofa_tf",
+        "ofa_tf.export": "export",
+        "ofa_tf.android_bench": "android_bench",
+    },
+    install_requires=[
+        "tensorflow==2.21.*",
+        "keras>=3.15",
+        "numpy>=1.26",
+        "click>=8.1",
+        "rich>=13",
+        "PyYAML>=6",
+    ],
+    extras_require={
+        "export": ["ai-edge-litert>=2.0", "tensorflow-model-optimization==0.8.*", "tf-keras==2.21.*"],
+        "pytorch": ["torch==2.13.0"],
+        "test": [
+            "pytest>=8",
+            "ai-edge-litert>=2.0",
+            "tensorflow-model-optimization==0.8.*",
+            "tf-keras==2.21.*",
+        ],
+    },
+    entry_points={"console_scripts": ["ofa-tf=ofa_tf.cli:main"]},
+)

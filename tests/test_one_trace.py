@@ -1,0 +1,101 @@
+"""One tf.function trace serves every subnet, and gradients reach the shared weights."""
+
+import numpy as np
+
+from ofa_tf._backend import keras, tf
+
+from conftest import build_tiny
+
+
+def make_train_step(net):
+    optimizer = keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True)
+    optimizer.build(net.trainable_variables)  # create slots outside the traced step
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    @tf.function
+    def train_step(images, labels):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(labels, net(images, training=True))
+        grads = tape.gradient(loss, net.trainable_variables)
+        optimizer.apply_gradients(zip(grads, net.trainable_variables))
+        return loss
+
+    return train_step
+
+
+def test_training_step_traces_once_over_many_subnets():
+    net = build_tiny(seed=1)
+    step = make_train_step(net)
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.normal(size=(4, 32, 32, 3)).astype(np.float32))
+    labels = tf.constant(rng.integers(0, 10, size=4))
+    seen = set()
+    for i in range(24):
+        config = net.sample_active_subnet(seed=i)
+        seen.add((tuple(config["ks"]), tuple(config["d"])))
+        loss = float(step(images, labels))
+        assert np.isfinite(loss)
+    assert len(seen) == 24
+    assert step.experimental_get_tracing_count() == 1
+
+
+def test_the_graph_follows_the_active_subnet():
+    net = build_tiny(seed=2)
+    forward = tf.function(lambda x: net(x, training=False))
+    images = tf.constant(np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype(np.float32))
+    outputs = []
+    for config in (net.space.max_config(), net.space.min_config()):
+        net.set_active_config(config)
+        expected = net.get_active_subnet(resolution=32)(images).numpy()
+        got = forward(images).numpy()
+        assert np.abs(expected - got).max() <= 1e-4
+        outputs.append(got)
+    assert np.abs(outputs[0] - outputs[1]).max() > 1e-2
+    assert forward.experimental_get_tracing_count() == 1
+
+
+def gradients_for(net, config, images, labels):
+    net.set_active_config(config)
+    with tf.GradientTape() as tape:
+        logits = net(images, training=True)
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+    variables = {v.path: v for v in net.trainable_variables}
+    grads = tape.gradient(loss, list(variables.values()))
+    return {path: (g.numpy() if g is not None else None) for path, g in zip(variables, grads)}
+
+
+def test_gradients_reach_transform_matrices_and_only_active_slices():
+    net = build_tiny(seed=3)
+    rng = np.random.default_rng(2)
+    images = tf.constant(rng.normal(size=(4, 32, 32, 3)).astype(np.float32))
+    labels = tf.constant(rng.integers(0, 10, size=4))
+    space = net.space
+    config = space.normalize(ks=3, e=3, d=4)
+    grads = gradients_for(net, config, images, labels)
+    block = net.blocks[5]
+    path = lambda var: var.path
+    # kernel 3 goes through both transforms: 7to5 and 5to3 matrices get gradients
+    for name in ("7to5_matrix", "5to3_matrix"):
+        g = grads[path(block.depthwise.transform_matrices[name])]
+        assert g is not None and np.abs(g).sum() > 0
+    # only the centre 5x5 of the 7x7 kernel and the first mid channels are used
+    g = grads[path(block.depthwise.kernel)]
+    mid = block.mid_channels[0]
+    assert np.abs(g[1:6, 1:6, :mid]).sum() > 0
+    assert np.abs(g[0]).sum() == 0 and np.abs(g[:, :, mid:]).sum() == 0
+    # with kernel 7 the matrices get no gradient
+    grads7 = gradients_for(net, space.normalize(ks=7, e=6, d=4), images, labels)
+    g7 = grads7[path(block.depthwise.transform_matrices["7to5_matrix"])]
+    assert g7 is None or np.abs(g7).sum() == 0
+
+
+def test_skipped_blocks_get_no_gradient():
+    net = build_tiny(seed=4)
+    rng = np.random.default_rng(3)
+    images = tf.constant(rng.normal(size=(4, 32, 32, 3)).astype(np.float32))
+    labels = tf.constant(rng.integers(0, 10, size=4))
+    grads = gradients_for(net, net.space.normalize(ks=5, e=4, d=2), images, labels)
+    skipped = net.blocks[3].project_conv.kernel.path  # depth index 3 of stage 0
+    kept = net.blocks[1].project_conv.kernel.path
+    assert grads[skipped] is None or np.abs(grads[skipped]).sum() == 0
+    assert np.abs(grads[kept]).sum() > 0
