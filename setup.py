@@ -32,11 +32,17 @@ setup(
     extras_require={
         "export": ["ai-edge-litert>=2.0", "tensorflow-model-optimization==0.8.*", "tf-keras==2.21.*"],
         "pytorch": ["torch==2.13.0"],
+        # The oracle tests run the official OFA package (PyTorch, CPU). `ofa` imports
+        # numpy, PIL and tqdm without declaring them; torch stays pinned.
         "test": [
             "pytest>=8",
             "ai-edge-litert>=2.0",
             "tensorflow-model-optimization==0.8.*",
             "tf-keras==2.21.*",
+            "torch==2.13.0",
+            "ofa==0.1.0.post202307202001",
+            "pillow",
+            "tqdm",
         ],
     },
     entry_points={"console_scripts": ["ofa-tf=ofa_tf.cli:main"]},

@@ -1,0 +1,190 @@
+"""Official OFA-MobileNetV3 checkpoints (PyTorch state dicts) -> `OFAMobileNetV3`.
+
+Every tensor is mapped explicitly (OIHW -> HWIO convs, (C,1,k,k) -> (k,k,C,1)
+depthwise kernels, SE 1x1 convs with biases, BN statistics, kernel
+transformation matrices, the head without BN). Unknown or missing keys and
+shape mismatches raise an error listing them: a checkpoint is never loaded
+partially.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from ofa_tf.errors import ConfigError
+from ofa_tf.space import SearchSpace
+
+_IGNORED_SUFFIXES = ("num_batches_tracked",)
+
+
+def _conv(w: np.ndarray) -> np.ndarray:  # OIHW -> HWIO
+    return np.transpose(w, (2, 3, 1, 0))
+
+
+def _depthwise(w: np.ndarray) -> np.ndarray:  # (C, 1, k, k) -> (k, k, C, 1)
+    return np.transpose(w, (2, 3, 0, 1))
+
+
+def _pointwise_matrix(w: np.ndarray) -> np.ndarray:  # (out, in, 1, 1) -> (in, out)
+    return w[:, :, 0, 0].T
+
+
+def _same(w: np.ndarray) -> np.ndarray:
+    return w
+
+
+def _bn_entries(prefix: str, bn) -> dict[str, tuple[Any, Callable]]:
+    return {
+        f"{prefix}.weight": (bn.gamma, _same),
+        f"{prefix}.bias": (bn.beta, _same),
+        f"{prefix}.running_mean": (bn.moving_mean, _same),
+        f"{prefix}.running_var": (bn.moving_variance, _same),
+    }
+
+
+def official_key_map(net) -> dict[str, tuple[Any, Callable[[np.ndarray], np.ndarray]]]:
+    """Official state-dict key -> (our variable, layout conversion)."""
+    mapping = {"first_conv.conv.weight": (net.first_conv.kernel, _conv)}
+    mapping.update(_bn_entries("first_conv.bn", net.first_conv_bn))
+    first = net.first_block
+    mapping["blocks.0.conv.depth_conv.conv.weight"] = (first.depthwise.kernel, _depthwise)
+    mapping.update(_bn_entries("blocks.0.conv.depth_conv.bn", first.depthwise_bn))
+    mapping["blocks.0.conv.point_linear.conv.weight"] = (first.project_conv.kernel, _conv)
+    mapping.update(_bn_entries("blocks.0.conv.point_linear.bn", first.project_bn))
+    for index, block in enumerate(net.blocks, start=1):
+        p = f"blocks.{index}.conv"
+        if block.has_expand:
+            mapping[f"{p}.inverted_bottleneck.conv.conv.weight"] = (block.expand_conv.kernel, _conv)
+            mapping.update(_bn_entries(f"{p}.inverted_bottleneck.bn.bn", block.expand_bn))
+        mapping[f"{p}.depth_conv.conv.conv.weight"] = (block.depthwise.kernel, _depthwise)
+        for name, matrix in block.depthwise.transform_matrices.items():
+            mapping[f"{p}.depth_conv.conv.{name}"] = (matrix, _same)
+        mapping.update(_bn_entries(f"{p}.depth_conv.bn.bn", block.depthwise_bn))
+        if block.use_se:
+            se = block.se
+            mapping[f"{p}.depth_conv.se.fc.reduce.weight"] = (se.reduce_kernel, _pointwise_matrix)
+            mapping[f"{p}.depth_conv.se.fc.reduce.bias"] = (se.reduce_bias, _same)
+            mapping[f"{p}.depth_conv.se.fc.expand.weight"] = (se.expand_kernel, _pointwise_matrix)
+            mapping[f"{p}.depth_conv.se.fc.expand.bias"] = (se.expand_bias, _same)
+        mapping[f"{p}.point_linear.conv.conv.weight"] = (block.project_conv.kernel, _conv)
+        mapping.update(_bn_entries(f"{p}.point_linear.bn.bn", block.project_bn))
+    mapping["final_expand_layer.conv.weight"] = (net.final_expand_conv.kernel, _conv)
+    mapping.update(_bn_entries("final_expand_layer.bn", net.final_expand_bn))
+    mapping["feature_mix_layer.conv.weight"] = (net.feature_mix_conv.kernel, _conv)
+    mapping["classifier.linear.weight"] = (net.classifier.kernel, lambda w: w.T)
+    mapping["classifier.linear.bias"] = (net.classifier.bias, _same)
+    return mapping
+
+
+def load_official_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Reads a `.pth` checkpoint (optionally wrapped in {"state_dict": ...}) as numpy arrays.
+
+    Needs PyTorch: `pip install "ofa-tf[pytorch]"`.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint {path} does not exist: pass the path of an official OFA .pth file")
+    try:
+        import torch
+    except ImportError:
+        raise ConfigError(
+            'reading PyTorch checkpoints needs torch: pip install "ofa-tf[pytorch]" (pins torch==2.13.0)'
+        ) from None
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a bad file
+        raise ConfigError(f"cannot read {path} as a PyTorch checkpoint ({type(error).__name__}): is it a .pth file?") from None
+    if isinstance(checkpoint, Mapping) and "state_dict" in checkpoint:
+        checkpoint = checkpoint["state_dict"]
+    if not isinstance(checkpoint, Mapping):
+        raise ConfigError(f"{path} holds a {type(checkpoint).__name__}, not a state dict")
+    return {
+        key.removeprefix("module."): value.detach().cpu().numpy() for key, value in checkpoint.items() if hasattr(value, "detach")
+    }
+
+
+def infer_supernet_args(state_dict: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """Width multiplier, kernel list, depth list and class count of an official state dict."""
+    try:
+        first_conv = state_dict["first_conv.conv.weight"].shape[0]
+        final_expand = state_dict["final_expand_layer.conv.weight"].shape[0]
+        feature_mix = state_dict["feature_mix_layer.conv.weight"].shape[0]
+        n_classes = state_dict["classifier.linear.weight"].shape[0]
+        kernel = state_dict["blocks.1.conv.depth_conv.conv.conv.weight"].shape[-1]
+    except KeyError as error:
+        raise ConfigError(f"not an OFA-MobileNetV3 state dict: key {error} is missing") from None
+    n_blocks = 1 + max(int(k.split(".")[1]) for k in state_dict if k.startswith("blocks."))
+    if (n_blocks - 1) % 5:
+        raise ConfigError(f"state dict has {n_blocks} blocks; OFA-MobileNetV3 has 1 + 5 x max depth")
+    max_depth = (n_blocks - 1) // 5
+    matrices = sorted(
+        int(k.split(".")[-1].split("to")[1].split("_")[0])
+        for k in state_dict
+        if k.startswith("blocks.1.conv.depth_conv.conv.") and k.endswith("_matrix")
+    )
+    ks_list = tuple(matrices) + (kernel,)
+    widths = (first_conv, final_expand, feature_mix)
+    for step in range(1, 401):
+        width_mult = round(step * 0.01, 2)
+        space = SearchSpace(width_mult=width_mult)
+        if (space.first_conv_channels, space.final_expand_channels, space.feature_mix_channels) == widths:
+            break
+    else:
+        raise ConfigError(f"no width multiplier gives widths {widths}")
+    return {
+        "width_mult": width_mult,
+        "ks_list": ks_list,
+        "depth_list": tuple(range(min(2, max_depth), max_depth + 1)),
+        "n_classes": int(n_classes),
+    }
+
+
+def assign_official_state_dict(net, state_dict: Mapping[str, np.ndarray]) -> None:
+    """Copies every tensor of `state_dict` into `net`, or raises listing what does not fit."""
+    mapping = official_key_map(net)
+    keys = {k for k in state_dict if not k.endswith(_IGNORED_SUFFIXES)}
+    unknown, missing = sorted(keys - set(mapping)), sorted(set(mapping) - keys)
+    if unknown or missing:
+        raise ConfigError(
+            f"checkpoint does not match OFA-MobileNetV3 w{net.space.width_mult}: "
+            f"unknown keys {unknown[:10]}{'...' if len(unknown) > 10 else ''} ({len(unknown)}), "
+            f"missing keys {missing[:10]}{'...' if len(missing) > 10 else ''} ({len(missing)})"
+        )
+    converted = {}
+    bad_shapes = []
+    for key, (variable, convert) in mapping.items():
+        value = np.array(convert(np.asarray(state_dict[key], dtype=np.float32)), dtype=np.float32, copy=True)
+        if tuple(value.shape) != tuple(variable.shape):
+            bad_shapes.append(f"{key}: {value.shape} vs {tuple(variable.shape)}")
+        converted[key] = value
+    if bad_shapes:
+        raise ConfigError(f"checkpoint shapes do not match: {bad_shapes[:5]} ({len(bad_shapes)} in all)")
+    for key, (variable, _) in mapping.items():
+        variable.assign(converted[key])
+
+
+def from_official_state_dict(state_dict: Mapping[str, np.ndarray], width_mult: float | None = None, **kwargs):
+    """Builds an `OFAMobileNetV3` holding the weights of an official state dict (numpy arrays)."""
+    from ofa_tf.networks import OFAMobileNetV3
+
+    args = infer_supernet_args(state_dict)
+    if width_mult is not None:
+        args["width_mult"] = width_mult
+    args.update(kwargs)
+    net = OFAMobileNetV3(**args)
+    net.build((None, None, None, 3))
+    assign_official_state_dict(net, state_dict)
+    return net
+
+
+def from_official_checkpoint(path: str | os.PathLike, width_mult: float | None = None, **kwargs):
+    """Loads an official OFA-MobileNetV3 `.pth` checkpoint as an `OFAMobileNetV3`.
+
+    Args:
+        path: the checkpoint (e.g. `ofa_mbv3_d234_e346_k357_w1.2`).
+        width_mult: the width multiplier; inferred from the tensors when None.
+        **kwargs: further `OFAMobileNetV3` arguments (e.g. `dropout_rate`).
+    """
+    return from_official_state_dict(load_official_state_dict(path), width_mult=width_mult, **kwargs)
