@@ -21,6 +21,9 @@ _EXPORTS = {
     "count_model_macs": "ofa_tf.counting",
     "count_model_params": "ofa_tf.counting",
     "extract_subnet": "ofa_tf.extract",
+    "load_supernet": "ofa_tf.networks",
+    "save_supernet": "ofa_tf.networks",
+    "from_official_checkpoint": "ofa_tf.interop",
 }
 
 __all__ = sorted(_EXPORTS)

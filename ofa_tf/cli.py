@@ -111,5 +111,30 @@ def info(width_mult: float, resolution: int, n_classes: int, seed: int):
     click.echo(f"random subnet: {random_config.to_json()}")
 
 
+@main.command("convert-official")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--width-mult", type=float, default=None, help="Width multiplier (inferred from the tensors by default).")
+def convert_official(checkpoint: str, out_dir: str, width_mult: float | None):
+    """Convert an official OFA-MobileNetV3 PyTorch checkpoint into an ofa-tf supernet folder.
+
+    Needs PyTorch to read the .pth file: pip install "ofa-tf[pytorch]".
+
+    \b
+    Example:
+      ofa-tf convert-official ofa_mbv3_d234_e346_k357_w1.2 supernets/w1.2
+    """
+    ofa_tf = _import_library()
+    from ofa_tf.interop.official import from_official_checkpoint
+
+    net = from_official_checkpoint(checkpoint, width_mult=width_mult)
+    ofa_tf.save_supernet(net, out_dir, source={"official_checkpoint": os.path.abspath(checkpoint)})
+    space = net.space
+    click.echo(
+        f"converted {checkpoint}: OFA-MobileNetV3 w{space.width_mult}, {space.n_classes} classes, "
+        f"kernels {list(space.ks_list)}, depths {list(space.depth_list)} -> {out_dir}"
+    )
+
+
 if __name__ == "__main__":
     main()

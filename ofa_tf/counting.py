@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ofa_tf.nas.block_tables import sum_block_table, sum_per_resolution
 from ofa_tf.space import ArchIndices, SearchSpace, SubnetConfig, se_mid_channels
 
 
@@ -78,26 +79,13 @@ class EfficiencyTable:
     def _macs_tables(self, resolution: int) -> tuple[np.ndarray, int]:
         return _block_costs(self.space, resolution), _fixed_cost(self.space, resolution)
 
-    def _sum(self, table: np.ndarray, fixed: int, arch: ArchIndices, rows: np.ndarray) -> np.ndarray:
-        block = np.arange(self.space.n_blocks)[None, :]
-        per_block = table[block, arch.kernel_index[rows], arch.expand_index[rows]]
-        mask = self.space.active_block_mask(arch.depth[rows])
-        return fixed + (per_block * mask).sum(axis=1)
-
     def macs(self, arch: ArchIndices, resolution: int | None = None) -> np.ndarray:
         """[N] MACs; each row at `arch.resolution` unless `resolution` is given."""
-        resolutions = np.full(len(arch), resolution) if resolution is not None else arch.resolution
-        if np.any(resolutions <= 0):
-            raise ValueError("MACs need a resolution: set it on the configs or pass resolution=")
-        out = np.zeros(len(arch), dtype=np.int64)
-        for r in np.unique(resolutions):
-            rows = np.flatnonzero(resolutions == r)
-            out[rows] = self._sum(*self._macs_tables(int(r)), arch, rows)
-        return out
+        return sum_per_resolution(self.space, arch, resolution, self._macs_tables)
 
     def params(self, arch: ArchIndices) -> np.ndarray:
         """[N] trainable parameter counts of the extracted subnets."""
-        return self._sum(self._params, self._fixed_params, arch, np.arange(len(arch)))
+        return sum_block_table(self.space, self._params, self._fixed_params, arch, np.arange(len(arch)))
 
 
 def _as_config(config: SubnetConfig | dict[str, Any]) -> SubnetConfig:

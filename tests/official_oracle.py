@@ -1,8 +1,9 @@
 """The official `ofa` package (PyTorch) as a test oracle.
 
-`ofa` imports torchvision for its data loaders only, and PyPI's torchvision
-does not load beside torch 2.13.0 here; a tiny stand-in module is installed
-when the real one is missing (the network code never calls it).
+`ofa` imports torchvision for its data loaders and gdown for its model zoo
+downloads only; PyPI's torchvision does not load beside torch 2.13.0 here.
+Tiny stand-in modules are installed when the real ones are missing (the
+network, predictor and latency-table code never calls them).
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ import numpy as np
 import torch
 
 
-def _install_torchvision_stand_in() -> None:
+def _install_stand_ins() -> None:
+    try:
+        import gdown  # noqa: F401
+    except ImportError:
+        sys.modules["gdown"] = types.ModuleType("gdown")
     try:
         import torchvision  # noqa: F401
 
@@ -42,7 +47,7 @@ def _install_torchvision_stand_in() -> None:
     )
 
 
-_install_torchvision_stand_in()
+_install_stand_ins()
 import ofa.imagenet_classification.elastic_nn.networks as ofa_networks  # noqa: E402
 from ofa.imagenet_classification.elastic_nn.utils import set_running_statistics  # noqa: E402
 from ofa.utils.pytorch_utils import count_net_flops, count_parameters  # noqa: E402

@@ -1,0 +1,1 @@
+"""Neural architecture search: encodings, accuracy predictor, efficiency models."""

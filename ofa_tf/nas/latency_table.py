@@ -1,0 +1,130 @@
+"""Latency model: a sum over a per-layer lookup table in the official YAML format.
+
+Keys follow `ofa/nas/efficiency_predictor/latency_lookup_table.py`
+(`MBv3LatencyTable`), e.g.
+`expanded_conv-input:112x112x24-output:56x56x32-expand:72-kernel:3-stride:2-idskip:0-se:0-hs:0`
+with `expand` the middle channel count; values hold `mean` in ms (and,
+when measured by ofa-tf, `std` and `count`). One table may hold several
+resolutions, since the keys carry the feature-map sizes.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import yaml
+
+from ofa_tf.errors import ConfigError
+from ofa_tf.nas.block_tables import sum_per_resolution
+from ofa_tf.space import ArchIndices, BlockSpec, SearchSpace
+
+
+def _shape(*dims: int) -> str:
+    return "x".join(str(d) for d in dims)
+
+
+def expanded_conv_key(spec: BlockSpec, size: int, kernel_size: int, mid: int) -> str:
+    out = SearchSpace.conv_output_size(size, spec.stride)
+    return "-".join(
+        [
+            "expanded_conv",
+            f"input:{_shape(size, size, spec.in_channels)}",
+            f"output:{_shape(out, out, spec.out_channels)}",
+            f"expand:{mid}",
+            f"kernel:{kernel_size}",
+            f"stride:{spec.stride}",
+            f"idskip:{int(spec.has_residual)}",
+            f"se:{int(spec.use_se)}",
+            f"hs:{int(spec.activation == 'h_swish')}",
+        ]
+    )
+
+
+def fixed_keys(space: SearchSpace, resolution: int) -> list[str]:
+    """Keys of the layers every subnet has: first conv, first block, head."""
+    f1 = space.conv_output_size(resolution, 2)
+    final = space.final_feature_size(resolution)
+    last, c7, c8 = space.blocks[-1].out_channels, space.final_expand_channels, space.feature_mix_channels
+    return [
+        f"Conv-input:{_shape(resolution, resolution, 3)}-output:{_shape(f1, f1, space.first_conv_channels)}",
+        expanded_conv_key(space.first_block(), f1, 3, space.first_conv_channels),
+        f"Conv_1-input:{_shape(final, final, last)}-output:{_shape(final, final, c7)}",
+        f"AvgPool2D-input:{_shape(final, final, c7)}-output:{_shape(1, 1, c7)}",
+        f"Conv_2-input:{_shape(1, 1, c7)}-output:{_shape(1, 1, c8)}",
+        f"Logits-input:{_shape(1, 1, c8)}-output:{space.n_classes}",
+    ]
+
+
+def block_keys(space: SearchSpace, resolution: int) -> list[list[list[str]]]:
+    """[block][kernel index][expand index] keys of the elastic blocks."""
+    sizes = space.block_input_sizes(resolution)
+    return [
+        [[expanded_conv_key(spec, size, k, mid) for mid in spec.mid_channels] for k in space.ks_list]
+        for spec, size in zip(space.blocks, sizes)
+    ]
+
+
+def all_keys(space: SearchSpace, resolutions: Iterable[int]) -> list[str]:
+    """Every key a search over `resolutions` can query (what a LUT builder must measure)."""
+    keys: dict[str, None] = {}
+    for r in resolutions:
+        keys.update(dict.fromkeys(fixed_keys(space, r)))
+        for per_kernel in block_keys(space, r):
+            for per_expand in per_kernel:
+                keys.update(dict.fromkeys(per_expand))
+    return list(keys)
+
+
+class LatencyTable:
+    """Predicts subnet latency (ms) as the sum of its layers' entries.
+
+    Args:
+        space: the search space.
+        entries: key -> {"mean": ms, ...} (the official YAML content).
+    """
+
+    def __init__(self, space: SearchSpace, entries: Mapping[str, Any]):
+        self.space = space
+        self.entries = dict(entries)
+
+    @classmethod
+    def from_yaml(cls, space: SearchSpace, *paths: str | os.PathLike) -> "LatencyTable":
+        """Loads and merges official-format YAML tables (e.g. one per resolution)."""
+        entries: dict[str, Any] = {}
+        for path in paths:
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"latency table {path} does not exist: build one with `ofa-tf bench lut`")
+            try:
+                with open(path) as handle:
+                    content = yaml.safe_load(handle)
+            except yaml.YAMLError as error:
+                raise ConfigError(f"{path} is not valid YAML ({error.__class__.__name__})") from None
+            if not isinstance(content, dict) or not all(isinstance(v, dict) and "mean" in v for v in content.values()):
+                raise ConfigError(f"{path} is not a latency table: expected key -> {{mean: ms}} entries")
+            entries.update(content)
+        return cls(space, entries)
+
+    def _mean(self, key: str) -> float:
+        try:
+            return float(self.entries[key]["mean"])
+        except KeyError:
+            raise ConfigError(
+                f"latency table has no entry {key}: it was built for another width, class count or resolution"
+            ) from None
+
+    @functools.lru_cache(maxsize=None)
+    def _tables(self, resolution: int) -> tuple[np.ndarray, float]:
+        keys = block_keys(self.space, resolution)
+        table = np.array([[[self._mean(k) for k in per_e] for per_e in per_k] for per_k in keys], dtype=np.float64)
+        return table, sum(self._mean(k) for k in fixed_keys(self.space, resolution))
+
+    def covers(self, resolution: int) -> bool:
+        """Whether every key of `resolution` is in the table."""
+        return all(key in self.entries for key in all_keys(self.space, [resolution]))
+
+    def latency(self, arch: ArchIndices, resolution: int | None = None) -> np.ndarray:
+        """[N] predicted latencies in ms."""
+        return sum_per_resolution(self.space, arch, resolution, self._tables)

@@ -1,0 +1,61 @@
+"""Saving and loading a supernet as a folder: weights + a JSON card.
+
+Layout of a supernet folder:
+    supernet.weights.h5   Keras weights of `OFAMobileNetV3`
+    supernet.json         {"config": constructor args, "source": ..., "versions": ...}
+Both files are written atomically (temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ofa_tf._backend import keras, tf
+from ofa_tf.errors import ConfigError
+from ofa_tf.io import atomic_write_json
+from ofa_tf.networks.ofa_mbv3 import OFAMobileNetV3
+
+WEIGHTS_FILE = "supernet.weights.h5"
+CARD_FILE = "supernet.json"
+
+
+def save_supernet(net: OFAMobileNetV3, directory: str | os.PathLike, source: dict[str, Any] | None = None) -> Path:
+    """Writes `net` to `directory` (created if needed); returns the folder."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=directory) as tmp:
+        tmp_weights = Path(tmp) / WEIGHTS_FILE
+        net.save_weights(tmp_weights)
+        os.replace(tmp_weights, directory / WEIGHTS_FILE)
+    card = {
+        "kind": "ofa_tf.OFAMobileNetV3",
+        "config": {k: v for k, v in net.get_config().items() if k not in ("name", "trainable", "dtype")},
+        "search_space": net.space.to_dict(),
+        "source": source or {},
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+    }
+    atomic_write_json(directory / CARD_FILE, card)
+    return directory
+
+
+def load_supernet(directory: str | os.PathLike) -> OFAMobileNetV3:
+    """Loads a supernet folder written by `save_supernet` (or `ofa-tf convert-official`)."""
+    directory = Path(directory)
+    card_path, weights_path = directory / CARD_FILE, directory / WEIGHTS_FILE
+    if not card_path.is_file() or not weights_path.is_file():
+        raise FileNotFoundError(
+            f"{directory} is not a supernet folder: expected {CARD_FILE} and {WEIGHTS_FILE} "
+            "(made by `ofa-tf convert-official` or `ofa-tf train`)"
+        )
+    try:
+        card = json.loads(card_path.read_text())
+        net = OFAMobileNetV3(**card["config"])
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ConfigError(f"{card_path} is not a valid supernet card ({error})") from None
+    net.build((None, None, None, 3))
+    net.load_weights(weights_path)
+    return net
