@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import collections
+import contextlib
+import io
 from typing import Any
 
 from ofa_tf._backend import tf
@@ -14,9 +16,12 @@ def convert_to_tflite(model: Any) -> bytes:
     The converter is restricted to `TFLITE_BUILTINS`, so a graph that would
     need Flex (TensorFlow) or custom ops fails here instead of on the phone.
     """
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    return converter.convert()
+    if None in model.inputs[0].shape[1:]:
+        raise ValueError("TFLite export needs a fixed input resolution: extract the subnet with resolution=R")
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the SavedModel signature listing
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        return converter.convert()
 
 
 def load_interpreter(model_content: bytes, num_threads: int | None = None) -> Any:
