@@ -11,8 +11,12 @@ setup(
     python_requires=">=3.11",
     packages=[
         "ofa_tf",
+        "ofa_tf.data",
+        "ofa_tf.interop",
         "ofa_tf.layers",
+        "ofa_tf.nas",
         "ofa_tf.networks",
+        "ofa_tf.training",
         "ofa_tf.export",
         "ofa_tf.android_bench",
     ],
@@ -21,6 +25,7 @@ setup(
         "ofa_tf.export": "export",
         "ofa_tf.android_bench": "android_bench",
     },
+    package_data={"ofa_tf.data": ["cifar10_salvage.npz", "README.md"]},
     install_requires=[
         "tensorflow==2.21.*",
         "keras>=3.15",
