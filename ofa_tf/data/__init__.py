@@ -1,4 +1,4 @@
-"""Datasets: the bundled CIFAR-10 subset (tf.data pipelines come with training)."""
+"""Datasets: the bundled CIFAR-10 subset, reference transforms, tf.data pipelines."""
 
 from ofa_tf.data.bundled import BundledDataset, load_bundled
 
