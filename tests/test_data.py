@@ -16,27 +16,32 @@ def test_bundled_dataset_is_the_documented_real_subset():
 def test_train_batches_share_one_resolution_that_follows_the_seed():
     from ofa_tf.data.pipeline import train_dataset
 
+    import tensorflow as tf
+
     data = load_bundled()
-    images, labels = data.x_train[:64], data.y_train[:64]
+    examples = tf.data.Dataset.from_tensor_slices((data.x_train[:64], data.y_train[:64]))
     resolutions = (24, 28, 32, 36)
 
-    def sizes(seed):
-        return [batch[0].shape[1] for batch in train_dataset(images, labels, 8, resolutions, seed=seed).take(12)]
+    def sizes(seed, start_batch=0):
+        batches = train_dataset(examples, 64, 8, resolutions, seed=seed, start_batch=start_batch).take(12)
+        return [batch[0].shape[1] for batch in batches]
 
     first = sizes(0)
     assert first == sizes(0)  # deterministic for a seed
     assert set(first) <= set(resolutions) and len(set(first)) > 1
     assert first != sizes(1)
-    batch_images, batch_labels = next(iter(train_dataset(images, labels, 8, resolutions, seed=0)))
+    assert sizes(0, start_batch=5)[:7] == first[5:]  # resuming continues the same sequence
+    batch_images, batch_labels = next(iter(train_dataset(examples, 64, 8, resolutions, seed=0)))
     assert batch_images.shape[0] == 8 and batch_images.shape[1] == batch_images.shape[2]
     assert batch_images.dtype.name == "float32" and batch_labels.dtype.name == "int64"
 
 
 def test_eval_transform_normalizes_and_centre_crops():
+    from ofa_tf.data.sources import open_source
     from ofa_tf.data.pipeline import eval_dataset
 
-    data = load_bundled()
-    batch, _ = next(iter(eval_dataset(data.x_test[:256], data.y_test[:256], 256, 32)))
+    source = open_source("bundled")
+    batch, _ = next(iter(eval_dataset(source.test_examples().take(256), 256, 32)))
     values = batch.numpy()
     assert values.shape == (256, 32, 32, 3)
     # ImageNet normalization of natural images: roughly zero mean, unit scale

@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from ofa_tf._backend import tf
-from ofa_tf.data.transforms import eval_transform, train_transform
+from ofa_tf.data.transforms import DEFAULT_CROP_SCALE, eval_transform, train_transform
 
 
 def batch_resolution(resolutions: Sequence[int], seed: int, batch_index) -> tf.Tensor:
@@ -20,34 +20,52 @@ def batch_resolution(resolutions: Sequence[int], seed: int, batch_index) -> tf.T
 
 
 def train_dataset(
-    images: np.ndarray, labels: np.ndarray, batch_size: int, resolutions: Sequence[int], seed: int = 0
+    examples: tf.data.Dataset,
+    n_examples: int,
+    batch_size: int,
+    resolutions: Sequence[int],
+    seed: int = 0,
+    start_batch: int = 0,
+    crop_scale: Sequence[float] = DEFAULT_CROP_SCALE,
 ) -> tf.data.Dataset:
     """Infinite shuffled, augmented batches; each batch at one resolution from `resolutions`.
 
     Args:
-        images: uint8 [N, H, W, 3] images.
-        labels: int [N] labels.
+        examples: (uint8 image, label) pairs.
+        n_examples: number of examples (the shuffle buffer).
         batch_size: images per batch (global batch under tf.distribute).
         resolutions: elastic resolutions to sample from, per batch.
         seed: seeds the shuffle, the augmentation and the resolution sequence.
+        start_batch: batches to skip, to resume a run where it stopped.
+        crop_scale: area range of the random resized crop.
     """
-    if len(images) < batch_size:
-        raise ValueError(f"only {len(images)} images for batch size {batch_size}: lower --batch-size")
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))
-    dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True).repeat().enumerate()
+    if n_examples < batch_size:
+        raise ValueError(f"only {n_examples} images for batch size {batch_size}: lower --batch-size")
+    dataset = examples.shuffle(n_examples, seed=seed, reshuffle_each_iteration=True).repeat().enumerate()
+    dataset = dataset.skip(start_batch * batch_size)
 
     def transform(index, example):
         image, label = example
         size = batch_resolution(resolutions, seed, index // batch_size)
         image_seed = tf.stack([tf.constant(seed, tf.int64) + 1, index])
-        return train_transform(image, size, image_seed), label
+        return train_transform(image, size, image_seed, crop_scale), label
 
     dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
-def eval_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, resolution: int) -> tf.data.Dataset:
+def eval_dataset(examples: tf.data.Dataset, batch_size: int, resolution: int) -> tf.data.Dataset:
     """Deterministic evaluation batches at `resolution`."""
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))
-    dataset = dataset.map(lambda image, label: (eval_transform(image, resolution), label), num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = examples.map(lambda image, label: (eval_transform(image, resolution), label), num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def recalibration_batches(
+    images: np.ndarray, batch_size: int, resolution: int, seed: int, crop_scale: Sequence[float] = DEFAULT_CROP_SCALE
+) -> list[tf.Tensor]:
+    """The BN-recalibration subset with the train transform at `resolution` (fixed for a seed)."""
+    index = tf.range(len(images), dtype=tf.int64)
+    dataset = tf.data.Dataset.from_tensor_slices((images, index)).map(
+        lambda image, i: train_transform(image, resolution, tf.stack([tf.constant(seed, tf.int64), i]), crop_scale)
+    )
+    return list(dataset.batch(batch_size))

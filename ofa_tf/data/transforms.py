@@ -29,15 +29,18 @@ def _to_unit_float(image: tf.Tensor) -> tf.Tensor:
     return tf.image.convert_image_dtype(image, tf.float32) if image.dtype == tf.uint8 else tf.cast(image, tf.float32)
 
 
-def random_resized_crop(image: tf.Tensor, size, seed: tf.Tensor) -> tf.Tensor:
-    """A random crop of 8-100% of the area and aspect 3/4-4/3, resized to size x size."""
+DEFAULT_CROP_SCALE = (0.08, 1.0)
+
+
+def random_resized_crop(image: tf.Tensor, size, seed: tf.Tensor, scale=DEFAULT_CROP_SCALE) -> tf.Tensor:
+    """A random crop of `scale` (default 8-100%) of the area and aspect 3/4-4/3, resized to size x size."""
     begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
         tf.shape(image),
         bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
         seed=seed,
         min_object_covered=0.0,
         aspect_ratio_range=(3.0 / 4.0, 4.0 / 3.0),
-        area_range=(0.08, 1.0),
+        area_range=tuple(scale),
         max_attempts=10,
         use_image_if_no_bounding_boxes=True,
     )
@@ -55,10 +58,10 @@ def color_jitter(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     return tf.clip_by_value(saturation * image + (1.0 - saturation) * gray, 0.0, 1.0)
 
 
-def train_transform(image: tf.Tensor, size, seed: tf.Tensor) -> tf.Tensor:
+def train_transform(image: tf.Tensor, size, seed: tf.Tensor, crop_scale=DEFAULT_CROP_SCALE) -> tf.Tensor:
     """Augmented, normalized float32 [size, size, 3] image."""
     seeds = tf.random.experimental.stateless_split(seed, 3)
-    image = random_resized_crop(_to_unit_float(image), size, seeds[0])
+    image = random_resized_crop(_to_unit_float(image), size, seeds[0], crop_scale)
     image = tf.image.stateless_random_flip_left_right(image, seeds[1])
     return normalize(color_jitter(image, seeds[2]))
 

@@ -136,6 +136,16 @@ class OFAMobileNetV3(keras.Model):
             "depth": tf.constant(arch.depth[0], tf.int32),
         }
 
+    def arch_spec(self, batched: bool = False) -> dict[str, tf.TensorSpec]:
+        """`tf.TensorSpec`s of `arch_tensors` (with a leading subnet axis when `batched`)."""
+        lead = [None] if batched else []
+        n_blocks, n_stages = self.space.n_blocks, self.space.n_stages
+        return {
+            "kernel_index": tf.TensorSpec(lead + [n_blocks], tf.int32),
+            "expand_index": tf.TensorSpec(lead + [n_blocks], tf.int32),
+            "depth": tf.TensorSpec(lead + [n_stages], tf.int32),
+        }
+
     def call(self, inputs, training=None, arch: dict[str, tf.Tensor] | None = None):
         """Logits of the active subnet (or of `arch`, a dict from `arch_tensors`)."""
         arch = self.arch_tensors() if arch is None else arch

@@ -9,20 +9,32 @@ mean and the biased batch variance.
 
 from __future__ import annotations
 
+import weakref
 from typing import Iterable
-
-import numpy as np
 
 from ofa_tf._backend import tf
 from ofa_tf.layers.batch_norm import ElasticBatchNormalization
+
+# One traced forward and one update-factor variable per supernet, kept outside
+# the model so that they are not part of its weights or checkpoints.
+_RECALIBRATORS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _bn_layers(net) -> list[ElasticBatchNormalization]:
     return [layer for layer in net._flatten_layers() if isinstance(layer, ElasticBatchNormalization)]
 
 
+def _recalibrator(net):
+    if net not in _RECALIBRATORS:
+        factor = tf.Variable(1.0, trainable=False, dtype=tf.float32)
+        images = tf.TensorSpec([None, None, None, 3], tf.float32)
+        forward = tf.function(lambda x, arch: net(x, training=True, arch=arch), input_signature=[images, net.arch_spec()])
+        _RECALIBRATORS[net] = (forward, factor)
+    return _RECALIBRATORS[net]
+
+
 def recalibrate_bn(net, batches: Iterable, config=None) -> int:
-    """Resets the running BN statistics of `net`'s active subnet from `batches`.
+    """Resets the running BN statistics of a subnet of `net` from `batches`.
 
     Args:
         net: an `OFAMobileNetV3`.
@@ -32,20 +44,18 @@ def recalibrate_bn(net, batches: Iterable, config=None) -> int:
     Returns:
         the number of images used.
     """
-    if config is not None:
-        net.set_active_config(config)
+    arch = net.arch_tensors(config)
+    forward, factor = _recalibrator(net)
     layers = _bn_layers(net)
-    factor = tf.Variable(1.0, trainable=False, dtype=tf.float32)
     for layer in layers:
         layer.update_factor, layer.unbiased_running_variance = factor, False
-    forward = tf.function(lambda images: net(images, training=True))
     seen = 0
     try:
         for batch in batches:
             images = batch[0] if isinstance(batch, (tuple, list)) else batch
             n = int(images.shape[0])
             factor.assign(n / (seen + n))
-            forward(tf.convert_to_tensor(np.asarray(images, np.float32) if not tf.is_tensor(images) else images))
+            forward(tf.cast(images, tf.float32), arch)
             seen += n
     finally:
         for layer in layers:

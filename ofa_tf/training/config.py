@@ -1,0 +1,268 @@
+"""Training configuration: phases of progressive shrinking, presets, overrides.
+
+A run is a list of phases. Each phase restricts the elastic choices that are
+sampled (kernel, expand, depth lists), has its own epochs, base learning rate,
+warm-up and number of subnets per step, and may first re-organize the middle
+channels (before the expand phases). The first phase trains the full network
+that becomes the distillation teacher.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Sequence
+
+from ofa_tf.errors import ConfigError
+
+PHASE_NAMES = ("teacher", "kernel", "depth_1", "depth_2", "expand_1", "expand_2")
+
+
+@dataclasses.dataclass(frozen=True)
+class PhaseConfig:
+    """One phase of progressive shrinking.
+
+    Args:
+        name: phase name (teacher, kernel, depth_1, depth_2, expand_1, expand_2).
+        ks_list: kernel sizes sampled in this phase.
+        expand_ratio_list: expand ratios sampled.
+        depth_list: depths sampled.
+        epochs: epochs after warm-up (cosine decay runs over these).
+        warmup_epochs: linear warm-up epochs, added before `epochs`.
+        base_lr: learning rate per 64 images (scaled linearly with the global batch).
+        subnets_per_step: subnets sampled per step on the same batch (gradients summed).
+        kd: whether to distill from the teacher.
+        reorganize_stage: run `re_organize_middle_weights(stage)` first (None: no).
+    """
+
+    name: str
+    ks_list: tuple[int, ...]
+    expand_ratio_list: tuple[int, ...]
+    depth_list: tuple[int, ...]
+    epochs: float
+    warmup_epochs: float
+    base_lr: float
+    subnets_per_step: int
+    kd: bool = True
+    reorganize_stage: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """A whole training run.
+
+    Args:
+        data: "bundled", a folder of class sub-folders of images, TFRecord files, or "tfds:NAME".
+        width_mult: supernet width multiplier.
+        ks_list / expand_ratio_list / depth_list: the supernet's elastic choices.
+        resolutions: resolutions sampled per batch.
+        crop_scale: area range of the random resized crop (reference: 0.08-1).
+        eval_resolutions: resolutions of the end-of-phase evaluation.
+        batch_size: global batch size.
+        label_smoothing: of the hard-label cross-entropy.
+        kd_ratio: weight of the soft-target cross-entropy.
+        momentum / nesterov / weight_decay: SGD (decay off BN and biases).
+        dropout_rate: before the classifier.
+        bn_recalibration_images / bn_recalibration_batch: evaluation BN reset.
+        seed: seeds data order, augmentation, resolutions and subnet sampling.
+        checkpoint_every: steps between checkpoints (and at each phase end).
+        max_steps_per_phase: cap for smoke runs (None: the epochs decide).
+        phases: the phases, in order.
+        teacher: supernet folder of a trained full network, for runs that skip the teacher phase.
+    """
+
+    data: str = "bundled"
+    width_mult: float = 1.0
+    ks_list: tuple[int, ...] = (3, 5, 7)
+    expand_ratio_list: tuple[int, ...] = (3, 4, 6)
+    depth_list: tuple[int, ...] = (2, 3, 4)
+    resolutions: tuple[int, ...] = tuple(range(128, 225, 4))
+    crop_scale: tuple[float, ...] = (0.08, 1.0)
+    eval_resolutions: tuple[int, ...] = (160, 224)
+    batch_size: int = 2048
+    label_smoothing: float = 0.1
+    kd_ratio: float = 1.0
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 3e-5
+    dropout_rate: float = 0.1
+    bn_recalibration_images: int = 2000
+    bn_recalibration_batch: int = 200
+    seed: int = 0
+    checkpoint_every: int = 500
+    max_steps_per_phase: int | None = None
+    phases: tuple[PhaseConfig, ...] = ()
+    teacher: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def _reference_phases(ks, e, d, teacher_epochs, scale: float, dbs_scale: int = 1) -> tuple[PhaseConfig, ...]:
+    """The phases of train_ofa_net.py; epochs multiplied by `scale`."""
+    big_e, big_d, big_k = (max(e),), (max(d),), (max(k for k in ks),)
+    return (
+        PhaseConfig("teacher", big_k, big_e, big_d, teacher_epochs, 0, 3e-2, 1, kd=False),
+        PhaseConfig("kernel", tuple(ks), big_e, big_d, 120 * scale, 5 * scale, 3e-2, 1),
+        PhaseConfig("depth_1", tuple(ks), big_e, tuple(d[-2:]), 25 * scale, 0, 2.5e-3, 2 * dbs_scale),
+        PhaseConfig("depth_2", tuple(ks), big_e, tuple(d), 120 * scale, 5 * scale, 7.5e-3, 2 * dbs_scale),
+        PhaseConfig("expand_1", tuple(ks), tuple(e[-2:]), tuple(d), 25 * scale, 0, 2.5e-3, 4 * dbs_scale, reorganize_stage=0),
+        PhaseConfig("expand_2", tuple(ks), tuple(e), tuple(d), 120 * scale, 5 * scale, 7.5e-3, 4 * dbs_scale, reorganize_stage=1),
+    )
+
+
+def paper_preset() -> TrainConfig:
+    """ImageNet hyper-parameters of the reference (train_ofa_net.py, 32 GPUs x 64 images).
+
+    The reference starts from a downloaded full-network checkpoint and ships no
+    recipe for it; the teacher phase here (180 epochs at the kernel phase's LR)
+    is our choice, marked as such.
+    """
+    ks, e, d = (3, 5, 7), (3, 4, 6), (2, 3, 4)
+    return TrainConfig(batch_size=2048, phases=_reference_phases(ks, e, d, teacher_epochs=180, scale=1.0))
+
+
+def cifar_preset() -> TrainConfig:
+    """A few minutes on 2 CPU cores: the bundled CIFAR-10 subset, width 0.5, 24-32 px.
+
+    Crops keep 35-100% of a 32 px image (the reference's 8% lower bound is for ImageNet).
+    """
+    ks, e, d = (3, 5, 7), (3, 4, 6), (2, 3, 4)
+    phases = (
+        PhaseConfig("teacher", (7,), (6,), (4,), 8, 0, 0.1, 1, kd=False),
+        PhaseConfig("kernel", ks, (6,), (4,), 1, 0, 0.05, 1),
+        PhaseConfig("depth_1", ks, (6,), (3, 4), 0.5, 0, 0.02, 2),
+        PhaseConfig("depth_2", ks, (6,), d, 0.5, 0, 0.02, 2),
+        PhaseConfig("expand_1", ks, (4, 6), d, 0.5, 0, 0.02, 2, reorganize_stage=0),
+        PhaseConfig("expand_2", ks, e, d, 0.5, 0, 0.02, 2, reorganize_stage=1),
+    )
+    return TrainConfig(
+        width_mult=0.5,
+        resolutions=(24, 28, 32),
+        crop_scale=(0.35, 1.0),
+        eval_resolutions=(24, 32),
+        batch_size=64,
+        bn_recalibration_images=1000,
+        bn_recalibration_batch=200,
+        checkpoint_every=100,
+        phases=phases,
+    )
+
+
+PRESETS = {"paper": paper_preset, "cifar": cifar_preset}
+
+
+def load_overrides(path: str | os.PathLike) -> dict[str, Any]:
+    """Reads a YAML or JSON file of TrainConfig fields (phases as a list of dicts)."""
+    import yaml
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"config file {path} does not exist")
+    try:
+        with open(path) as handle:
+            data = yaml.safe_load(handle)  # YAML is a superset of JSON
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is neither valid YAML nor JSON ({error.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of training options, e.g. 'batch_size: 64'")
+    return data
+
+
+def _as_tuple(name: str, value: Any, kind=int) -> tuple:
+    if isinstance(value, str):
+        value = [v for v in value.replace(" ", "").split(",") if v]
+    if not isinstance(value, (list, tuple)):
+        value = [value]
+    try:
+        return tuple(kind(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}={value!r}: expected a list of numbers like 3,5,7") from None
+
+
+_TUPLE_FIELDS = ("ks_list", "expand_ratio_list", "depth_list", "resolutions", "eval_resolutions")
+
+
+def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+    """Returns `config` with fields replaced; unknown keys and bad values raise ConfigError."""
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(f"unknown training options {unknown}: valid ones are {sorted(known)}")
+    changes = dict(overrides)
+    for name in _TUPLE_FIELDS:
+        if name in changes:
+            changes[name] = _as_tuple(name, changes[name])
+    if "crop_scale" in changes:
+        changes["crop_scale"] = _as_tuple("crop_scale", changes["crop_scale"], float)
+    if "phases" in changes:
+        changes["phases"] = tuple(_phase_from_dict(p) for p in changes["phases"])
+    return validate(dataclasses.replace(config, **changes))
+
+
+def _phase_from_dict(data: Any) -> PhaseConfig:
+    if isinstance(data, PhaseConfig):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError(f"a phase must be a mapping of PhaseConfig fields, got {data!r}")
+    known = {f.name for f in dataclasses.fields(PhaseConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown phase options {unknown}: valid ones are {sorted(known)}")
+    data = dict(data)
+    for name in ("ks_list", "expand_ratio_list", "depth_list"):
+        if name in data:
+            data[name] = _as_tuple(name, data[name])
+    try:
+        return PhaseConfig(**data)
+    except TypeError as error:
+        raise ConfigError(f"phase {data.get('name', '?')}: {error}") from None
+
+
+def select_phases(config: TrainConfig, names: Sequence[str]) -> TrainConfig:
+    """Keeps the named phases (in the preset's order)."""
+    available = [p.name for p in config.phases]
+    missing = [n for n in names if n not in available]
+    if missing:
+        raise ConfigError(f"unknown phases {missing}: this preset has {available}")
+    return dataclasses.replace(config, phases=tuple(p for p in config.phases if p.name in names))
+
+
+def validate(config: TrainConfig) -> TrainConfig:
+    """Checks every value a run depends on; raises ConfigError naming the first bad one."""
+    if len(config.crop_scale) != 2 or not 0 < config.crop_scale[0] <= config.crop_scale[1] <= 1:
+        raise ConfigError(f"crop_scale={config.crop_scale}: expected two area fractions 0 < min <= max <= 1, e.g. 0.08,1")
+    if config.batch_size < 1:
+        raise ConfigError(f"batch_size={config.batch_size}: must be >= 1, e.g. 64")
+    if config.width_mult <= 0:
+        raise ConfigError(f"width_mult={config.width_mult}: must be > 0, e.g. 1.0")
+    if not config.phases:
+        raise ConfigError("no phases to run: choose some with --phases, e.g. teacher,kernel")
+    if any(r < 8 for r in config.resolutions + config.eval_resolutions):
+        raise ConfigError(f"resolutions {config.resolutions}: each must be >= 8 pixels")
+    if config.checkpoint_every < 1:
+        raise ConfigError(f"checkpoint_every={config.checkpoint_every}: must be >= 1")
+    if config.max_steps_per_phase is not None and config.max_steps_per_phase < 1:
+        raise ConfigError(f"max_steps_per_phase={config.max_steps_per_phase}: must be >= 1")
+    for phase in config.phases:
+        for name, values, allowed in (
+            ("ks_list", phase.ks_list, config.ks_list),
+            ("expand_ratio_list", phase.expand_ratio_list, config.expand_ratio_list),
+            ("depth_list", phase.depth_list, config.depth_list),
+        ):
+            extra = sorted(set(values) - set(allowed))
+            if extra:
+                raise ConfigError(f"phase {phase.name}: {name} {extra} not in the supernet's {list(allowed)}")
+        if phase.epochs <= 0 or phase.warmup_epochs < 0 or phase.base_lr <= 0 or phase.subnets_per_step < 1:
+            raise ConfigError(
+                f"phase {phase.name}: epochs > 0, warmup_epochs >= 0, base_lr > 0 and subnets_per_step >= 1 are required"
+            )
+    return config
+
+
+def config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    """Rebuilds a TrainConfig saved with `to_dict` (e.g. a run's config.json)."""
+    return apply_overrides(TrainConfig(), data)

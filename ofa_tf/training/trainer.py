@@ -1,0 +1,383 @@
+"""Progressive shrinking with knowledge distillation: the custom training loop.
+
+Per step: N subnets are sampled (from the phase's lists, seeded by the seed
+and the global step, so every replica and every rerun agrees), each is run
+on the same batch, their gradients are summed, then one SGD step is taken.
+Loss per subnet = label-smoothed CE + kd_ratio x soft-target CE against the
+teacher's softmax. The subnet reaches the graph as int32 tensors, so one
+traced gradient function serves every subnet, phase and resolution.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ofa_tf._backend import keras, tf
+from ofa_tf.data.pipeline import eval_dataset, recalibration_batches, train_dataset
+from ofa_tf.data.sources import open_source
+from ofa_tf.errors import ConfigError
+from ofa_tf.io import atomic_write_json
+from ofa_tf.networks import OFAMobileNetV3, load_supernet, save_supernet
+from ofa_tf.space import SubnetConfig
+from ofa_tf.training.bn_recalibration import recalibrate_bn
+from ofa_tf.training.config import PhaseConfig, TrainConfig
+from ofa_tf.training.losses import label_smoothed_cross_entropy, soft_target_cross_entropy
+from ofa_tf.training.schedule import learning_rate, scaled_lr
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+TEACHER_DIR = "teacher"
+SUPERNET_DIR = "supernet"
+METRICS_FILE = "metrics.jsonl"
+RESULTS_FILE = "phase_results.json"
+
+
+class Reporter(Protocol):
+    """What the trainer tells its caller (the CLI prints it; the library never does)."""
+
+    def phase_start(self, phase: PhaseConfig, index: int, total_steps: int, start_step: int) -> None: ...
+
+    def step(self, metrics: dict[str, float]) -> None: ...
+
+    def phase_end(self, phase: PhaseConfig, evaluation: list[dict[str, Any]]) -> None: ...
+
+
+class SilentReporter:
+    def phase_start(self, phase, index, total_steps, start_step):
+        pass
+
+    def step(self, metrics):
+        pass
+
+    def phase_end(self, phase, evaluation):
+        pass
+
+
+def phase_steps(phase: PhaseConfig, n_train: int, batch_size: int, max_steps: int | None) -> tuple[int, int]:
+    """(warm-up steps, total steps) of a phase."""
+    steps_per_epoch = max(1, n_train // batch_size)
+    warmup = int(round(phase.warmup_epochs * steps_per_epoch))
+    total = warmup + max(1, int(round(phase.epochs * steps_per_epoch)))
+    if max_steps is not None and total > max_steps:
+        warmup = min(warmup, max_steps // 2)
+        total = max_steps
+    return warmup, total
+
+
+def _decayed(variable) -> bool:
+    """Weight decay applies to everything but BN parameters and biases (reference `no_decay_keys`)."""
+    path = variable.path
+    return "_bn/" not in path and "bias" not in path
+
+
+class ProgressiveShrinkingTrainer:
+    """Trains an OFA supernet phase by phase into `run_dir`; resumes from its checkpoints.
+
+    Args:
+        config: the resolved training configuration.
+        run_dir: output folder (config, checkpoints, teacher, supernet, metrics).
+        strategy: a `tf.distribute` strategy (default: the current one).
+        reporter: receives progress and evaluation tables.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        run_dir: str | Path,
+        strategy: tf.distribute.Strategy | None = None,
+        reporter: Reporter | None = None,
+    ):
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.reporter = reporter or SilentReporter()
+        self.source = open_source(config.data)
+        with self.strategy.scope():
+            self.net = self._new_supernet(config.dropout_rate)
+            self.teacher = self._new_supernet(0.0)
+            self.phase_index = tf.Variable(0, dtype=tf.int64, trainable=False, name="phase_index")
+            self.step_in_phase = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_phase")
+            self.batches_done = tf.Variable(0, dtype=tf.int64, trainable=False, name="batches_done")
+            self.optimizer = keras.optimizers.SGD(0.0, momentum=config.momentum, nesterov=config.nesterov)
+            self.variables = list(self.net.trainable_variables)
+            self.optimizer.build(self.variables)
+        self.decay_mask = [_decayed(v) for v in self.variables]
+        self._step = self._build_step_function()
+        self._manager = None
+        images = tf.TensorSpec([None, None, None, 3], tf.float32)
+        self._eval_forward = tf.function(
+            lambda x, arch: self.net(x, training=False, arch=arch), input_signature=[images, self.net.arch_spec()]
+        )
+
+    # ----- construction ---------------------------------------------------------
+    def _new_supernet(self, dropout_rate: float) -> OFAMobileNetV3:
+        c = self.config
+        net = OFAMobileNetV3(
+            width_mult=c.width_mult,
+            ks_list=c.ks_list,
+            expand_ratio_list=c.expand_ratio_list,
+            depth_list=c.depth_list,
+            n_classes=self.source.n_classes,
+            dropout_rate=dropout_rate,
+        )
+        net.build((None, None, None, 3))
+        return net
+
+    def _checkpoint(self) -> tf.train.Checkpoint:
+        return tf.train.Checkpoint(
+            model=self.net,
+            optimizer=self.optimizer,
+            phase_index=self.phase_index,
+            step_in_phase=self.step_in_phase,
+            batches_done=self.batches_done,
+        )
+
+    def _reset_optimizer(self) -> None:
+        """A fresh SGD state for a new phase (upstream builds a new optimizer per phase)."""
+        for variable in self.optimizer.variables:
+            if variable is not self.optimizer.learning_rate:
+                variable.assign(tf.zeros(variable.shape, variable.dtype))
+
+    def _dataset(self, start_batch: int):
+        config = self.config
+        dataset = train_dataset(
+            self.source.train_examples(),
+            self.source.n_train,
+            config.batch_size,
+            config.resolutions,
+            seed=config.seed,
+            start_batch=start_batch,
+            crop_scale=config.crop_scale,
+        )
+        return self.strategy.experimental_distribute_dataset(dataset)
+
+    def _build_step_function(self):
+        """One traced function for every step: teacher targets, N subnets in a while loop, SGD update.
+
+        Traced once for all phases, resolutions and subnet counts: the images
+        have a dynamic size and the N subnets arrive as stacked int32 tensors.
+        """
+        config, strategy, net, variables = self.config, self.strategy, self.net, self.variables
+        replicas = strategy.num_replicas_in_sync
+        n_classes = self.source.n_classes
+        teacher_arch = self.teacher.arch_tensors(self.teacher.space.max_config())
+
+        def teacher_targets(images):
+            # As upstream: the teacher runs in training mode (batch statistics), without gradient.
+            logits = self.teacher(images, training=True, arch=teacher_arch)
+            return tf.stop_gradient(tf.nn.softmax(tf.cast(logits, tf.float32)))
+
+        def replica_step(images, labels, archs, kd_ratio):
+            batch = tf.shape(images)[0]
+            soft_targets = tf.cond(
+                kd_ratio > 0, lambda: teacher_targets(images), lambda: tf.zeros([batch, n_classes], tf.float32)
+            )
+            n_subnets = tf.shape(archs["depth"])[0]
+
+            def body(k, accumulated, loss_sum):
+                arch = {key: value[k] for key, value in archs.items()}
+                with tf.GradientTape() as tape:
+                    logits = net(images, training=True, arch=arch)
+                    per_example = label_smoothed_cross_entropy(labels, logits, config.label_smoothing)
+                    per_example += kd_ratio * soft_target_cross_entropy(soft_targets, logits)
+                    loss = tf.nn.compute_average_loss(per_example, global_batch_size=config.batch_size)
+                grads = tape.gradient(loss, variables)
+                summed = [a if g is None else a + tf.cast(g, a.dtype) for a, g in zip(accumulated, grads)]
+                return k + 1, summed, loss_sum + loss
+
+            zeros = [tf.zeros(v.shape, v.dtype) for v in variables]
+            _, accumulated, loss_sum = tf.while_loop(
+                lambda k, *_: k < n_subnets, body, (tf.constant(0), zeros, tf.constant(0.0))
+            )
+            grads = [
+                g + (config.weight_decay / replicas) * tf.convert_to_tensor(v) if decayed else g
+                for g, v, decayed in zip(accumulated, variables, self.decay_mask)
+            ]
+            self.optimizer.apply_gradients(zip(grads, variables))
+            return loss_sum / tf.cast(n_subnets, tf.float32)
+
+        element_spec = self._dataset(0).element_spec
+        signature = [element_spec[0], element_spec[1], net.arch_spec(batched=True), tf.TensorSpec([], tf.float32)]
+
+        @tf.function(input_signature=signature)
+        def step(images, labels, archs, kd_ratio):
+            losses = strategy.run(replica_step, args=(images, labels, archs, kd_ratio))
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+        return step
+
+    # ----- run --------------------------------------------------------------------
+    def run(self) -> list[dict[str, Any]]:
+        """Runs (or resumes) every phase; returns the evaluation rows of all phases."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.run_dir / CONFIG_FILE, self.config.to_dict())
+        self._restore_counters()
+        results = self._load_results()
+        for index in range(int(self.phase_index.numpy()), len(self.config.phases)):
+            phase = self.config.phases[index]
+            self._run_phase(index, phase)
+            rows = self.evaluate(phase)
+            results = [r for r in results if r["phase"] != phase.name] + rows
+            atomic_write_json(self.run_dir / RESULTS_FILE, results)
+            self._log({"event": "evaluation", "phase": phase.name, "rows": rows})
+            self.reporter.phase_end(phase, rows)
+            if phase.name == "teacher":
+                save_supernet(self.net, self.run_dir / TEACHER_DIR, source={"phase": "teacher"})
+            self.phase_index.assign(index + 1)
+            self.step_in_phase.assign(0)
+            self._save_checkpoint()
+        save_supernet(self.net, self.run_dir / SUPERNET_DIR, source={"run": str(self.run_dir), "config": self.config.to_dict()})
+        return results
+
+    def _restore_counters(self) -> None:
+        """Restores weights, optimizer state and position from the latest checkpoint, if any."""
+        latest = tf.train.latest_checkpoint(str(self.run_dir / CHECKPOINT_DIR))
+        if latest is not None:
+            self._checkpoint().read(latest).assert_existing_objects_matched()
+
+    def _load_results(self) -> list[dict[str, Any]]:
+        path = self.run_dir / RESULTS_FILE
+        return json.loads(path.read_text()) if path.is_file() else []
+
+    def _save_checkpoint(self) -> None:
+        """Saves through `CheckpointManager`: data files first, then the index and the
+        `checkpoint` state file, so a killed save leaves the previous checkpoint in force."""
+        if self._manager is None:
+            self._manager = tf.train.CheckpointManager(self._checkpoint(), str(self.run_dir / CHECKPOINT_DIR), max_to_keep=3)
+        self._manager.save(checkpoint_number=int(self.batches_done.numpy()))
+
+    def _prepare_teacher(self, phase: PhaseConfig) -> None:
+        if not phase.kd:
+            return
+        teacher_dir = self.run_dir / TEACHER_DIR
+        if not teacher_dir.is_dir() and self.config.teacher:
+            teacher_dir = Path(self.config.teacher)
+        if not (teacher_dir / "supernet.json").is_file():
+            raise ConfigError(
+                f"phase {phase.name} distills from a teacher, but there is none: run the teacher phase first "
+                "or pass --teacher SUPERNET_DIR (a trained full network)"
+            )
+        source = load_supernet(teacher_dir)
+        for target, value in zip(self.teacher.weights, source.weights):
+            target.assign(value)
+
+    def _run_phase(self, index: int, phase: PhaseConfig) -> None:
+        config = self.config
+        start_step = int(self.step_in_phase.numpy())
+        if start_step == 0:  # a resumed phase already has its weights and optimizer state
+            self._reset_optimizer()
+            if phase.reorganize_stage is not None:
+                self.net.re_organize_middle_weights(phase.reorganize_stage)
+        self._prepare_teacher(phase)
+        warmup, total = phase_steps(phase, self.source.n_train, config.batch_size, config.max_steps_per_phase)
+        peak_lr = scaled_lr(phase.base_lr, config.batch_size)
+        phase_space = dataclasses.replace(
+            self.net.space, ks_list=phase.ks_list, expand_ratio_list=phase.expand_ratio_list, depth_list=phase.depth_list
+        )
+        batches = iter(self._dataset(int(self.batches_done.numpy())))
+        kd_ratio = tf.constant(config.kd_ratio if phase.kd else 0.0, tf.float32)
+        self.reporter.phase_start(phase, index, total, start_step)
+        for step in range(start_step, total):
+            started = time.perf_counter()
+            images, labels = next(batches)
+            lr = learning_rate(step, warmup, total - warmup, phase.base_lr, peak_lr)
+            self.optimizer.learning_rate.assign(lr)
+            global_step = int(self.batches_done.numpy())
+            subnets = [
+                phase_space.sample(np.random.default_rng([config.seed, global_step, k]))
+                for k in range(phase.subnets_per_step)
+            ]
+            loss = float(self._step(images, labels, self._stack_archs(subnets), kd_ratio))
+            if not np.isfinite(loss):
+                raise FloatingPointError(f"loss is {loss} at step {step + 1} of phase {phase.name}: lower the learning rate")
+            self.batches_done.assign_add(1)
+            self.step_in_phase.assign(step + 1)
+            metrics = {
+                "phase": phase.name,
+                "step": step + 1,
+                "total_steps": total,
+                "loss": loss,
+                "lr": lr,
+                "images_per_second": config.batch_size / (time.perf_counter() - started),
+            }
+            self.reporter.step(metrics)
+            self._log({"event": "step", **metrics})
+            if (step + 1) % config.checkpoint_every == 0 and step + 1 < total:
+                self._save_checkpoint()
+        self.net.set_max_net()
+
+    def _stack_archs(self, subnets: list[SubnetConfig]) -> dict[str, tf.Tensor]:
+        arch = self.net.space.to_indices(subnets)
+        return {
+            "kernel_index": tf.constant(arch.kernel_index, tf.int32),
+            "expand_index": tf.constant(arch.expand_index, tf.int32),
+            "depth": tf.constant(arch.depth, tf.int32),
+        }
+
+    # ----- evaluation ----------------------------------------------------------
+    def evaluate(self, phase: PhaseConfig) -> list[dict[str, Any]]:
+        """Top-1 of the min / mid / max subnets of `phase` at each eval resolution, after BN recalibration."""
+        config = self.config
+        saved_stats = [v.numpy() for v in self.net.non_trainable_variables]
+        rows = []
+        subset = self.source.train_subset(config.bn_recalibration_images, seed=config.seed)
+        for resolution in config.eval_resolutions:
+            recalibration = recalibration_batches(
+                subset, config.bn_recalibration_batch, resolution, config.seed, config.crop_scale
+            )
+            for label, subnet in _min_mid_max(phase, self.net.space.n_blocks, self.net.space.n_stages):
+                recalibrate_bn(self.net, recalibration, config=subnet)
+                arch = self.net.arch_tensors(subnet)
+                correct = total = 0
+                for images, labels in eval_dataset(self.source.test_examples(), 256, resolution):
+                    predictions = tf.argmax(self._eval_forward(images, arch), axis=-1)
+                    correct += int(tf.reduce_sum(tf.cast(predictions == labels, tf.int32)))
+                    total += int(labels.shape[0])
+                rows.append(
+                    {"phase": phase.name, "subnet": label, "resolution": resolution, "top1": 100.0 * correct / total, **subnet.to_dict()}
+                )
+        for variable, value in zip(self.net.non_trainable_variables, saved_stats):
+            variable.assign(value)
+        self.net.set_max_net()
+        return rows
+
+    def _log(self, record: dict[str, Any]) -> None:
+        with open(self.run_dir / METRICS_FILE, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
+def _min_mid_max(phase: PhaseConfig, n_blocks: int, n_stages: int) -> list[tuple[str, SubnetConfig]]:
+    def pick(values, which):
+        values = sorted(values)
+        return {"min": values[0], "mid": values[len(values) // 2], "max": values[-1]}[which]
+
+    return [
+        (
+            which,
+            SubnetConfig(
+                ks=(pick(phase.ks_list, which),) * n_blocks,
+                e=(pick(phase.expand_ratio_list, which),) * n_blocks,
+                d=(pick(phase.depth_list, which),) * n_stages,
+            ),
+        )
+        for which in ("min", "mid", "max")
+    ]
+
+
+def load_run_config(run_dir: str | Path) -> TrainConfig:
+    """The resolved config of an existing run (for `--resume`)."""
+    from ofa_tf.training.config import config_from_dict
+
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a training run: {CONFIG_FILE} is missing (start one with `ofa-tf train --out DIR`)")
+    return config_from_dict(json.loads(path.read_text()))
+
+
+__all__ = ["ProgressiveShrinkingTrainer", "Reporter", "load_run_config", "phase_steps"]

@@ -1,0 +1,175 @@
+"""Progressive shrinking: config, schedule, losses, a tiny end-to-end run, and resume after kill -9."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from ofa_tf import ConfigError
+from ofa_tf.training.config import (
+    PhaseConfig,
+    apply_overrides,
+    cifar_preset,
+    load_overrides,
+    paper_preset,
+    select_phases,
+)
+from ofa_tf.training.schedule import learning_rate, scaled_lr
+
+TINY_PHASES = [
+    dict(name="teacher", ks_list=[7], expand_ratio_list=[6], depth_list=[4], epochs=1, warmup_epochs=0, base_lr=0.05, subnets_per_step=1, kd=False),
+    dict(name="kernel", ks_list=[3, 5, 7], expand_ratio_list=[6], depth_list=[4], epochs=1, warmup_epochs=0, base_lr=0.02, subnets_per_step=1),
+    dict(name="expand_1", ks_list=[3, 5, 7], expand_ratio_list=[4, 6], depth_list=[2, 3, 4], epochs=1, warmup_epochs=0, base_lr=0.01, subnets_per_step=2, reorganize_stage=0),
+]
+TINY = dict(
+    width_mult=0.25, resolutions=[24, 32], eval_resolutions=[32], batch_size=16,
+    bn_recalibration_images=64, bn_recalibration_batch=32, phases=TINY_PHASES,
+)
+
+
+def test_presets_follow_the_reference():
+    paper = paper_preset()
+    assert [p.name for p in paper.phases] == ["teacher", "kernel", "depth_1", "depth_2", "expand_1", "expand_2"]
+    kernel, depth_1, expand_2 = paper.phases[1], paper.phases[2], paper.phases[5]
+    assert (kernel.epochs, kernel.warmup_epochs, kernel.base_lr, kernel.subnets_per_step) == (120, 5, 3e-2, 1)
+    assert depth_1.depth_list == (3, 4) and depth_1.subnets_per_step == 2 and depth_1.base_lr == 2.5e-3
+    assert expand_2.expand_ratio_list == (3, 4, 6) and expand_2.reorganize_stage == 1 and expand_2.subnets_per_step == 4
+    assert paper.batch_size == 2048 and scaled_lr(kernel.base_lr, paper.batch_size) == pytest.approx(0.96)
+    assert paper.weight_decay == 3e-5 and paper.label_smoothing == 0.1 and paper.kd_ratio == 1.0
+    assert cifar_preset().width_mult == 0.5
+
+
+def test_overrides_and_their_errors(tmp_path):
+    config = apply_overrides(cifar_preset(), {"batch_size": 32, "resolutions": "24,32"})
+    assert config.batch_size == 32 and config.resolutions == (24, 32)
+    with pytest.raises(ConfigError, match="unknown training options \\['batchsize'\\]"):
+        apply_overrides(config, {"batchsize": 3})
+    with pytest.raises(ConfigError, match="batch_size=0"):
+        apply_overrides(config, {"batch_size": 0})
+    with pytest.raises(ConfigError, match="resolutions="):
+        apply_overrides(config, {"resolutions": "a,b"})
+    with pytest.raises(ConfigError, match="ks_list \\[9\\] not in"):
+        apply_overrides(config, {"phases": [{**TINY_PHASES[0], "ks_list": [9]}]})
+    with pytest.raises(ConfigError, match="unknown phases \\['warmup'\\]"):
+        select_phases(config, ["warmup"])
+    path = tmp_path / "over.yaml"
+    path.write_text("batch_size: 8\nphases:\n  - {name: teacher, ks_list: [7], expand_ratio_list: [6], depth_list: [4], epochs: 1, warmup_epochs: 0, base_lr: 0.1, subnets_per_step: 1, kd: false}\n")
+    loaded = apply_overrides(cifar_preset(), load_overrides(path))
+    assert loaded.batch_size == 8 and loaded.phases == (PhaseConfig("teacher", (7,), (6,), (4,), 1, 0, 0.1, 1, kd=False),)
+    path.write_text("- just a list\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_overrides(path)
+
+
+def test_learning_rate_warmup_then_cosine():
+    assert learning_rate(0, 10, 100, 0.01, 0.1) == pytest.approx(0.01)
+    assert learning_rate(5, 10, 100, 0.01, 0.1) == pytest.approx(0.055)
+    assert learning_rate(10, 10, 100, 0.01, 0.1) == pytest.approx(0.1)
+    assert learning_rate(60, 10, 100, 0.01, 0.1) == pytest.approx(0.05)
+    assert learning_rate(110, 10, 100, 0.01, 0.1) == pytest.approx(0.0)
+
+
+def test_losses_match_their_formulas():
+    from ofa_tf.training.losses import label_smoothed_cross_entropy, soft_target_cross_entropy
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4, 10)).astype(np.float32)
+    labels = np.array([0, 3, 9, 2])
+    log_softmax = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    targets = np.full((4, 10), 0.1 / 10) + 0.9 * np.eye(10)[labels]
+    expected = -(targets * log_softmax).sum(1)
+    assert np.allclose(label_smoothed_cross_entropy(labels, logits, 0.1).numpy(), expected, atol=1e-5)
+    soft = np.exp(logits[::-1]) / np.exp(logits[::-1]).sum(1, keepdims=True)
+    assert np.allclose(soft_target_cross_entropy(soft, logits).numpy(), -(soft * log_softmax).sum(1), atol=1e-5)
+
+
+def test_tiny_progressive_shrinking_run(tmp_path):
+    from ofa_tf import load_supernet
+    from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
+
+    config = apply_overrides(cifar_preset(), {**TINY, "max_steps_per_phase": 3, "checkpoint_every": 2})
+    trainer = ProgressiveShrinkingTrainer(config, tmp_path / "run")
+    before = trainer.net.blocks[2].project_conv.kernel.numpy().copy()
+    results = trainer.run()
+    assert trainer._step.experimental_get_tracing_count() == 1  # all phases, resolutions, subnet counts
+    assert [r["phase"] for r in results] == ["teacher"] * 3 + ["kernel"] * 3 + ["expand_1"] * 3
+    assert all(0 <= r["top1"] <= 100 for r in results)
+    steps = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    steps = [s for s in steps if s["event"] == "step"]
+    assert len(steps) == 9 and all(np.isfinite(s["loss"]) for s in steps)
+    assert not np.allclose(before, trainer.net.blocks[2].project_conv.kernel.numpy())
+    for folder in ("teacher", "supernet"):
+        assert (tmp_path / "run" / folder / "supernet.json").is_file()
+    net = load_supernet(tmp_path / "run" / "supernet")
+    assert np.array_equal(net.blocks[2].project_conv.kernel.numpy(), trainer.net.blocks[2].project_conv.kernel.numpy())
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["batch_size"] == 16
+
+
+def test_kd_phase_without_teacher_is_a_clear_error(tmp_path):
+    from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
+
+    config = apply_overrides(cifar_preset(), {**TINY, "phases": TINY_PHASES[1:2], "max_steps_per_phase": 1})
+    with pytest.raises(ConfigError, match="distills from a teacher, but there is none"):
+        ProgressiveShrinkingTrainer(config, tmp_path / "run").run()
+
+
+def _cli(*args):
+    return [sys.executable, "-m", "ofa_tf.cli", *args]
+
+
+def test_cli_train_bad_input_exits_2(tmp_path):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    for args, message in (
+        (["train", "--out", str(tmp_path / "full")], "exists and is not empty"),
+        (["train", "--out", str(tmp_path / "a"), "--batch-size", "0"], "batch_size=0"),
+        (["train", "--out", str(tmp_path / "b"), "--phases", "nope"], "unknown phases"),
+        (["train", "--resume", str(tmp_path / "missing")], "is not a training run"),
+        (["train", "--out", str(tmp_path / "c"), "--config", str(tmp_path / "none.yaml")], "does not exist"),
+    ):
+        result = subprocess.run(_cli(*args), capture_output=True, text=True)
+        assert result.returncode == 2, (args, result.stderr)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+
+
+def test_killed_run_resumes_where_it_stopped(tmp_path):
+    run_dir = tmp_path / "run"
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({**TINY, "max_steps_per_phase": 8, "checkpoint_every": 2}))
+    process = subprocess.Popen(
+        _cli("train", "--out", str(run_dir), "--config", str(config)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.time() + 300
+    killed_after = None
+    while time.time() < deadline and process.poll() is None:
+        if metrics.is_file():
+            steps = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+            steps = [s for s in steps if s["event"] == "step" and s["phase"] == "kernel"]
+            if steps and steps[-1]["step"] >= 5:
+                os.kill(process.pid, signal.SIGKILL)
+                killed_after = steps[-1]["step"]
+                break
+        time.sleep(0.05)
+    process.wait()
+    assert killed_after is not None, "the run finished or stalled before it could be killed mid-phase"
+    assert not (run_dir / "supernet").exists()
+    resumed = subprocess.run(_cli("train", "--resume", str(run_dir)), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    steps = [r for r in records if r["event"] == "step"]
+    assert [r["step"] for r in steps if r["phase"] == "teacher"] == list(range(1, 9))  # not rerun
+    kernel = [r["step"] for r in steps if r["phase"] == "kernel"]
+    restart = next(i for i in range(1, len(kernel)) if kernel[i] <= kernel[i - 1])
+    # resumed from the last checkpoint (every 2 steps) before the kill, then ran to the end
+    assert kernel[restart] - 1 in (2, 4, 6) and kernel[restart] - 1 >= killed_after - 2
+    assert kernel[restart:] == list(range(kernel[restart], 9))
+    phases = {r["phase"] for r in json.loads((run_dir / "phase_results.json").read_text())}
+    assert phases == {"teacher", "kernel", "expand_1"}
+    assert (run_dir / "supernet" / "supernet.json").is_file()
