@@ -168,7 +168,7 @@ class _RichReporter:
         from rich.table import Table
 
         self.progress.stop()
-        table = Table(title=f"{phase.name}: top-1 on the test split after BN recalibration")
+        table = Table(title=f"{phase.name}: top-1 %", caption="test split, BN recalibrated")
         resolutions = sorted({row["resolution"] for row in evaluation})
         table.add_column("subnet")
         for resolution in resolutions:

@@ -40,12 +40,12 @@ class ElasticBatchNormalization(keras.layers.Layer):
         self.max_channels = channels
         self.gamma = self.add_weight(name="gamma", shape=(channels,), initializer="ones")
         self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros")
-        self.moving_mean = self.add_weight(
-            name="moving_mean", shape=(channels,), initializer="zeros", trainable=False, aggregation="mean"
-        )
-        self.moving_variance = self.add_weight(
-            name="moving_variance", shape=(channels,), initializer="ones", trainable=False, aggregation="mean"
-        )
+        # Running statistics are per replica under tf.distribute (updated without a
+        # cross-replica sync, which control flow around the block cannot hold) and
+        # averaged over replicas when read outside `strategy.run` (saving, evaluation).
+        running = dict(shape=(channels,), trainable=False, synchronization="on_read", aggregation="mean")
+        self.moving_mean = keras.Variable(initializer="zeros", name="moving_mean", **running)
+        self.moving_variance = keras.Variable(initializer="ones", name="moving_variance", **running)
 
     def _update_running(self, variable, batch_value, channels):
         factor = (1.0 - self.momentum) if self.update_factor is None else tf.convert_to_tensor(self.update_factor)
