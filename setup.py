@@ -33,6 +33,7 @@ setup(
         "click>=8.1",
         "rich>=13",
         "PyYAML>=6",
+        "tensorboard>=2.21",
     ],
     extras_require={
         "export": ["ai-edge-litert>=2.0", "tensorflow-model-optimization==0.8.*", "tf-keras==2.21.*"],

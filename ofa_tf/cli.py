@@ -244,6 +244,9 @@ def train(data, out_dir, preset, config_file, width_mult, resolutions, batch_siz
         if phases:
             config = train_config.select_phases(config, [p for p in phases.split(",") if p])
     trainer = ProgressiveShrinkingTrainer(config, out_dir, strategy=_strategy(distribute), reporter=_RichReporter())
+    skipped = trainer.source.skipped
+    if skipped:
+        click.echo(f"skipped {len(skipped)} unreadable images (e.g. {skipped[0]})", err=True)
     trainer.run()
     click.echo(f"supernet saved to {Path(out_dir) / 'supernet'}; metrics in {Path(out_dir) / 'metrics.jsonl'}")
 

@@ -105,6 +105,7 @@ def test_tiny_progressive_shrinking_run(tmp_path):
     assert not np.allclose(before, trainer.net.blocks[2].project_conv.kernel.numpy())
     for folder in ("teacher", "supernet"):
         assert (tmp_path / "run" / folder / "supernet.json").is_file()
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
     net = load_supernet(tmp_path / "run" / "supernet")
     assert np.array_equal(net.blocks[2].project_conv.kernel.numpy(), trainer.net.blocks[2].project_conv.kernel.numpy())
     assert json.loads((tmp_path / "run" / "config.json").read_text())["batch_size"] == 16

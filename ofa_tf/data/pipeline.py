@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
-
 from ofa_tf._backend import tf
 from ofa_tf.data.transforms import DEFAULT_CROP_SCALE, eval_transform, train_transform
 
@@ -61,11 +59,10 @@ def eval_dataset(examples: tf.data.Dataset, batch_size: int, resolution: int) ->
 
 
 def recalibration_batches(
-    images: np.ndarray, batch_size: int, resolution: int, seed: int, crop_scale: Sequence[float] = DEFAULT_CROP_SCALE
+    images: tf.data.Dataset, batch_size: int, resolution: int, seed: int, crop_scale: Sequence[float] = DEFAULT_CROP_SCALE
 ) -> list[tf.Tensor]:
     """The BN-recalibration subset with the train transform at `resolution` (fixed for a seed)."""
-    index = tf.range(len(images), dtype=tf.int64)
-    dataset = tf.data.Dataset.from_tensor_slices((images, index)).map(
-        lambda image, i: train_transform(image, resolution, tf.stack([tf.constant(seed, tf.int64), i]), crop_scale)
+    dataset = images.enumerate().map(
+        lambda i, image: train_transform(image, resolution, tf.stack([tf.constant(seed, tf.int64), i]), crop_scale)
     )
     return list(dataset.batch(batch_size))

@@ -1,12 +1,24 @@
 """Image sources: where training and test images come from.
 
 A source yields `(uint8 HxWx3 image, int64 label)` examples as `tf.data`
-datasets. The bundled CIFAR-10 subset is the default (`"bundled"`).
+datasets:
+  - "bundled": the real CIFAR-10 subset shipped with ofa-tf (default);
+  - a folder of class sub-folders of JPEG/PNG images (ImageNet style), with
+    `train/` and `val/` (or `validation/`, `test/`) splits or one folder from
+    which 10% is held out;
+  - TFRecord files with `image/encoded` and `image/class/label` features
+    (the ImageNet TFRecord layout; labels 1..N are shifted to 0..N-1).
+Unreadable or corrupt images are found when the source is opened, skipped and
+counted (`source.skipped`), never fatal.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import glob
+import os
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -14,10 +26,14 @@ from ofa_tf._backend import tf
 from ofa_tf.data.bundled import load_bundled
 from ofa_tf.errors import DataError
 
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+TEST_SPLIT_NAMES = ("val", "validation", "test")
+HELD_OUT_FRACTION = 0.1
+
 
 @dataclasses.dataclass
 class ArraySource:
-    """Images held in memory as uint8 arrays.
+    """Images held in memory as uint8 arrays (the bundled dataset).
 
     Args:
         x_train / y_train / x_test / y_test: images [N, H, W, 3] and labels [N].
@@ -31,6 +47,7 @@ class ArraySource:
     y_test: np.ndarray
     class_names: tuple[str, ...]
     name: str = "arrays"
+    skipped: tuple[str, ...] = ()
 
     @property
     def n_classes(self) -> int:
@@ -46,15 +63,188 @@ class ArraySource:
     def test_examples(self) -> tf.data.Dataset:
         return tf.data.Dataset.from_tensor_slices((self.x_test, self.y_test.astype(np.int64)))
 
-    def train_subset(self, n: int, seed: int) -> np.ndarray:
+    def recalibration_images(self, n: int, seed: int) -> tf.data.Dataset:
         """`n` training images chosen once for a seed (BN recalibration uses a fixed subset)."""
-        index = np.random.default_rng(seed).permutation(self.n_train)[: min(n, self.n_train)]
-        return self.x_train[np.sort(index)]
+        index = np.sort(np.random.default_rng(seed).permutation(self.n_train)[: min(n, self.n_train)])
+        return tf.data.Dataset.from_tensor_slices(self.x_train[index])
 
 
-def open_source(data: str) -> ArraySource:
+@dataclasses.dataclass
+class EncodedSource:
+    """Encoded (JPEG/PNG) images read from files or TFRecords and decoded on the fly.
+
+    Args:
+        train / test: (record, label) pairs: a file path or serialized example, and an int64 label.
+        decode: record -> uint8 image.
+        class_names: label names.
+        name: where the images came from.
+        skipped: records that could not be decoded (left out).
+    """
+
+    train: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+    decode: Callable[[tf.Tensor], tf.Tensor]
+    class_names: tuple[str, ...]
+    name: str
+    skipped: tuple[str, ...] = ()
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train[0])
+
+    def _examples(self, records: np.ndarray, labels: np.ndarray) -> tf.data.Dataset:
+        dataset = tf.data.Dataset.from_tensor_slices((records, labels.astype(np.int64)))
+        return dataset.map(lambda record, label: (self.decode(record), label), num_parallel_calls=tf.data.AUTOTUNE)
+
+    def train_examples(self) -> tf.data.Dataset:
+        return self._examples(*self.train)
+
+    def test_examples(self) -> tf.data.Dataset:
+        return self._examples(*self.test)
+
+    def recalibration_images(self, n: int, seed: int) -> tf.data.Dataset:
+        index = np.sort(np.random.default_rng(seed).permutation(self.n_train)[: min(n, self.n_train)])
+        return self._examples(self.train[0][index], self.train[1][index]).map(lambda image, _: image)
+
+
+def decode_image(encoded: tf.Tensor) -> tf.Tensor:
+    """JPEG/PNG bytes -> uint8 [H, W, 3]."""
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def _decode_file(path: tf.Tensor) -> tf.Tensor:
+    return decode_image(tf.io.read_file(path))
+
+
+_TFRECORD_FEATURES = {
+    "image/encoded": tf.io.FixedLenFeature([], tf.string),
+    "image/class/label": tf.io.FixedLenFeature([], tf.int64),
+}
+
+
+def _decode_record(serialized: tf.Tensor) -> tf.Tensor:
+    return decode_image(tf.io.parse_single_example(serialized, _TFRECORD_FEATURES)["image/encoded"])
+
+
+def _decodable(records: np.ndarray, decode: Callable) -> np.ndarray:
+    """Boolean mask of the records that decode (one parallel pass; failures are dropped, not raised)."""
+    dataset = tf.data.Dataset.from_tensor_slices(records).enumerate()
+    dataset = dataset.map(lambda i, record: (i, tf.shape(decode(record))[0]), num_parallel_calls=tf.data.AUTOTUNE)
+    good = np.zeros(len(records), dtype=bool)
+    for index, _ in dataset.ignore_errors().batch(1024):
+        good[index.numpy()] = True
+    return good
+
+
+def _hold_out(records: np.ndarray, labels: np.ndarray) -> tuple[tuple, tuple]:
+    order = np.random.default_rng(0).permutation(len(records))
+    n_test = max(1, int(len(records) * HELD_OUT_FRACTION))
+    test, train = order[:n_test], order[n_test:]
+    return (records[train], labels[train]), (records[test], labels[test])
+
+
+def _filter_decodable(split: tuple[np.ndarray, np.ndarray], decode, describe) -> tuple[tuple, list[str]]:
+    records, labels = split
+    good = _decodable(records, decode)
+    return (records[good], labels[good]), [describe(i, records[i]) for i in np.flatnonzero(~good)]
+
+
+def _list_class_folder(root: Path, class_names: tuple[str, ...] | None = None):
+    classes = class_names or tuple(sorted(d.name for d in root.iterdir() if d.is_dir()))
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        folder = root / name
+        if not folder.is_dir():
+            continue
+        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+        paths += [str(p) for p in files]
+        labels += [label] * len(files)
+    return classes, np.array(paths, dtype=object).astype(str), np.array(labels, dtype=np.int64)
+
+
+def open_image_folder(root: str | os.PathLike) -> EncodedSource:
+    """An ImageNet-style folder: ROOT/<class>/*.jpg, or ROOT/train/<class>/ with ROOT/val/<class>/."""
+    root = Path(root)
+    test_root = next((root / n for n in TEST_SPLIT_NAMES if (root / n).is_dir()), None)
+    train_root = root / "train" if (root / "train").is_dir() else root
+    classes, paths, labels = _list_class_folder(train_root)
+    if len(paths) == 0:
+        raise DataError(f"no images found under {train_root}: expected {train_root}/<class name>/*.jpg (or .png)")
+    if test_root is not None:
+        _, test_paths, test_labels = _list_class_folder(test_root, classes)
+        train, test = (paths, labels), (test_paths, test_labels)
+    else:
+        train, test = _hold_out(paths, labels)
+    describe = lambda _, path: str(path)  # noqa: E731
+    train, skipped = _filter_decodable(train, _decode_file, describe)
+    test, skipped_test = _filter_decodable(test, _decode_file, describe)
+    if len(train[0]) == 0:
+        raise DataError(f"none of the images under {train_root} could be decoded: are they JPEG/PNG files?")
+    return EncodedSource(train, test, _decode_file, classes, str(root), tuple(skipped + skipped_test))
+
+
+def _read_records(files: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    records, labels = [], []
+    parse = lambda r: tf.io.parse_single_example(r, {"image/class/label": _TFRECORD_FEATURES["image/class/label"]})  # noqa: E731
+    for serialized in tf.data.TFRecordDataset(files):
+        try:
+            labels.append(int(parse(serialized)["image/class/label"]))
+        except tf.errors.InvalidArgumentError:
+            labels.append(-1)
+        records.append(serialized.numpy())
+    return np.array(records, dtype=object), np.array(labels, dtype=np.int64)
+
+
+def open_tfrecords(path: str) -> EncodedSource:
+    """TFRecords with `image/encoded` + `image/class/label`: a file, a glob, or a folder of them.
+
+    Files whose name contains "val" or "test" form the test split; without
+    them 10% of the records are held out.
+    """
+    files = sorted(glob.glob(os.path.join(path, "*.tfrecord*")) if os.path.isdir(path) else glob.glob(path))
+    if not files:
+        raise DataError(f"no TFRecord files match {path}: give a folder of *.tfrecord files or a glob")
+    test_files = [f for f in files if any(n in os.path.basename(f).lower() for n in ("val", "test"))]
+    train_files = [f for f in files if f not in test_files]
+    try:
+        records, labels = _read_records(train_files)
+        test_split = _read_records(test_files) if test_files else None
+    except tf.errors.DataLossError:
+        raise DataError(f"{path} holds a truncated or corrupt TFRecord file") from None
+    known = labels[labels >= 0]
+    if known.size == 0:
+        raise DataError(f"{path}: no record has an int64 'image/class/label' feature")
+    offset = 1 if known.min() == 1 else 0  # ImageNet TFRecords number classes 1..1000
+    n_classes = int(known.max()) + 1 - offset
+    train = (records[labels >= 0], labels[labels >= 0] - offset)
+    if test_split is not None:
+        test = (test_split[0][test_split[1] >= 0], test_split[1][test_split[1] >= 0] - offset)
+    else:
+        train, test = _hold_out(*train)
+    describe = lambda i, _: f"record {i}"  # noqa: E731
+    train, skipped = _filter_decodable(train, _decode_record, describe)
+    test, skipped_test = _filter_decodable(test, _decode_record, describe)
+    classes = tuple(str(i) for i in range(n_classes))
+    return EncodedSource(train, test, _decode_record, classes, path, tuple(skipped + skipped_test))
+
+
+def open_source(data: str | None) -> ArraySource | EncodedSource:
     """Opens the image source named by `--data`."""
     if data in ("bundled", "", None):
         bundled = load_bundled()
         return ArraySource(bundled.x_train, bundled.y_train, bundled.x_test, bundled.y_test, bundled.class_names, "bundled")
-    raise DataError(f"--data {data!r}: only 'bundled' is supported so far")
+    if data.startswith("tfds:"):
+        raise DataError("tfds sources are not supported yet: export the dataset to an image folder or TFRecords")
+    if os.path.isdir(data):
+        if glob.glob(os.path.join(data, "*.tfrecord*")):
+            return open_tfrecords(data)
+        return open_image_folder(data)
+    if glob.glob(data) and ".tfrecord" in data:
+        return open_tfrecords(data)
+    raise DataError(f"--data {data}: no such folder or TFRecord files (use 'bundled', an image folder or *.tfrecord)")

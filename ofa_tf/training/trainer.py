@@ -35,6 +35,7 @@ CHECKPOINT_DIR = "checkpoints"
 TEACHER_DIR = "teacher"
 SUPERNET_DIR = "supernet"
 METRICS_FILE = "metrics.jsonl"
+TENSORBOARD_DIR = "tensorboard"
 RESULTS_FILE = "phase_results.json"
 
 
@@ -110,6 +111,7 @@ class ProgressiveShrinkingTrainer:
         self.decay_mask = [_decayed(v) for v in self.variables]
         self._step = self._build_step_function()
         self._manager = None
+        self._summary_writer = None
         images = tf.TensorSpec([None, None, None, 3], tf.float32)
         self._eval_forward = tf.function(
             lambda x, arch: self.net(x, training=False, arch=arch), input_signature=[images, self.net.arch_spec()]
@@ -217,6 +219,8 @@ class ProgressiveShrinkingTrainer:
         """Runs (or resumes) every phase; returns the evaluation rows of all phases."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.run_dir / CONFIG_FILE, self.config.to_dict())
+        if self.source.skipped:
+            self._log({"event": "skipped_images", "count": len(self.source.skipped), "examples": list(self.source.skipped[:20])})
         self._restore_counters()
         results = self._load_results()
         for index in range(int(self.phase_index.numpy()), len(self.config.phases)):
@@ -326,7 +330,7 @@ class ProgressiveShrinkingTrainer:
         config = self.config
         saved_stats = [v.numpy() for v in self.net.non_trainable_variables]
         rows = []
-        subset = self.source.train_subset(config.bn_recalibration_images, seed=config.seed)
+        subset = self.source.recalibration_images(config.bn_recalibration_images, seed=config.seed)
         for resolution in config.eval_resolutions:
             recalibration = recalibration_batches(
                 subset, config.bn_recalibration_batch, resolution, config.seed, config.crop_scale
@@ -348,8 +352,20 @@ class ProgressiveShrinkingTrainer:
         return rows
 
     def _log(self, record: dict[str, Any]) -> None:
+        """Appends to metrics.jsonl and writes TensorBoard scalars."""
         with open(self.run_dir / METRICS_FILE, "a") as handle:
             handle.write(json.dumps(record) + "\n")
+        if self._summary_writer is None:
+            self._summary_writer = tf.summary.create_file_writer(str(self.run_dir / TENSORBOARD_DIR))
+        step = int(self.batches_done.numpy())
+        with self._summary_writer.as_default():
+            if record["event"] == "step":
+                for key in ("loss", "lr", "images_per_second"):
+                    tf.summary.scalar(f"train/{key}", record[key], step=step)
+            elif record["event"] == "evaluation":
+                for row in record["rows"]:
+                    tf.summary.scalar(f"top1/{row['subnet']}_{row['resolution']}px", row["top1"], step=step)
+        self._summary_writer.flush()
 
 
 def _min_mid_max(phase: PhaseConfig, n_blocks: int, n_stages: int) -> list[tuple[str, SubnetConfig]]:

@@ -1,0 +1,90 @@
+"""Image folders and TFRecords as training data; corrupt images are skipped and counted."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ofa_tf import DataError
+from ofa_tf.data.sources import open_source
+
+
+def _image(rng, size=(20, 24)):
+    return rng.integers(0, 255, size=(*size, 3), dtype=np.uint8)
+
+
+def _write_folder(root, classes=("cat", "dog", "ship"), per_class=5, corrupt=1):
+    rng = np.random.default_rng(0)
+    for split, n in (("train", per_class), ("val", 2)):
+        for c in classes:
+            folder = root / split / c
+            folder.mkdir(parents=True)
+            for i in range(n):
+                encoded = tf.io.encode_png(_image(rng)) if i % 2 else tf.io.encode_jpeg(_image(rng))
+                (folder / f"{i}.{'png' if i % 2 else 'jpg'}").write_bytes(encoded.numpy())
+    for i in range(corrupt):
+        (root / "train" / classes[0] / f"broken{i}.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+
+
+def test_image_folder_with_splits_skips_corrupt_files(tmp_path):
+    _write_folder(tmp_path)
+    source = open_source(str(tmp_path))
+    assert source.class_names == ("cat", "dog", "ship") and source.n_train == 15
+    assert len(source.skipped) == 1 and source.skipped[0].endswith("broken0.jpg")
+    images = list(source.train_examples())
+    assert len(images) == 15 and images[0][0].dtype == tf.uint8 and images[0][0].shape == (20, 24, 3)
+    assert sorted(int(label) for _, label in source.test_examples()) == [0, 0, 1, 1, 2, 2]
+    assert len(list(source.recalibration_images(4, seed=0))) == 4
+
+
+def test_single_image_folder_holds_out_a_test_split(tmp_path):
+    _write_folder(tmp_path, per_class=10, corrupt=0)
+    source = open_source(str(tmp_path / "train"))
+    assert source.n_train + len(list(source.test_examples())) == 30 and source.n_train == 27
+
+
+def test_empty_or_missing_data_is_a_clear_error(tmp_path):
+    (tmp_path / "empty" / "cat").mkdir(parents=True)
+    with pytest.raises(DataError, match="no images found under"):
+        open_source(str(tmp_path / "empty"))
+    with pytest.raises(DataError, match="no such folder"):
+        open_source(str(tmp_path / "missing"))
+    with pytest.raises(DataError, match="tfds sources are not supported yet"):
+        open_source("tfds:imagenette")
+
+
+def _example(encoded, label):
+    feature = {
+        "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded])),
+        "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def test_tfrecords_with_imagenet_style_labels(tmp_path):
+    rng = np.random.default_rng(1)
+    for name, n in (("train-00000-of-00001.tfrecord", 12), ("validation-00000-of-00001.tfrecord", 4)):
+        with tf.io.TFRecordWriter(str(tmp_path / name)) as writer:
+            for i in range(n):
+                encoded = tf.io.encode_jpeg(_image(rng)).numpy() if i != 5 else b"garbage"
+                writer.write(_example(encoded, 1 + i % 3))  # labels 1..3, as ImageNet TFRecords
+    source = open_source(str(tmp_path))
+    assert source.n_classes == 3 and source.n_train == 11 and source.skipped == ("record 5",)
+    labels = sorted(int(label) for _, label in source.train_examples())
+    assert min(labels) == 0 and max(labels) == 2
+    assert len(list(source.test_examples())) == 4
+
+
+def test_training_runs_on_an_image_folder(tmp_path):
+    from ofa_tf.training.config import apply_overrides, cifar_preset
+    from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
+
+    _write_folder(tmp_path / "data", per_class=8)
+    phase = dict(name="teacher", ks_list=[7], expand_ratio_list=[6], depth_list=[4], epochs=1, warmup_epochs=0,
+                 base_lr=0.05, subnets_per_step=1, kd=False)
+    config = apply_overrides(cifar_preset(), dict(
+        data=str(tmp_path / "data"), width_mult=0.25, resolutions=[24, 32], eval_resolutions=[32], batch_size=8,
+        bn_recalibration_images=8, bn_recalibration_batch=8, max_steps_per_phase=2, phases=[phase]))
+    results = ProgressiveShrinkingTrainer(config, tmp_path / "run").run()
+    assert len(results) == 3 and all(0 <= r["top1"] <= 100 for r in results)
+    log = (tmp_path / "run" / "metrics.jsonl").read_text()
+    assert '"skipped_images"' in log and "broken0.jpg" in log
