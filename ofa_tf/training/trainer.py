@@ -20,7 +20,7 @@ import numpy as np
 
 from ofa_tf._backend import keras, tf
 from ofa_tf.data.pipeline import eval_dataset, recalibration_batches, train_dataset
-from ofa_tf.data.sources import open_source
+from ofa_tf.data.sources import ArraySource, EncodedSource, open_source
 from ofa_tf.errors import ConfigError
 from ofa_tf.io import atomic_write_json
 from ofa_tf.networks import OFAMobileNetV3, load_supernet, save_supernet
@@ -85,6 +85,7 @@ class ProgressiveShrinkingTrainer:
         run_dir: output folder (config, checkpoints, teacher, supernet, metrics).
         strategy: a `tf.distribute` strategy (default: the current one).
         reporter: receives progress and evaluation tables.
+        source: the images (default: opened from `config.data`).
     """
 
     def __init__(
@@ -93,12 +94,13 @@ class ProgressiveShrinkingTrainer:
         run_dir: str | Path,
         strategy: tf.distribute.Strategy | None = None,
         reporter: Reporter | None = None,
+        source: ArraySource | EncodedSource | None = None,
     ):
         self.config = config
         self.run_dir = Path(run_dir)
         self.strategy = strategy or tf.distribute.get_strategy()
         self.reporter = reporter or SilentReporter()
-        self.source = open_source(config.data)
+        self.source = source if source is not None else open_source(config.data)
         with self.strategy.scope():
             self.net = self._new_supernet(config.dropout_rate)
             self.teacher = self._new_supernet(0.0)
