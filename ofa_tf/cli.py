@@ -204,9 +204,10 @@ def _strategy(distribute: str):
 @click.option("--teacher", type=click.Path(file_okay=False), default=None, help="Supernet folder of a trained full network.")
 @click.option("--seed", type=int, default=None)
 @click.option("--checkpoint-every", type=int, default=None, help="Steps between checkpoints.")
+@click.option("--mixed-precision", is_flag=True, default=None, help="Compute in bfloat16 (accelerators with bf16 units).")
 @click.option("--distribute", type=click.Choice(["none", "mirrored", "multi-worker"]), default="none", show_default=True)
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None, help="Continue a killed run.")
-def train(data, out_dir, preset, config_file, width_mult, resolutions, batch_size, max_steps, phases, teacher, seed, checkpoint_every, distribute, resume_dir):
+def train(data, out_dir, preset, config_file, width_mult, resolutions, batch_size, max_steps, phases, teacher, seed, checkpoint_every, mixed_precision, distribute, resume_dir):
     """Train an OFA supernet with progressive shrinking and knowledge distillation.
 
     \b
@@ -224,6 +225,7 @@ def train(data, out_dir, preset, config_file, width_mult, resolutions, batch_siz
     flags = dict(
         data=data, width_mult=width_mult, resolutions=resolutions, batch_size=batch_size,
         max_steps_per_phase=max_steps, seed=seed, checkpoint_every=checkpoint_every, teacher=teacher,
+        mixed_precision=mixed_precision,
     )
     flags = {k: v for k, v in flags.items() if v is not None}
     if resume_dir is not None:

@@ -111,6 +111,21 @@ def test_tiny_progressive_shrinking_run(tmp_path):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["batch_size"] == 16
 
 
+def test_mixed_precision_step_runs_in_bfloat16(tmp_path):
+    import keras
+
+    from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
+
+    config = apply_overrides(cifar_preset(), {**TINY, "phases": TINY_PHASES[:1], "max_steps_per_phase": 2, "mixed_precision": True})
+    trainer = ProgressiveShrinkingTrainer(config, tmp_path / "run")
+    assert trainer.net.blocks[0].expand_conv.compute_dtype == "bfloat16"
+    assert trainer.net.blocks[0].expand_conv.kernel.dtype == "float32"
+    assert keras.mixed_precision.global_policy().name == "float32"  # not leaked to other models
+    results = trainer.run()
+    steps = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(s["loss"]) for s in steps if s["event"] == "step") and len(results) == 3
+
+
 def test_kd_phase_without_teacher_is_a_clear_error(tmp_path):
     from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
 

@@ -43,7 +43,7 @@ class ElasticBatchNormalization(keras.layers.Layer):
         # Running statistics are per replica under tf.distribute (updated without a
         # cross-replica sync, which control flow around the block cannot hold) and
         # averaged over replicas when read outside `strategy.run` (saving, evaluation).
-        running = dict(shape=(channels,), trainable=False, synchronization="on_read", aggregation="mean")
+        running = dict(shape=(channels,), trainable=False, autocast=False, synchronization="on_read", aggregation="mean")
         self.moving_mean = keras.Variable(initializer="zeros", name="moving_mean", **running)
         self.moving_variance = keras.Variable(initializer="ones", name="moving_variance", **running)
 

@@ -68,6 +68,8 @@ class TrainConfig:
         seed: seeds data order, augmentation, resolutions and subnet sampling.
         checkpoint_every: steps between checkpoints (and at each phase end).
         max_steps_per_phase: cap for smoke runs (None: the epochs decide).
+        mixed_precision: compute in bfloat16 (variables, BN and losses stay float32); for
+            accelerators with bfloat16 units: on a CPU without them it is slower.
         phases: the phases, in order.
         teacher: supernet folder of a trained full network, for runs that skip the teacher phase.
     """
@@ -92,6 +94,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 500
     max_steps_per_phase: int | None = None
+    mixed_precision: bool = False
     phases: tuple[PhaseConfig, ...] = ()
     teacher: str | None = None
 

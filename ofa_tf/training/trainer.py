@@ -122,14 +122,20 @@ class ProgressiveShrinkingTrainer:
     # ----- construction ---------------------------------------------------------
     def _new_supernet(self, dropout_rate: float) -> OFAMobileNetV3:
         c = self.config
-        net = OFAMobileNetV3(
-            width_mult=c.width_mult,
-            ks_list=c.ks_list,
-            expand_ratio_list=c.expand_ratio_list,
-            depth_list=c.depth_list,
-            n_classes=self.source.n_classes,
-            dropout_rate=dropout_rate,
-        )
+        previous = keras.mixed_precision.global_policy()
+        if c.mixed_precision:  # layers take the policy when constructed; other models are unaffected
+            keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        try:
+            net = OFAMobileNetV3(
+                width_mult=c.width_mult,
+                ks_list=c.ks_list,
+                expand_ratio_list=c.expand_ratio_list,
+                depth_list=c.depth_list,
+                n_classes=self.source.n_classes,
+                dropout_rate=dropout_rate,
+            )
+        finally:
+            keras.mixed_precision.set_global_policy(previous)
         net.build((None, None, None, 3))
         return net
 
