@@ -38,10 +38,12 @@ setup(
     extras_require={
         "export": ["ai-edge-litert>=2.0", "tensorflow-model-optimization==0.8.*", "tf-keras==2.21.*"],
         "pytorch": ["torch==2.13.0"],
+        "tfds": ["tensorflow-datasets>=4.9"],
         # The oracle tests run the official OFA package (PyTorch, CPU). `ofa` imports
         # numpy, PIL and tqdm without declaring them; torch stays pinned.
         "test": [
             "pytest>=8",
+            "tensorflow-datasets>=4.9",
             "ai-edge-litert>=2.0",
             "tensorflow-model-optimization==0.8.*",
             "tf-keras==2.21.*",

@@ -48,8 +48,19 @@ def test_empty_or_missing_data_is_a_clear_error(tmp_path):
         open_source(str(tmp_path / "empty"))
     with pytest.raises(DataError, match="no such folder"):
         open_source(str(tmp_path / "missing"))
-    with pytest.raises(DataError, match="tfds sources are not supported yet"):
-        open_source("tfds:imagenette")
+    with pytest.raises(DataError, match="tfds dataset 'no_such_dataset' is not available locally"):
+        open_source("tfds:no_such_dataset")
+
+
+def test_tfds_source_reads_a_local_dataset():
+    tfds = pytest.importorskip("tensorflow_datasets")
+
+    with tfds.testing.mock_data(num_examples=12):  # generated locally from the builder's features
+        source = open_source("tfds:cifar10")
+        assert source.n_classes == 10 and source.n_train == 12
+        image, label = next(iter(source.train_examples()))
+        assert image.dtype == tf.uint8 and image.shape == (32, 32, 3) and label.dtype == tf.int64
+        assert len(list(source.recalibration_images(5, seed=0))) == 5
 
 
 def _example(encoded, label):

@@ -147,6 +147,8 @@ def test_cli_train_bad_input_exits_2(tmp_path):
         (["train", "--out", str(tmp_path / "b"), "--phases", "nope"], "unknown phases"),
         (["train", "--resume", str(tmp_path / "missing")], "is not a training run"),
         (["train", "--out", str(tmp_path / "c"), "--config", str(tmp_path / "none.yaml")], "does not exist"),
+        (["train", "--out", str(tmp_path / "d"), "--data", str(tmp_path / "nowhere")], "no such folder"),
+        (["train", "--out", str(tmp_path / "e"), "--data", str(tmp_path / "full")], "no images found"),
     ):
         result = subprocess.run(_cli(*args), capture_output=True, text=True)
         assert result.returncode == 2, (args, result.stderr)

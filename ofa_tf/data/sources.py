@@ -7,7 +7,9 @@ datasets:
     `train/` and `val/` (or `validation/`, `test/`) splits or one folder from
     which 10% is held out;
   - TFRecord files with `image/encoded` and `image/class/label` features
-    (the ImageNet TFRecord layout; labels 1..N are shifted to 0..N-1).
+    (the ImageNet TFRecord layout; labels 1..N are shifted to 0..N-1);
+  - "tfds:NAME": a TensorFlow Datasets dataset already prepared locally
+    (never downloaded at run time; `pip install "ofa-tf[tfds]"`).
 Unreadable or corrupt images are found when the source is opened, skipped and
 counted (`source.skipped`), never fatal.
 """
@@ -234,13 +236,70 @@ def open_tfrecords(path: str) -> EncodedSource:
     return EncodedSource(train, test, _decode_record, classes, path, tuple(skipped + skipped_test))
 
 
-def open_source(data: str | None) -> ArraySource | EncodedSource:
+@dataclasses.dataclass
+class TfdsSource:
+    """A locally prepared TensorFlow Datasets dataset with (image, label) features.
+
+    Args:
+        name: the tfds name, e.g. "imagenette" or "cifar10".
+        train / test: the splits as (uint8 image, int64 label) datasets.
+        class_names: label names.
+        n_train: training examples.
+    """
+
+    name: str
+    train: tf.data.Dataset
+    test: tf.data.Dataset
+    class_names: tuple[str, ...]
+    n_train: int
+    skipped: tuple[str, ...] = ()
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def train_examples(self) -> tf.data.Dataset:
+        return self.train
+
+    def test_examples(self) -> tf.data.Dataset:
+        return self.test
+
+    def recalibration_images(self, n: int, seed: int) -> tf.data.Dataset:
+        return self.train.shuffle(min(self.n_train, 10_000), seed=seed).take(n).map(lambda image, _: image)
+
+
+def open_tfds(name: str) -> TfdsSource:
+    """Opens `name` from the local TFDS data dir (download=False: nothing is fetched)."""
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise DataError('tfds sources need tensorflow-datasets: pip install "ofa-tf[tfds]"') from None
+    try:
+        builder = tfds.builder(name)
+        splits = builder.info.splits
+        test_split = next((s for s in ("validation", "test") if s in splits), "test")
+        load = lambda split: tfds.load(name, split=split, as_supervised=True, download=False)  # noqa: E731
+        train, test = load("train"), load(test_split)
+    except Exception as error:  # tfds raises several types for a missing or unprepared dataset
+        raise DataError(
+            f"tfds dataset {name!r} is not available locally ({type(error).__name__}): prepare it where there is "
+            "network (`tfds build`) and copy the TFDS data dir here"
+        ) from None
+    label = builder.info.features["label"]
+    n_train = int(train.cardinality())
+    if n_train < 0:  # unknown cardinality: count once
+        n_train = int(train.reduce(0, lambda count, _: count + 1))
+    cast = lambda image, y: (image, tf.cast(y, tf.int64))  # noqa: E731
+    return TfdsSource(name, train.map(cast), test.map(cast), tuple(label.names), n_train)
+
+
+def open_source(data: str | None) -> ArraySource | EncodedSource | TfdsSource:
     """Opens the image source named by `--data`."""
     if data in ("bundled", "", None):
         bundled = load_bundled()
         return ArraySource(bundled.x_train, bundled.y_train, bundled.x_test, bundled.y_test, bundled.class_names, "bundled")
     if data.startswith("tfds:"):
-        raise DataError("tfds sources are not supported yet: export the dataset to an image folder or TFRecords")
+        return open_tfds(data.removeprefix("tfds:"))
     if os.path.isdir(data):
         if glob.glob(os.path.join(data, "*.tfrecord*")):
             return open_tfrecords(data)
