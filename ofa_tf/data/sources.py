@@ -33,8 +33,23 @@ TEST_SPLIT_NAMES = ("val", "validation", "test")
 HELD_OUT_FRACTION = 0.1
 
 
+class _Labelled:
+    """What every source shares: class names give the class count."""
+
+    class_names: tuple[str, ...]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+
+def _subset_index(n_total: int, n: int, seed: int) -> np.ndarray:
+    """Indices of a fixed (per seed) subset of `n` examples, in dataset order."""
+    return np.sort(np.random.default_rng(seed).permutation(n_total)[: min(n, n_total)])
+
+
 @dataclasses.dataclass
-class ArraySource:
+class ArraySource(_Labelled):
     """Images held in memory as uint8 arrays (the bundled dataset).
 
     Args:
@@ -52,10 +67,6 @@ class ArraySource:
     skipped: tuple[str, ...] = ()
 
     @property
-    def n_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
     def n_train(self) -> int:
         return len(self.x_train)
 
@@ -67,12 +78,11 @@ class ArraySource:
 
     def recalibration_images(self, n: int, seed: int) -> tf.data.Dataset:
         """`n` training images chosen once for a seed (BN recalibration uses a fixed subset)."""
-        index = np.sort(np.random.default_rng(seed).permutation(self.n_train)[: min(n, self.n_train)])
-        return tf.data.Dataset.from_tensor_slices(self.x_train[index])
+        return tf.data.Dataset.from_tensor_slices(self.x_train[_subset_index(self.n_train, n, seed)])
 
 
 @dataclasses.dataclass
-class EncodedSource:
+class EncodedSource(_Labelled):
     """Encoded (JPEG/PNG) images read from files or TFRecords and decoded on the fly.
 
     Args:
@@ -91,10 +101,6 @@ class EncodedSource:
     skipped: tuple[str, ...] = ()
 
     @property
-    def n_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
     def n_train(self) -> int:
         return len(self.train[0])
 
@@ -109,7 +115,7 @@ class EncodedSource:
         return self._examples(*self.test)
 
     def recalibration_images(self, n: int, seed: int) -> tf.data.Dataset:
-        index = np.sort(np.random.default_rng(seed).permutation(self.n_train)[: min(n, self.n_train)])
+        index = _subset_index(self.n_train, n, seed)
         return self._examples(self.train[0][index], self.train[1][index]).map(lambda image, _: image)
 
 
@@ -237,7 +243,7 @@ def open_tfrecords(path: str) -> EncodedSource:
 
 
 @dataclasses.dataclass
-class TfdsSource:
+class TfdsSource(_Labelled):
     """A locally prepared TensorFlow Datasets dataset with (image, label) features.
 
     Args:
@@ -253,10 +259,6 @@ class TfdsSource:
     class_names: tuple[str, ...]
     n_train: int
     skipped: tuple[str, ...] = ()
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.class_names)
 
     def train_examples(self) -> tf.data.Dataset:
         return self.train
@@ -293,7 +295,10 @@ def open_tfds(name: str) -> TfdsSource:
     return TfdsSource(name, train.map(cast), test.map(cast), tuple(label.names), n_train)
 
 
-def open_source(data: str | None) -> ArraySource | EncodedSource | TfdsSource:
+ImageSource = ArraySource | EncodedSource | TfdsSource
+
+
+def open_source(data: str | None) -> ImageSource:
     """Opens the image source named by `--data`."""
     if data in ("bundled", "", None):
         bundled = load_bundled()

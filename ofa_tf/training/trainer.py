@@ -20,7 +20,7 @@ import numpy as np
 
 from ofa_tf._backend import keras, tf
 from ofa_tf.data.pipeline import eval_dataset, recalibration_batches, train_dataset
-from ofa_tf.data.sources import ArraySource, EncodedSource, open_source
+from ofa_tf.data.sources import ImageSource, open_source
 from ofa_tf.errors import ConfigError
 from ofa_tf.io import atomic_write_json
 from ofa_tf.networks import OFAMobileNetV3, load_supernet, save_supernet
@@ -94,7 +94,7 @@ class ProgressiveShrinkingTrainer:
         run_dir: str | Path,
         strategy: tf.distribute.Strategy | None = None,
         reporter: Reporter | None = None,
-        source: ArraySource | EncodedSource | None = None,
+        source: ImageSource | None = None,
     ):
         self.config = config
         self.run_dir = Path(run_dir)
