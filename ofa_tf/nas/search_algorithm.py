@@ -1,0 +1,173 @@
+"""Evolutionary search under an efficiency budget, vectorized with numpy.
+
+The algorithm and its parameters follow the official `EvolutionFinder`
+(`ofa/nas/search_algorithm/evolution.py`): a population of 100 subnets that
+satisfy the budget; each generation keeps the best 25% as parents, then adds
+50% children by mutation (per block, with probability 0.1, new kernel and
+expand; per stage new depth; new resolution with probability 0.5) and the rest
+by crossover (each gene from either parent). Here every step works on whole
+populations at once: one predictor call and one constraint check per batch,
+and constraint handling uses a bounded number of resampling rounds, so a
+search never loops forever.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ofa_tf.errors import ConfigError
+from ofa_tf.space import ArchIndices, SearchSpace
+
+Scorer = Callable[[ArchIndices], np.ndarray]
+
+
+def _take(arch: ArchIndices, rows: np.ndarray) -> ArchIndices:
+    return ArchIndices(arch.kernel_index[rows], arch.expand_index[rows], arch.depth[rows], arch.resolution[rows])
+
+
+def _concat(parts: Sequence[ArchIndices]) -> ArchIndices:
+    return ArchIndices(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(ArchIndices)))
+
+
+def _where(mask: np.ndarray, new: ArchIndices, old: ArchIndices) -> ArchIndices:
+    """Rows of `new` where mask, else rows of `old`."""
+    return ArchIndices(
+        *(np.where(mask.reshape(-1, *[1] * (getattr(new, f.name).ndim - 1)), getattr(new, f.name), getattr(old, f.name))
+          for f in dataclasses.fields(ArchIndices))
+    )
+
+
+@dataclasses.dataclass
+class SearchResult:
+    """The best subnet found and the search history.
+
+    Args:
+        best: the best subnet (one row).
+        best_accuracy: its predicted accuracy.
+        best_efficiency: its efficiency value (MACs, params or ms).
+        population: the final population.
+        population_accuracy / population_efficiency: their scores.
+        best_per_generation: predicted accuracy of the best subnet after each generation.
+    """
+
+    best: ArchIndices
+    best_accuracy: float
+    best_efficiency: float
+    population: ArchIndices
+    population_accuracy: np.ndarray
+    population_efficiency: np.ndarray
+    best_per_generation: np.ndarray
+
+
+@dataclasses.dataclass
+class EvolutionFinder:
+    """Evolutionary search of the subnet with the best predicted accuracy under a budget.
+
+    Args:
+        space: the search space (its resolutions are the resolution choices).
+        accuracy: batch scorer, higher is better.
+        efficiency: batch cost (MACs, params, ms); a subnet is feasible when cost <= limit.
+        limit: the budget.
+        population_size / generations / parent_ratio / mutation_ratio / arch_mutate_prob /
+            resolution_mutate_prob: as the official defaults.
+        max_rounds: resampling rounds before giving up on a feasible population.
+    """
+
+    space: SearchSpace
+    accuracy: Scorer
+    efficiency: Scorer
+    limit: float
+    population_size: int = 100
+    generations: int = 500
+    parent_ratio: float = 0.25
+    mutation_ratio: float = 0.5
+    arch_mutate_prob: float = 0.1
+    resolution_mutate_prob: float = 0.5
+    max_rounds: int = 100
+
+    def _sample(self, rng: np.random.Generator, n: int) -> ArchIndices:
+        return self.space.sample_indices(rng, n, with_resolution=True)
+
+    def initial_population(self, rng: np.random.Generator) -> ArchIndices:
+        """`population_size` random feasible subnets, by batched rejection sampling."""
+        found: list[ArchIndices] = []
+        count, tried = 0, 0
+        for _ in range(self.max_rounds):
+            batch = self._sample(rng, max(4 * self.population_size, 256))
+            feasible = np.flatnonzero(self.efficiency(batch) <= self.limit)
+            tried += len(batch)
+            found.append(_take(batch, feasible[: self.population_size - count]))
+            count += min(len(feasible), self.population_size - count)
+            if count == self.population_size:
+                return _concat(found)
+        raise ConfigError(
+            f"only {count} of {tried} random subnets fit the budget {self.limit:g}: it is too tight for this "
+            "search space; raise the budget or narrow the resolutions"
+        )
+
+    def mutate(self, rng: np.random.Generator, parents: ArchIndices, n: int) -> ArchIndices:
+        """`n` children, each a mutated random parent (kernel+expand per block, depth per stage, resolution)."""
+        base = _take(parents, rng.integers(0, len(parents), n))
+        fresh = self._sample(rng, n)
+        block = rng.random((n, self.space.n_blocks)) < self.arch_mutate_prob
+        stage = rng.random((n, self.space.n_stages)) < self.arch_mutate_prob
+        resolution = rng.random(n) < self.resolution_mutate_prob
+        return ArchIndices(
+            np.where(block, fresh.kernel_index, base.kernel_index),
+            np.where(block, fresh.expand_index, base.expand_index),
+            np.where(stage, fresh.depth, base.depth),
+            np.where(resolution, fresh.resolution, base.resolution),
+        )
+
+    def crossover(self, rng: np.random.Generator, parents: ArchIndices, n: int) -> ArchIndices:
+        """`n` children, each gene taken from one of two random parents."""
+        a = _take(parents, rng.integers(0, len(parents), n))
+        b = _take(parents, rng.integers(0, len(parents), n))
+        pick = lambda x, y: np.where(rng.random(x.shape) < 0.5, x, y)  # noqa: E731
+        return ArchIndices(*(pick(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(ArchIndices)))
+
+    def _feasible_children(self, rng, parents, n, make) -> ArchIndices:
+        """Children that fit the budget; rows still infeasible after `max_rounds` copy a parent."""
+        children = make(rng, parents, n)
+        ok = self.efficiency(children) <= self.limit
+        for _ in range(self.max_rounds):
+            if ok.all():
+                return children
+            retry = make(rng, parents, n)
+            children = _where(ok, children, retry)
+            ok = self.efficiency(children) <= self.limit
+        return _where(ok, children, _take(parents, rng.integers(0, len(parents), n)))
+
+    def run(self, seed: int | np.random.Generator = 0) -> SearchResult:
+        """Runs the search; deterministic for a seed."""
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        n_parents = int(round(self.parent_ratio * self.population_size))
+        n_mutations = int(round(self.mutation_ratio * self.population_size))
+        population = self.initial_population(rng)
+        accuracy = self.accuracy(population)
+        history = []
+        for _ in range(self.generations):
+            order = np.argsort(-accuracy, kind="stable")[:n_parents]
+            parents, parent_accuracy = _take(population, order), accuracy[order]
+            history.append(float(parent_accuracy[0]))
+            children = _concat([
+                self._feasible_children(rng, parents, n_mutations, self.mutate),
+                self._feasible_children(rng, parents, self.population_size - n_mutations, self.crossover),
+            ])
+            population = _concat([parents, children])
+            accuracy = np.concatenate([parent_accuracy, self.accuracy(children)])
+        best = int(np.argmax(accuracy))
+        efficiency = self.efficiency(population)
+        history.append(float(accuracy[best]))
+        return SearchResult(
+            best=_take(population, np.array([best])),
+            best_accuracy=float(accuracy[best]),
+            best_efficiency=float(efficiency[best]),
+            population=population,
+            population_accuracy=accuracy,
+            population_efficiency=efficiency,
+            best_per_generation=np.array(history),
+        )

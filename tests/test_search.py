@@ -1,0 +1,62 @@
+"""Budget parsing and the vectorized evolutionary search."""
+
+import numpy as np
+import pytest
+
+from ofa_tf import ConfigError, SearchSpace
+from ofa_tf.counting import EfficiencyTable
+from ofa_tf.nas.budget import parse_budget, parse_budgets
+from ofa_tf.nas.search_algorithm import EvolutionFinder
+
+
+@pytest.mark.parametrize(
+    "text, kind, limit, lut",
+    [
+        ("600M-MACs", "macs", 600e6, None),
+        ("1.2G-MACs", "macs", 1.2e9, None),
+        ("5M-params", "params", 5e6, None),
+        ("250000-macs", "macs", 250000, None),
+        ("25ms@note10", "latency", 25.0, "note10"),
+        ("12.5ms@luts/pixel.yaml", "latency", 12.5, "luts/pixel.yaml"),
+    ],
+)
+def test_good_budgets(text, kind, limit, lut):
+    budget = parse_budget(text)
+    assert (budget.kind, budget.limit, budget.lut) == (kind, pytest.approx(limit), lut)
+
+
+@pytest.mark.parametrize("text", ["600", "600M", "600X-MACs", "-5M-params", "ms@x", "25ms", "0M-MACs", ""])
+def test_bad_budgets_name_the_grammar(text):
+    with pytest.raises(ConfigError, match="600M-MACs, 1.2G-MACs, 5M-params or 25ms@"):
+        parse_budgets(text)
+
+
+def test_several_budgets():
+    assert [b.limit for b in parse_budgets("200M-MACs, 400M-MACs,600M-MACs")] == [200e6, 400e6, 600e6]
+
+
+def _finder(space, limit, generations=30):
+    table = EfficiencyTable(space)
+    # a stand-in predictor that prefers bigger subnets with a preference for kernel 5 (not monotone in MACs)
+    accuracy = lambda arch: table.macs(arch) / 1e9 + 0.01 * (arch.kernel_index == 1).sum(axis=1)  # noqa: E731
+    return EvolutionFinder(space, accuracy, table.macs, limit, generations=generations), table, accuracy
+
+
+def test_search_respects_the_budget_and_is_deterministic():
+    space = SearchSpace(resolutions=(160, 176, 192, 208, 224))
+    finder, table, accuracy = _finder(space, 300e6)
+    first, second = finder.run(seed=3), finder.run(seed=3)
+    assert np.array_equal(first.best.kernel_index, second.best.kernel_index) and first.best_accuracy == second.best_accuracy
+    assert np.all(table.macs(first.population) <= 300e6) and first.best_efficiency <= 300e6
+    assert np.all(np.diff(first.best_per_generation) >= 0)  # parents are kept: the best never gets worse
+    # better than the best of as many random feasible subnets as the search evaluated
+    random = space.sample_indices(np.random.default_rng(0), 200_000)
+    feasible = table.macs(random) <= 300e6
+    assert first.best_accuracy >= accuracy(random)[feasible].max()
+
+
+def test_infeasible_budget_fails_fast_with_a_clear_error():
+    space = SearchSpace()
+    finder, _, _ = _finder(space, 10e6)
+    with pytest.raises(ConfigError, match="fit the budget"):
+        finder.run(seed=0)
