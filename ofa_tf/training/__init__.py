@@ -1,4 +1,4 @@
-"""Training utilities: BN recalibration (more to come: progressive shrinking)."""
+"""Training: progressive shrinking with distillation, its configuration, BN recalibration."""
 
 from ofa_tf.training.bn_recalibration import recalibrate_bn
 
