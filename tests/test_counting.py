@@ -11,7 +11,6 @@ from ofa_tf import (
     extract_subnet,
 )
 
-from conftest import build_tiny
 
 
 @pytest.mark.parametrize(

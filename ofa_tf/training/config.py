@@ -16,7 +16,6 @@ from typing import Any, Sequence
 
 from ofa_tf.errors import ConfigError
 
-PHASE_NAMES = ("teacher", "kernel", "depth_1", "depth_2", "expand_1", "expand_2")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,19 +104,6 @@ class TrainConfig:
         return json.dumps(self.to_dict(), indent=2)
 
 
-def _reference_phases(ks, e, d, teacher_epochs, scale: float, dbs_scale: int = 1) -> tuple[PhaseConfig, ...]:
-    """The phases of train_ofa_net.py; epochs multiplied by `scale`."""
-    big_e, big_d, big_k = (max(e),), (max(d),), (max(k for k in ks),)
-    return (
-        PhaseConfig("teacher", big_k, big_e, big_d, teacher_epochs, 0, 3e-2, 1, kd=False),
-        PhaseConfig("kernel", tuple(ks), big_e, big_d, 120 * scale, 5 * scale, 3e-2, 1),
-        PhaseConfig("depth_1", tuple(ks), big_e, tuple(d[-2:]), 25 * scale, 0, 2.5e-3, 2 * dbs_scale),
-        PhaseConfig("depth_2", tuple(ks), big_e, tuple(d), 120 * scale, 5 * scale, 7.5e-3, 2 * dbs_scale),
-        PhaseConfig("expand_1", tuple(ks), tuple(e[-2:]), tuple(d), 25 * scale, 0, 2.5e-3, 4 * dbs_scale, reorganize_stage=0),
-        PhaseConfig("expand_2", tuple(ks), tuple(e), tuple(d), 120 * scale, 5 * scale, 7.5e-3, 4 * dbs_scale, reorganize_stage=1),
-    )
-
-
 def paper_preset() -> TrainConfig:
     """ImageNet hyper-parameters of the reference (train_ofa_net.py, 32 GPUs x 64 images).
 
@@ -126,7 +112,15 @@ def paper_preset() -> TrainConfig:
     is our choice, marked as such.
     """
     ks, e, d = (3, 5, 7), (3, 4, 6), (2, 3, 4)
-    return TrainConfig(batch_size=2048, phases=_reference_phases(ks, e, d, teacher_epochs=180, scale=1.0))
+    phases = (
+        PhaseConfig("teacher", (7,), (6,), (4,), 180, 0, 3e-2, 1, kd=False),
+        PhaseConfig("kernel", ks, (6,), (4,), 120, 5, 3e-2, 1),
+        PhaseConfig("depth_1", ks, (6,), (3, 4), 25, 0, 2.5e-3, 2),
+        PhaseConfig("depth_2", ks, (6,), d, 120, 5, 7.5e-3, 2),
+        PhaseConfig("expand_1", ks, (4, 6), d, 25, 0, 2.5e-3, 4, reorganize_stage=0),
+        PhaseConfig("expand_2", ks, e, d, 120, 5, 7.5e-3, 4, reorganize_stage=1),
+    )
+    return TrainConfig(batch_size=2048, phases=phases)
 
 
 def cifar_preset() -> TrainConfig:

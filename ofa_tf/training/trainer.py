@@ -229,7 +229,7 @@ class ProgressiveShrinkingTrainer:
         atomic_write_json(self.run_dir / CONFIG_FILE, self.config.to_dict())
         if self.source.skipped:
             self._log({"event": "skipped_images", "count": len(self.source.skipped), "examples": list(self.source.skipped[:20])})
-        self._restore_counters()
+        self._restore_latest_checkpoint()
         results = self._load_results()
         for index in range(int(self.phase_index.numpy()), len(self.config.phases)):
             phase = self.config.phases[index]
@@ -247,7 +247,7 @@ class ProgressiveShrinkingTrainer:
         save_supernet(self.net, self.run_dir / SUPERNET_DIR, source={"run": str(self.run_dir), "config": self.config.to_dict()})
         return results
 
-    def _restore_counters(self) -> None:
+    def _restore_latest_checkpoint(self) -> None:
         """Restores weights, optimizer state and position from the latest checkpoint, if any."""
         latest = tf.train.latest_checkpoint(str(self.run_dir / CHECKPOINT_DIR))
         if latest is not None:
