@@ -32,3 +32,14 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def atomic_save_model(model: Any, path: str | os.PathLike) -> Path:
+    """Saves a Keras model (`.keras`) to a temporary file in the same folder, then renames it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
+        tmp_path = Path(tmp) / path.name
+        model.save(tmp_path)
+        os.replace(tmp_path, path)
+    return path

@@ -48,6 +48,15 @@ def _subset_index(n_total: int, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).permutation(n_total)[: min(n, n_total)])
 
 
+def _holdout_mask(n_total: int, n: int, seed: int) -> np.ndarray:
+    """Boolean mask of `n` held-out training examples (fixed for a seed)."""
+    if not 0 <= n < n_total:
+        raise DataError(f"cannot hold out {n} of {n_total} training images: choose a hold-out size below {n_total}")
+    mask = np.zeros(n_total, bool)
+    mask[_subset_index(n_total, n, seed)] = True
+    return mask
+
+
 @dataclasses.dataclass
 class ArraySource(_Labelled):
     """Images held in memory as uint8 arrays (the bundled dataset).
@@ -79,6 +88,12 @@ class ArraySource(_Labelled):
     def recalibration_images(self, n: int, seed: int) -> tf.data.Dataset:
         """`n` training images chosen once for a seed (BN recalibration uses a fixed subset)."""
         return tf.data.Dataset.from_tensor_slices(self.x_train[_subset_index(self.n_train, n, seed)])
+
+    def split_holdout(self, n: int, seed: int) -> tuple["ArraySource", tf.data.Dataset]:
+        """(this source without `n` training images, those images as (image, label) examples)."""
+        held = _holdout_mask(self.n_train, n, seed)
+        rest = dataclasses.replace(self, x_train=self.x_train[~held], y_train=self.y_train[~held])
+        return rest, tf.data.Dataset.from_tensor_slices((self.x_train[held], self.y_train[held].astype(np.int64)))
 
 
 @dataclasses.dataclass
@@ -117,6 +132,13 @@ class EncodedSource(_Labelled):
     def recalibration_images(self, n: int, seed: int) -> tf.data.Dataset:
         index = _subset_index(self.n_train, n, seed)
         return self._examples(self.train[0][index], self.train[1][index]).map(lambda image, _: image)
+
+    def split_holdout(self, n: int, seed: int) -> tuple["EncodedSource", tf.data.Dataset]:
+        """(this source without `n` training images, those images as (image, label) examples)."""
+        held = _holdout_mask(self.n_train, n, seed)
+        records, labels = self.train
+        rest = dataclasses.replace(self, train=(records[~held], labels[~held]))
+        return rest, self._examples(records[held], labels[held])
 
 
 def decode_image(encoded: tf.Tensor) -> tf.Tensor:
@@ -268,6 +290,11 @@ class TfdsSource(_Labelled):
 
     def recalibration_images(self, n: int, seed: int) -> tf.data.Dataset:
         return self.train.shuffle(min(self.n_train, 10_000), seed=seed).take(n).map(lambda image, _: image)
+
+    def split_holdout(self, n: int, seed: int) -> tuple["TfdsSource", tf.data.Dataset]:
+        """(this source without its first `n` training images, those images); `seed` is unused (fixed order)."""
+        _holdout_mask(self.n_train, n, seed)  # validates n
+        return dataclasses.replace(self, train=self.train.skip(n), n_train=self.n_train - n), self.train.take(n)
 
 
 def open_tfds(name: str) -> TfdsSource:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
 from ofa_tf._backend import keras
+from ofa_tf.errors import ConfigError
+from ofa_tf.io import atomic_write_json
 from ofa_tf.nas.arch_encoding import ArchEncoder
-from ofa_tf.space import ArchIndices
+from ofa_tf.space import ArchIndices, SearchSpace
 
 
 def build_accuracy_mlp(n_features: int, hidden_size: int = 400, n_layers: int = 3, name: str = "accuracy_mlp") -> keras.Model:
@@ -34,6 +43,7 @@ class AccuracyPredictor:
     def __init__(self, encoder: ArchEncoder, model: keras.Model):
         self.encoder = encoder
         self.model = model
+        self._numpy_weights = None
 
     def predict(self, arch: ArchIndices) -> np.ndarray:
         """[N] predicted accuracies, computed in numpy from the model's current weights.
@@ -41,10 +51,51 @@ class AccuracyPredictor:
         A search calls this hundreds of times on ~100 rows; a numpy forward
         pass avoids a Keras call per generation.
         """
+        if self._numpy_weights is None:  # read once: the model is not trained after construction
+            dense = [layer for layer in self.model.layers if isinstance(layer, keras.layers.Dense)]
+            self._numpy_weights = [(layer.kernel.numpy(), layer.bias.numpy()) for layer in dense]
         x = self.encoder.encode(arch)
-        dense = [layer for layer in self.model.layers if isinstance(layer, keras.layers.Dense)]
-        for i, layer in enumerate(dense):
-            x = x @ layer.kernel.numpy() + layer.bias.numpy()
-            if i < len(dense) - 1:
+        for i, (kernel, bias) in enumerate(self._numpy_weights):
+            x = x @ kernel + bias
+            if i < len(self._numpy_weights) - 1:
                 x = np.maximum(x, 0.0)
         return x[:, 0]
+
+
+PREDICTOR_MODEL_FILE = "accuracy_predictor.keras"
+PREDICTOR_CARD_FILE = "accuracy_predictor.json"
+
+
+def save_accuracy_predictor(predictor: AccuracyPredictor, directory: str | os.PathLike, metrics: dict[str, Any]) -> Path:
+    """Writes the MLP and a JSON card (encoding, resolutions, metrics) to `directory`, atomically."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=directory) as tmp:
+        tmp_model = Path(tmp) / PREDICTOR_MODEL_FILE
+        predictor.model.save(tmp_model)
+        os.replace(tmp_model, directory / PREDICTOR_MODEL_FILE)
+    card = {
+        "kind": "ofa_tf.AccuracyPredictor",
+        "layout": predictor.encoder.layout,
+        "resolutions": list(predictor.encoder.resolutions),
+        "search_space": predictor.encoder.space.to_dict(),
+        "metrics": metrics,
+    }
+    atomic_write_json(directory / PREDICTOR_CARD_FILE, card)
+    return directory
+
+
+def load_accuracy_predictor(directory: str | os.PathLike, space: SearchSpace) -> AccuracyPredictor:
+    """Loads a predictor folder written by `save_accuracy_predictor` for the supernet's `space`."""
+    directory = Path(directory)
+    card_path, model_path = directory / PREDICTOR_CARD_FILE, directory / PREDICTOR_MODEL_FILE
+    if not card_path.is_file() or not model_path.is_file():
+        raise FileNotFoundError(
+            f"{directory} holds no accuracy predictor: run `ofa-tf predictor build` and `ofa-tf predictor train` first"
+        )
+    card = json.loads(card_path.read_text())
+    trained_space = SearchSpace.from_dict(card["search_space"])
+    if dataclasses.replace(trained_space, resolutions=space.resolutions) != space:
+        raise ConfigError(f"the predictor in {directory} was trained for another supernet ({card['search_space']})")
+    encoder = ArchEncoder(space, card["resolutions"], layout=card["layout"])
+    return AccuracyPredictor(encoder, keras.models.load_model(model_path, compile=False))

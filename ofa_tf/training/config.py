@@ -64,6 +64,8 @@ class TrainConfig:
         momentum / nesterov / weight_decay: SGD (decay off BN and biases).
         dropout_rate: before the classifier.
         bn_recalibration_images / bn_recalibration_batch: evaluation BN reset.
+        holdout_images: training images kept out of training (fixed for the seed) to measure
+            subnets for the accuracy predictor (reference: 10,000 of ImageNet train).
         seed: seeds data order, augmentation, resolutions and subnet sampling.
         checkpoint_every: steps between checkpoints (and at each phase end).
         max_steps_per_phase: cap for smoke runs (None: the epochs decide).
@@ -90,6 +92,7 @@ class TrainConfig:
     dropout_rate: float = 0.1
     bn_recalibration_images: int = 2000
     bn_recalibration_batch: int = 200
+    holdout_images: int = 10_000
     seed: int = 0
     checkpoint_every: int = 500
     max_steps_per_phase: int | None = None
@@ -145,6 +148,7 @@ def cifar_preset() -> TrainConfig:
         batch_size=64,
         bn_recalibration_images=1000,
         bn_recalibration_batch=200,
+        holdout_images=500,
         checkpoint_every=100,
         phases=phases,
     )
@@ -261,5 +265,8 @@ def validate(config: TrainConfig) -> TrainConfig:
 
 
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
-    """Rebuilds a TrainConfig saved with `to_dict` (e.g. a run's config.json)."""
-    return apply_overrides(TrainConfig(), data)
+    """Rebuilds a TrainConfig saved with `to_dict` (e.g. a run's config.json).
+
+    Runs saved before the hold-out split existed trained on every image: holdout_images=0.
+    """
+    return apply_overrides(TrainConfig(), {"holdout_images": 0, **data})

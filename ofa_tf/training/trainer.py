@@ -19,14 +19,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from ofa_tf._backend import keras, tf
-from ofa_tf.data.pipeline import eval_dataset, recalibration_batches, train_dataset
+from ofa_tf.data.pipeline import train_dataset
 from ofa_tf.data.sources import ImageSource, open_source
 from ofa_tf.errors import ConfigError
 from ofa_tf.io import atomic_write_json
 from ofa_tf.networks import OFAMobileNetV3, load_supernet, save_supernet
 from ofa_tf.space import SubnetConfig
-from ofa_tf.training.bn_recalibration import recalibrate_bn
 from ofa_tf.training.config import PhaseConfig, TrainConfig
+from ofa_tf.training.evaluation import SubnetEvaluator, preserved_bn_statistics
 from ofa_tf.training.losses import label_smoothed_cross_entropy, soft_target_cross_entropy
 from ofa_tf.training.schedule import learning_rate, scaled_lr
 
@@ -100,7 +100,8 @@ class ProgressiveShrinkingTrainer:
         self.run_dir = Path(run_dir)
         self.strategy = strategy or tf.distribute.get_strategy()
         self.reporter = reporter or SilentReporter()
-        self.source = source if source is not None else open_source(config.data)
+        source = source if source is not None else open_source(config.data)
+        self.source, self.holdout = source.split_holdout(config.holdout_images, config.seed)
         with self.strategy.scope():
             self.net = self._new_supernet(config.dropout_rate)
             self.teacher = self._new_supernet(0.0)
@@ -114,10 +115,6 @@ class ProgressiveShrinkingTrainer:
         self._step = self._build_step_function()
         self._manager = None
         self._summary_writer = None
-        images = tf.TensorSpec([None, None, None, 3], tf.float32)
-        self._eval_forward = tf.function(
-            lambda x, arch: self.net(x, training=False, arch=arch), input_signature=[images, self.net.arch_spec()]
-        )
 
     # ----- construction ---------------------------------------------------------
     def _new_supernet(self, dropout_rate: float) -> OFAMobileNetV3:
@@ -336,27 +333,19 @@ class ProgressiveShrinkingTrainer:
     def evaluate(self, phase: PhaseConfig) -> list[dict[str, Any]]:
         """Top-1 of the min / mid / max subnets of `phase` at each eval resolution, after BN recalibration."""
         config = self.config
-        saved_stats = [v.numpy() for v in self.net.non_trainable_variables]
+        evaluator = SubnetEvaluator(
+            self.net,
+            self.source.recalibration_images(config.bn_recalibration_images, seed=config.seed),
+            config.bn_recalibration_batch,
+            config.seed,
+            config.crop_scale,
+        )
         rows = []
-        subset = self.source.recalibration_images(config.bn_recalibration_images, seed=config.seed)
-        for resolution in config.eval_resolutions:
-            recalibration = recalibration_batches(
-                subset, config.bn_recalibration_batch, resolution, config.seed, config.crop_scale
-            )
-            for label, subnet in _min_mid_max(phase, self.net.space.n_blocks, self.net.space.n_stages):
-                recalibrate_bn(self.net, recalibration, config=subnet)
-                arch = self.net.arch_tensors(subnet)
-                correct = total = 0
-                for images, labels in eval_dataset(self.source.test_examples(), 256, resolution):
-                    predictions = tf.argmax(self._eval_forward(images, arch), axis=-1)
-                    correct += int(tf.reduce_sum(tf.cast(predictions == labels, tf.int32)))
-                    total += int(labels.shape[0])
-                rows.append(
-                    {"phase": phase.name, "subnet": label, "resolution": resolution, "top1": 100.0 * correct / total, **subnet.to_dict()}
-                )
-        for variable, value in zip(self.net.non_trainable_variables, saved_stats):
-            variable.assign(value)
-        self.net.set_max_net()
+        with preserved_bn_statistics(self.net):
+            for resolution in config.eval_resolutions:
+                for label, subnet in _min_mid_max(phase, self.net.space.n_blocks, self.net.space.n_stages):
+                    top1 = evaluator.top1(subnet, resolution, self.source.test_examples())
+                    rows.append({"phase": phase.name, "subnet": label, "resolution": resolution, "top1": top1, **subnet.to_dict()})
         return rows
 
     def _log(self, record: dict[str, Any]) -> None:

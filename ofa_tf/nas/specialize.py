@@ -1,0 +1,217 @@
+"""Specialization: for each budget, search the best subnet, extract it and write a run folder.
+
+Per budget, `OUT_DIR/<budget>/` holds:
+    subnet.json    config, resolution, MACs, params, latency, predicted and measured top-1
+    subnet.keras   the extracted stock Keras model, BN recalibrated at its resolution
+    pareto.png     random subnets, final population and front, budget, chosen subnet
+    report.md      the summary with the plot
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ofa_tf.counting import EfficiencyTable
+from ofa_tf.errors import ConfigError
+from ofa_tf.extract import extract_subnet
+from ofa_tf.io import atomic_save_model, atomic_write_json
+from ofa_tf.nas.budget import Budget
+from ofa_tf.nas.efficiency_predictor import EfficiencyModel
+from ofa_tf.nas.report import plot_pareto, write_report
+from ofa_tf.nas.search_algorithm import EvolutionFinder
+from ofa_tf.space import SearchSpace, SubnetConfig
+from ofa_tf.training.finetune import FinetuneConfig, finetune, keras_top1
+
+RANDOM_POINTS = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """Evolutionary search parameters (reference defaults).
+
+    Args:
+        population_size / generations: of the evolution.
+        seed: makes the search deterministic.
+    """
+
+    population_size: int = 100
+    generations: int = 500
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class SearchOutcome:
+    """The subnet chosen for one budget.
+
+    Args:
+        budget: the budget.
+        config: the subnet (with its resolution).
+        predicted_accuracy: predicted top-1 fraction.
+        cost: its efficiency value.
+        seconds: search wall time.
+        note: set when the budget was above the largest subnet.
+        population / population_cost / population_accuracy: the final population (None without a search).
+    """
+
+    budget: Budget
+    config: SubnetConfig
+    predicted_accuracy: float
+    cost: float
+    seconds: float
+    note: str = ""
+    population: Any = None
+    population_cost: np.ndarray | None = None
+    population_accuracy: np.ndarray | None = None
+
+
+def search_budget(
+    space: SearchSpace, predict, model: EfficiencyModel, budget: Budget, config: SearchConfig
+) -> SearchOutcome:
+    """The best predicted subnet under `budget`.
+
+    Raises ConfigError when the budget is below the smallest subnet; a budget
+    at or above the largest subnet returns the largest (with a note).
+    """
+    low, high = model.feasible_range(space)
+    resolutions = f"{min(space.resolutions)}-{max(space.resolutions)} px"
+    if budget.limit < low:
+        raise ConfigError(
+            f"budget {budget.text} is below the smallest subnet ({model.describe(low)} at {min(space.resolutions)} px): "
+            f"this supernet spans {model.describe(low)} .. {model.describe(high)} over {resolutions}"
+        )
+    start = time.perf_counter()
+    if budget.limit >= high:
+        largest = space.max_config(max(space.resolutions))
+        arch = space.to_indices([largest])
+        return SearchOutcome(
+            budget, largest, float(predict(arch)[0]), high, time.perf_counter() - start,
+            note=f"budget {budget.text} is above the largest subnet ({model.describe(high)}): returning the largest",
+        )
+    finder = EvolutionFinder(
+        space, predict, model.cost, budget.limit, population_size=config.population_size, generations=config.generations
+    )
+    result = finder.run(config.seed)
+    chosen = space.from_indices(result.best)[0]
+    return SearchOutcome(
+        budget, chosen, result.best_accuracy, result.best_efficiency, time.perf_counter() - start,
+        population=result.population, population_cost=result.population_efficiency,
+        population_accuracy=result.population_accuracy,
+    )
+
+
+def budget_folder_name(budget: Budget) -> str:
+    """A file-system-safe folder name for a budget ("600M-MACs", "25ms_note10")."""
+    return re.sub(r"[^A-Za-z0-9.\-]+", "_", budget.text)
+
+
+def write_outcome_plot(
+    path: Path, outcome: SearchOutcome, space: SearchSpace, predict, model: EfficiencyModel, seed: int
+) -> None:
+    """The Pareto PNG of one budget (random subnets for context, population, front, chosen)."""
+    rng = np.random.default_rng(seed)
+    random_arch = space.sample_indices(rng, RANDOM_POINTS, with_resolution=True)
+    if outcome.population is not None:
+        population = (outcome.population_cost, 100.0 * outcome.population_accuracy)
+    else:
+        population = (np.array([outcome.cost]), np.array([100.0 * outcome.predicted_accuracy]))
+    unit = {"macs": 1e6, "params": 1e6, "latency": 1.0}[model.kind]
+    label = {"macs": "MACs (M)", "params": "parameters (M)", "latency": "predicted latency (ms)"}[model.kind]
+    plot_pareto(
+        path,
+        (model.cost(random_arch) / unit, 100.0 * predict(random_arch)),
+        (population[0] / unit, population[1]),
+        (outcome.cost / unit, 100.0 * outcome.predicted_accuracy),
+        outcome.budget.limit / unit,
+        label,
+        f"budget {outcome.budget.text}",
+    )
+
+
+def materialize(net, evaluator, outcome: SearchOutcome) -> Any:
+    """The chosen subnet as a stock Keras model, BN recalibrated at its resolution on training images."""
+    evaluator.recalibrate(outcome.config, outcome.config.resolution)
+    return extract_subnet(net, outcome.config, name="ofa_subnet")
+
+
+def write_summary(directory: Path, summary: dict[str, Any]) -> None:
+    """`subnet.json`, `report.md` (the plot is written beside them)."""
+    atomic_write_json(directory / "subnet.json", summary)
+    write_report(directory / "report.md", summary, "pareto.png")
+
+
+def specialize(
+    net,
+    space: SearchSpace,
+    predictor,
+    source,
+    budgets: list[Budget],
+    efficiency_models: list[EfficiencyModel],
+    out_dir: str | Path,
+    evaluator,
+    search: SearchConfig = SearchConfig(),
+    finetune_config: FinetuneConfig | None = None,
+    provenance: dict[str, Any] | None = None,
+    progress=lambda message: None,
+) -> list[dict[str, Any]]:
+    """Searches, extracts, measures and writes one folder per budget; returns the summaries.
+
+    Args:
+        net: the supernet (`OFAMobileNetV3`).
+        space: its search space with the resolutions to search.
+        predictor: an `AccuracyPredictor` covering those resolutions.
+        source: the image source (training images for fine-tuning, test split for the measurement).
+        budgets / efficiency_models: one model per budget (`efficiency_model`).
+        out_dir: parent folder of the per-budget folders.
+        evaluator: a `SubnetEvaluator` on training images (BN recalibration).
+        search: evolution parameters.
+        finetune_config: fine-tune each subnet with KD from the supernet's largest subnet (None: no fine-tuning).
+        provenance: recorded in every `subnet.json` (supernet, predictor, data).
+        progress: receives one-line status messages.
+    """
+    summaries = []
+    for budget, model in zip(budgets, efficiency_models):
+        outcome = search_budget(space, predictor.predict, model, budget, search)
+        progress(f"{budget.text}: {model.describe(outcome.cost)}, predicted top-1 {100 * outcome.predicted_accuracy:.2f}% "
+                 f"({outcome.seconds:.2f} s search)" + (f"; note: {outcome.note}" if outcome.note else ""))
+        directory = Path(out_dir) / budget_folder_name(budget)
+        directory.mkdir(parents=True, exist_ok=True)
+        write_outcome_plot(directory / "pareto.png", outcome, space, predictor.predict, model, search.seed)
+        subnet = materialize(net, evaluator, outcome)
+        arch = space.to_indices([outcome.config])
+        counts = EfficiencyTable(space)
+        summary = {
+            "budget": budget.text,
+            "config": outcome.config.to_dict(),
+            "resolution": outcome.config.resolution,
+            "macs": int(counts.macs(arch)[0]),
+            "params": int(counts.params(arch)[0]),
+            "latency_ms": outcome.cost if model.kind == "latency" else None,
+            "latency_table": model.source or None,
+            "predicted_top1": 100.0 * outcome.predicted_accuracy,
+            "measured_top1": keras_top1(subnet, source.test_examples()),
+            "search_seconds": outcome.seconds,
+            "generations": 0 if outcome.population is None else search.generations,
+            "search": dataclasses.asdict(search),
+            "note": outcome.note,
+            "predictor": (provenance or {}).get("predictor", ""),
+            "provenance": provenance or {},
+            "finetune_epochs": None,
+            "finetuned_top1": None,
+        }
+        if finetune_config is not None and finetune_config.epochs > 0:
+            evaluator.recalibrate(space.max_config(), outcome.config.resolution)
+            teacher = extract_subnet(net, space.max_config(outcome.config.resolution), name="teacher")
+            finetune(subnet, teacher, source.train_examples(), source.n_train, finetune_config)
+            summary["finetune_epochs"] = finetune_config.epochs
+            summary["finetuned_top1"] = keras_top1(subnet, source.test_examples())
+        atomic_save_model(subnet, directory / "subnet.keras")
+        write_summary(directory, summary)
+        progress(f"  measured top-1 {summary['measured_top1']:.2f}% -> {directory}")
+        summaries.append(summary)
+    return summaries

@@ -1,0 +1,79 @@
+"""Short fine-tuning of an extracted subnet with knowledge distillation from the supernet."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+from ofa_tf._backend import keras, tf
+from ofa_tf.data.pipeline import eval_dataset, train_dataset
+from ofa_tf.data.transforms import DEFAULT_CROP_SCALE
+from ofa_tf.training.losses import label_smoothed_cross_entropy, soft_target_cross_entropy
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneConfig:
+    """Fine-tuning hyper-parameters (SGD Nesterov, cosine learning rate, KD).
+
+    Args:
+        epochs: passes over the training images.
+        batch_size: images per step.
+        base_lr: learning rate at the start of the cosine schedule.
+        kd_ratio: weight of the soft-target loss against the teacher.
+        label_smoothing: of the hard-label loss.
+        crop_scale: area range of the random resized crop.
+        seed: seeds the data order and augmentation.
+    """
+
+    epochs: int = 1
+    batch_size: int = 64
+    base_lr: float = 0.005
+    kd_ratio: float = 1.0
+    label_smoothing: float = 0.1
+    crop_scale: tuple[float, ...] = DEFAULT_CROP_SCALE
+    seed: int = 0
+
+
+def finetune(model: Any, teacher: Any, examples: tf.data.Dataset, n_examples: int, config: FinetuneConfig) -> int:
+    """Trains `model` (stock Keras, fixed resolution) in place; returns the number of steps.
+
+    Args:
+        model: the extracted subnet.
+        teacher: a Keras model at the same resolution giving the soft targets (inference mode).
+        examples: (uint8 image, label) training examples.
+        n_examples: their number.
+        config: hyper-parameters.
+    """
+    resolution = int(model.inputs[0].shape[1])
+    steps = max(1, config.epochs * n_examples // config.batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(config.base_lr, steps)
+    optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
+
+    @tf.function
+    def step(images, labels):
+        soft_targets = tf.nn.softmax(teacher(images, training=False))
+        with tf.GradientTape() as tape:
+            logits = model(images, training=True)
+            loss = label_smoothed_cross_entropy(labels, logits, config.label_smoothing)
+            loss += config.kd_ratio * soft_target_cross_entropy(soft_targets, logits)
+            loss = tf.reduce_mean(loss)
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+        return loss
+
+    batches = train_dataset(examples, n_examples, config.batch_size, [resolution], config.seed, crop_scale=config.crop_scale)
+    for images, labels in batches.take(steps):
+        loss = step(images, labels)
+        if not math.isfinite(float(loss)):
+            raise FloatingPointError("fine-tuning diverged (loss is not finite): lower --finetune-lr")
+    return steps
+
+
+def keras_top1(model: Any, examples: tf.data.Dataset, batch_size: int = 256) -> float:
+    """Top-1 (percent) of a fixed-resolution Keras model on (uint8 image, label) examples."""
+    batches = eval_dataset(examples, batch_size, int(model.inputs[0].shape[1]))
+    labels = np.concatenate([labels.numpy() for _, labels in batches])
+    logits = model.predict(batches.map(lambda images, _: images), verbose=0)
+    return 100.0 * float(np.mean(np.argmax(logits, axis=-1) == labels)) if len(labels) else 0.0
