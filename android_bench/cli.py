@@ -1,0 +1,210 @@
+"""`ofa-tf bench`: latency on an Android phone (adb + benchmark_model) or on this CPU (LiteRT)."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import click
+
+DEVICE_HELP = "host (this CPU, LiteRT), adb (the only connected phone) or adb:SERIAL."
+
+
+def _device_options(command: Callable) -> Callable:
+    options = [
+        click.option("--device", default="host", show_default=True, help=DEVICE_HELP),
+        click.option("--adb", "adb_path", default=None, help="adb executable (default: on PATH or in $ANDROID_HOME)."),
+        click.option(
+            "--benchmark-binary",
+            default=None,
+            type=click.Path(dir_okay=False),
+            help="Android benchmark_model binary to push (phone only; see docs/android_bench.md).",
+        ),
+        click.option("--num-threads", type=int, default=1, show_default=True),
+        click.option("--warmup-runs", type=int, default=5, show_default=True),
+        click.option("--num-runs", type=int, default=50, show_default=True),
+        click.option("--use-xnnpack/--no-xnnpack", default=None, help="Force XNNPACK on/off (default: the tool's)."),
+        click.option("--use-gpu", is_flag=True, help="GPU delegate (phone only)."),
+        click.option("--use-nnapi", is_flag=True, help="NNAPI delegate (phone only)."),
+        click.option("--cpu-mask", default=None, help="taskset core mask in hex, e.g. f0 for big cores (phone only)."),
+        click.option(
+            "--host-clock",
+            type=click.Choice(["wall", "cpu"]),
+            default="wall",
+            show_default=True,
+            help="Host only: elapsed time, or CPU time of the calling thread (1 thread; robust on a busy machine).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _open_backend(options: dict[str, Any], enable_op_profiling: bool = False):
+    from ofa_tf.android_bench.backend import BenchSettings, open_backend
+
+    settings = BenchSettings(
+        num_threads=options["num_threads"],
+        warmup_runs=options["warmup_runs"],
+        num_runs=options["num_runs"],
+        use_xnnpack=options["use_xnnpack"],
+        use_gpu=options["use_gpu"],
+        use_nnapi=options["use_nnapi"],
+        enable_op_profiling=enable_op_profiling,
+        cpu_mask=options["cpu_mask"],
+        host_clock=options["host_clock"],
+    )
+    backend = open_backend(options["device"], settings, options["adb_path"], options["benchmark_binary"])
+    return settings, backend
+
+
+@contextlib.contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int, str], None]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        TextColumn("{task.fields[item]}"),
+    ) as progress:
+        task = progress.add_task(label, total=None, item="")
+
+        def update(done: int, total: int, item: str) -> None:
+            progress.update(task, completed=done, total=total, item=item[:60])
+
+        yield update
+
+
+def _resolutions(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: give comma-separated integers, e.g. 160,176,192") from None
+    if not values:
+        raise click.BadParameter("give at least one resolution")
+    return values
+
+
+@click.group()
+def bench():
+    """Measure latency on an Android phone (adb + benchmark_model) or on this CPU (LiteRT).
+
+    \b
+    Examples:
+      ofa-tf bench devices
+      ofa-tf bench lut --device host --width-mult 1.0 --resolutions 128 --out luts/host.yaml
+      ofa-tf bench lut --device adb --benchmark-binary android_aarch64_benchmark_model --out luts/pixel7.yaml
+      ofa-tf bench validate --lut luts/host.yaml --device host --width-mult 1.0 --resolution 128 --n 50
+      ofa-tf bench model subnet.tflite --device adb:SERIAL --benchmark-binary benchmark_model
+    """
+
+
+@bench.command()
+@click.option("--adb", "adb_path", default=None, help="adb executable (default: on PATH or in $ANDROID_HOME).")
+def devices(adb_path: str | None):
+    """List the Android devices adb sees and whether they can be used."""
+    from ofa_tf.android_bench.adb import list_devices
+
+    found = list_devices(adb_path)
+    if not found:
+        click.echo("no Android device connected (enable USB debugging and plug the phone in)")
+    for device in found:
+        usable = "ready" if device.state == "device" else device.state
+        click.echo(f"{device.serial}\t{usable}\t{device.properties.get('model', '')}")
+
+
+@bench.command()
+@click.argument("model_file", type=click.Path(exists=True, dir_okay=False))
+@_device_options
+@click.option("--enable-op-profiling", is_flag=True, help="Per-op timings (phone only).")
+def model(model_file: str, enable_op_profiling: bool, **options):
+    """Time one TFLite model.
+
+    \b
+    Example:
+      ofa-tf bench model subnet.tflite --device host --num-threads 2
+    """
+    _, backend = _open_backend(options, enable_op_profiling)
+    result = backend.measure(Path(model_file).read_bytes(), model_file)
+    spread = "" if result.std_ms is None else f" ± {result.std_ms:.3f}"
+    runs = "" if result.count is None else f" over {result.count} runs"
+    click.echo(f"{model_file}: {result.mean_ms:.3f}{spread} ms{runs} on {options['device']}")
+    for label, value in (("median", result.median_ms), ("min", result.min_ms), ("max", result.max_ms),
+                         ("init", result.init_ms), ("first inference", result.first_ms)):
+        if value is not None:
+            click.echo(f"  {label}: {value:.3f} ms")
+    for op in result.op_types:
+        click.echo(f"  {op.node_type:40s} {op.avg_ms:9.3f} ms {op.percent:6.2f}%  x{op.times_called}")
+
+
+@bench.command()
+@_device_options
+@click.option("--width-mult", type=float, default=1.0, show_default=True, help="Supernet width multiplier.")
+@click.option("--resolutions", default="160,176,192,208,224", show_default=True, help="Comma-separated resolutions.")
+@click.option("--n-classes", type=int, default=1000, show_default=True, help="Classifier outputs.")
+@click.option("--quantize", type=click.Choice(["int8"]), default=None, help="Not supported yet (float32 tables).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Table to write, luts/NAME.yaml.")
+def lut(width_mult: float, resolutions: str, n_classes: int, quantize: str | None, out_path: str, **options):
+    """Build a latency lookup table (official OFA YAML) by timing one small model per key.
+
+    Resumable: rerun the same command after an interruption and only the
+    missing keys are measured.
+
+    \b
+    Example:
+      ofa-tf bench lut --device host --width-mult 1.0 --resolutions 128 --out luts/host_w1.0.yaml
+    """
+    from ofa_tf.cli import _import_library
+
+    _import_library()
+    from ofa_tf.android_bench.lut import LutConfig, build_lut
+
+    settings, backend = _open_backend(options)
+    config = LutConfig(width_mult, _resolutions(resolutions), n_classes, quantize, options["device"], settings)
+    with _progress("LUT") as update:
+        card = build_lut(config, backend, out_path, on_progress=update)
+    click.echo(
+        f"{out_path}: {card['n_entries']}/{card['n_keys']} keys ({card['measured_now']} measured now "
+        f"in {card['seconds']:.0f} s)"
+    )
+
+
+@bench.command()
+@_device_options
+@click.option("--lut", "lut_path", required=True, type=click.Path(exists=True, dir_okay=False), help="LUT YAML.")
+@click.option("--n", "n_subnets", type=int, default=50, show_default=True, help="Random subnets to measure.")
+@click.option("--width-mult", type=float, default=1.0, show_default=True, help="Width the LUT was built for.")
+@click.option("--resolution", type=int, default=224, show_default=True, help="Input resolution of the subnets.")
+@click.option("--n-classes", type=int, default=1000, show_default=True, help="Classifier outputs.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Subnet sampling seed.")
+@click.option("--out", "out_prefix", default=None, help="Report prefix (default: beside the LUT, NAME.validate_R).")
+def validate(lut_path, n_subnets, width_mult, resolution, n_classes, seed, out_prefix, **options):
+    """Compare LUT sums with measured whole-subnet latencies (r, ρ, MAPE, scatter plot, correction).
+
+    \b
+    Example:
+      ofa-tf bench validate --lut luts/host_w1.0.yaml --device host --width-mult 1.0 --resolution 128 --n 50
+    """
+    from ofa_tf.cli import _import_library
+
+    _import_library()
+    from ofa_tf.android_bench.validate import ValidateConfig, validate_lut, write_report
+
+    config = ValidateConfig(lut_path, width_mult, resolution, n_subnets, n_classes, seed)
+    _, backend = _open_backend(options)
+    with _progress("validate") as update:
+        validation = validate_lut(config, backend, on_progress=update)
+    prefix = out_prefix or str(Path(lut_path).with_name(f"{Path(lut_path).stem}.validate_{resolution}"))
+    paths = write_report(validation, backend.describe(), prefix)
+    s = validation.summary()
+    click.echo(
+        f"{s['n']} subnets at {resolution} px: Pearson r {s['pearson_r']:.3f}, Spearman ρ {s['spearman_rho']:.3f}, "
+        f"MAPE {s['mape_pct']:.1f}% (bias {s['bias_pct']:+.1f}%)"
+    )
+    c = s["correction"]
+    verdict = f"saved to {paths['correction']}" if "correction" in paths else "not saved: it does not lower the error"
+    click.echo(
+        f"linear correction {c['scale']:.3f} × sum {c['offset']:+.3f} ms: MAPE {s['mape_corrected_loo_pct']:.1f}% "
+        f"(leave-one-out); {verdict}"
+    )
+    click.echo(f"report: {paths['json']}, plot: {paths['png']}")

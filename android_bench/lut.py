@@ -1,0 +1,153 @@
+"""Builds a device latency lookup table in the official OFA YAML format.
+
+One small TFLite model per key (`layer_models`), each timed on a backend;
+the table maps key -> {mean, std, count, [median]} in ms and is readable by
+`ofa_tf.nas.latency_table.LatencyTable.from_yaml`. The build is resumable:
+the YAML is rewritten atomically every few keys, and keys already in it are
+skipped. A JSON card `NAME.json` beside the table records the configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from ofa_tf.android_bench.backend import Backend, BenchSettings
+from ofa_tf.android_bench.layer_models import LayerSpec, build_layer_model, layer_specs
+from ofa_tf.errors import ConfigError
+from ofa_tf.io import atomic_write_json, atomic_write_text
+from ofa_tf.space import SearchSpace
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class LutConfig:
+    """What a table is built for.
+
+    Args:
+        width_mult: supernet width multiplier.
+        resolutions: input resolutions whose keys are measured.
+        n_classes: classifier outputs (part of the `Logits` key).
+        quantize: None (float32); "int8" is not supported yet.
+        device: "host", "adb" or "adb:SERIAL".
+        settings: benchmark run settings.
+    """
+
+    width_mult: float = 1.0
+    resolutions: tuple[int, ...] = (160, 176, 192, 208, 224)
+    n_classes: int = 1000
+    quantize: str | None = None
+    device: str = "host"
+    settings: BenchSettings = BenchSettings()
+
+    def __post_init__(self) -> None:
+        if self.quantize is not None:
+            raise ConfigError(
+                f"--quantize {self.quantize} is not supported yet: LUTs are built for float32 models "
+                "(int8 export is being added to ofa_tf.export)"
+            )
+
+    @property
+    def space(self) -> SearchSpace:
+        return SearchSpace(width_mult=self.width_mult, n_classes=self.n_classes, resolutions=self.resolutions)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["resolutions"] = list(self.resolutions)
+        return out
+
+    def same_table(self, other: dict[str, Any]) -> bool:
+        """Whether a card's config measures the same keys the same way (resolutions may differ)."""
+        mine = {k: v for k, v in self.to_dict().items() if k != "resolutions"}
+        return mine == {k: v for k, v in other.items() if k != "resolutions"}
+
+
+def card_path(lut_path: str | os.PathLike) -> Path:
+    """`luts/NAME.json` for `luts/NAME.yaml`."""
+    return Path(lut_path).with_suffix(".json")
+
+
+def _load_existing(config: LutConfig, out: Path) -> dict[str, Any]:
+    """Entries of a partial table at `out` built with the same config (empty when none)."""
+    if not out.exists():
+        return {}
+    card = card_path(out)
+    stored = json.loads(card.read_text())["config"] if card.is_file() else None
+    if stored is None or not config.same_table(stored):
+        raise ConfigError(
+            f"{out} exists but was built with other settings ({card.name} differs or is missing): "
+            "choose another --out, or delete it to rebuild"
+        )
+    try:
+        entries = yaml.safe_load(out.read_text()) or {}
+    except yaml.YAMLError:
+        raise ConfigError(f"{out} is not valid YAML: delete it to rebuild") from None
+    return {key: value for key, value in entries.items() if isinstance(value, dict) and "mean" in value}
+
+
+def _write(out: Path, specs: list[LayerSpec], entries: dict[str, Any], card: dict[str, Any]) -> None:
+    ordered = {spec.key: entries[spec.key] for spec in specs if spec.key in entries}
+    ordered.update({key: value for key, value in entries.items() if key not in ordered})
+    atomic_write_text(out, yaml.safe_dump(ordered, sort_keys=False, default_flow_style=False))
+    atomic_write_json(card_path(out), {**card, "n_entries": len(ordered)})
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    import tensorflow as tf
+
+    return {"ofa_tf": metadata.version("ofa-tf"), "tensorflow": tf.__version__}
+
+
+def build_lut(
+    config: LutConfig, backend: Backend, out: str | os.PathLike, save_every: int = 8, on_progress: Progress | None = None
+) -> dict[str, Any]:
+    """Measures every key of `config` not yet in `out` and writes the table.
+
+    Args:
+        config: widths, resolutions, device settings.
+        backend: where models are timed (from `open_backend`).
+        out: YAML path; an existing partial table with the same config is resumed.
+        save_every: keys between atomic rewrites of the partial table.
+        on_progress: called as (keys done, keys total, key) after each key.
+
+    Returns:
+        The card saved as `NAME.json`: config, device, counts, build seconds.
+    """
+    from ofa_tf.export.tflite import convert_to_tflite
+    from ofa_tf.networks import OFAMobileNetV3
+
+    out = Path(out)
+    specs = layer_specs(config.space, config.resolutions)
+    entries = _load_existing(config, out)
+    todo = [spec for spec in specs if spec.key not in entries]
+    card = {
+        "config": config.to_dict(),
+        "backend": backend.describe(),
+        "versions": _versions(),
+        "n_keys": len(specs),
+        "format": "official OFA latency table (key -> mean/std/count in ms)",
+    }
+    start = time.perf_counter()
+    if todo:
+        supernet = OFAMobileNetV3(width_mult=config.width_mult, n_classes=config.n_classes)
+        supernet.build((None, None, None, 3))
+    for number, spec in enumerate(todo, start=1):
+        model = convert_to_tflite(build_layer_model(supernet, spec))
+        entries[spec.key] = backend.measure(model, spec.key).lut_entry()
+        if number % save_every == 0:
+            _write(out, specs, entries, card)
+        if on_progress is not None:
+            on_progress(len(specs) - len(todo) + number, len(specs), spec.key)
+    card["measured_now"] = len(todo)
+    card["seconds"] = round(time.perf_counter() - start, 1)
+    _write(out, specs, entries, card)
+    return {**card, "n_entries": len(entries)}
