@@ -1,0 +1,62 @@
+"""`ofa-tf export`: a subnet -> validated TFLite (registered on the `ofa-tf` group)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.argument("model", type=click.Path())
+@click.option("--tflite", "tflite", is_flag=True, default=True, show_default=True, help="Export to TFLite (the only target).")
+@click.option("--quantize", type=click.Choice(["none", "fp16", "dynamic", "int8"]), default="none", show_default=True)
+@click.option("--int8-io", is_flag=True, help="int8 input and output tensors (with --quantize int8).")
+@click.option("--int8-friendly/--no-int8-friendly", default=None, help="Rewrite hard-swish for XNNPACK int8 (default: on for int8).")
+@click.option("--calibration-samples", type=int, default=300, show_default=True, help="Training images to calibrate int8 with.")
+@click.option("--calibration-seed", type=int, default=0, show_default=True)
+@click.option("--resolution", type=int, default=None, help="Input size (only for a model without a fixed one).")
+@click.option("--data", default="bundled", show_default=True, help="'bundled', an image folder, TFRecords or tfds:NAME.")
+@click.option("--validate-images", type=int, default=500, show_default=True, help="Test images to validate on.")
+@click.option("--min-agreement", type=float, default=None, help="Top-1 agreement a quantized model needs (0-1).")
+@click.option("--qat-epochs", type=int, default=0, show_default=True, help="Quantization-aware fine-tuning epochs (int8).")
+@click.option("--qat-learning-rate", type=float, default=0.005, show_default=True)
+@click.option("--qat-batch-size", type=int, default=64, show_default=True)
+@click.option("--qat-max-steps", type=int, default=None, help="Cap on the steps of each QAT epoch.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="The FILE.tflite to write.")
+def export(model, tflite, quantize, int8_io, int8_friendly, calibration_samples, calibration_seed, resolution, data,
+           validate_images, min_agreement, qat_epochs, qat_learning_rate, qat_batch_size, qat_max_steps, out):
+    """Export a subnet (.keras file or specialize run folder) to a validated TFLite model.
+
+    The .tflite is run with LiteRT against the Keras model on the test split;
+    a model that fails validation is kept as OUT.tflite.unverified (exit 1).
+    OUT.json beside it holds class names, normalization, input size and the
+    int8 scale/zero point.
+
+    \b
+    Examples:
+      ofa-tf export runs/spec --quantize int8 --out model_int8.tflite
+      ofa-tf export subnet.keras --quantize int8 --int8-io --qat-epochs 2 --out model_qat.tflite
+    """
+    from ofa_tf.cli import _import_library
+
+    _import_library()
+    from ofa_tf.export.pipeline import ExportConfig, run_export
+    from ofa_tf.export.qat import QATConfig
+
+    if min_agreement is not None and not 0.0 <= min_agreement <= 1.0:
+        raise click.UsageError(f"--min-agreement {min_agreement}: give a fraction between 0 and 1, e.g. 0.9")
+    qat = QATConfig(learning_rate=qat_learning_rate, batch_size=qat_batch_size, max_steps_per_epoch=qat_max_steps)
+    config = ExportConfig(
+        model=model, out=out, quantize=quantize, int8_io=int8_io, int8_friendly=int8_friendly,
+        calibration_samples=calibration_samples, calibration_seed=calibration_seed, resolution=resolution,
+        data=data, validate_images=validate_images, min_agreement=min_agreement, qat_epochs=qat_epochs, qat=qat,
+    )
+    result = run_export(config, log=click.echo)
+    for line in result.report.summary_lines():
+        click.echo(line)
+    if result.float_report is not None:
+        click.echo(f"  against the float model: top-1 {100 * result.float_report.keras_top1:.2f}% float vs "
+                   f"{100 * result.float_report.tflite_top1:.2f}% int8 (QAT), agreement {100 * result.float_report.agreement:.2f}%")
+    click.echo(f"wrote {result.tflite_path} and {result.metadata_path}")
+    if not result.report.passed:
+        click.echo(f"Error: validation failed; the model is kept as {result.tflite_path}", err=True)
+        raise SystemExit(1)

@@ -1,0 +1,216 @@
+"""The export job: model file -> validated `.tflite` + JSON card beside it.
+
+Steps: load the Keras model (a `.keras` file or a specialize run folder
+holding `subnet.keras`), rebuild it (int8-friendly activations for int8),
+optionally fine-tune it with QAT, convert, validate on the test split, and
+write `OUT.tflite` and `OUT.json` (labels, normalization, input size,
+quantization parameters, the validation report). A model that fails
+validation is written as `OUT.tflite.unverified` instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ofa_tf.errors import ConfigError, DataError
+from ofa_tf.export.qat import QATConfig
+from ofa_tf.export.tflite import QUANTIZE_MODES
+from ofa_tf.export.validate import ValidationReport
+
+SUBNET_FILE = "subnet.keras"
+UNVERIFIED_SUFFIX = ".unverified"
+
+
+@dataclasses.dataclass
+class ExportConfig:
+    """One export (saved in the JSON card).
+
+    Args:
+        model: a `.keras` file or a folder holding `subnet.keras`.
+        out: the `.tflite` file to write.
+        quantize: one of "none", "fp16", "dynamic", "int8".
+        int8_io: int8 input and output tensors (int8 only).
+        int8_friendly: rewrite hard-swish/hard-sigmoid for XNNPACK int8 (None: on for int8).
+        calibration_samples: training images of the representative dataset (int8).
+        calibration_seed: chooses them.
+        resolution: input size; must match a model with a fixed one.
+        data: "bundled", or a dataset path as in `ofa-tf train --data`.
+        validate_images: test images of the validation.
+        min_agreement: top-1 agreement a quantized model needs (None: the mode's default).
+        qat_epochs: quantization-aware fine-tuning epochs (0: post-training quantization).
+        qat: the fine-tuning settings (its `epochs` is set from `qat_epochs`).
+    """
+
+    model: str
+    out: str
+    quantize: str = "none"
+    int8_io: bool = False
+    int8_friendly: bool | None = None
+    calibration_samples: int = 300
+    calibration_seed: int = 0
+    resolution: int | None = None
+    data: str = "bundled"
+    validate_images: int = 500
+    min_agreement: float | None = None
+    qat_epochs: int = 0
+    qat: QATConfig = dataclasses.field(default_factory=QATConfig)
+
+    def __post_init__(self):
+        if self.quantize not in QUANTIZE_MODES:
+            raise ConfigError(f"--quantize {self.quantize}: expected one of {', '.join(QUANTIZE_MODES)}")
+        if self.int8_io and self.quantize != "int8":
+            raise ConfigError(f"--int8-io needs --quantize int8 (got --quantize {self.quantize})")
+        if self.qat_epochs and self.quantize != "int8":
+            raise ConfigError(f"--qat-epochs trains for int8: use --quantize int8 (got --quantize {self.quantize})")
+        if self.qat_epochs < 0:
+            raise ConfigError(f"--qat-epochs {self.qat_epochs}: use 0 (no QAT) or more")
+        if self.resolution is not None and self.resolution < 8:
+            raise ConfigError(f"--resolution {self.resolution} is too small: use at least 8 pixels, e.g. 224")
+        if not str(self.out).endswith(".tflite"):
+            raise ConfigError(f"--out {self.out}: name the output FILE.tflite")
+        if self.int8_friendly is None:
+            self.int8_friendly = self.quantize == "int8"
+        self.qat = dataclasses.replace(self.qat, epochs=max(self.qat_epochs, 1))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class ExportResult:
+    """Where the model went and how validation went."""
+
+    tflite_path: Path
+    metadata_path: Path
+    report: ValidationReport
+    float_report: ValidationReport | None
+
+    @property
+    def passed(self) -> bool:
+        return self.report.passed and (self.float_report is None or self.float_report.passed)
+
+
+def model_file(path: str | Path) -> Path:
+    """The `.keras` file named by `path` (itself, or `subnet.keras` in a run folder)."""
+    path = Path(path)
+    if path.is_dir():
+        candidate = path / SUBNET_FILE
+        if not candidate.is_file():
+            raise DataError(f"{path} has no {SUBNET_FILE}: give a .keras file or a specialize run folder")
+        return candidate
+    if not path.is_file():
+        raise DataError(f"model {path} not found: give a .keras file or a specialize run folder")
+    if path.suffix != ".keras":
+        raise DataError(f"model {path} is not a .keras file")
+    return path
+
+
+def load_model(path: str | Path) -> Any:
+    """Loads a `.keras` model (no custom objects needed for extracted subnets)."""
+    from ofa_tf._backend import keras
+
+    file = model_file(path)
+    try:
+        return keras.saving.load_model(file, compile=False)
+    except Exception as error:  # corrupt zip, unknown layer, ...: one line for the user
+        raise DataError(f"cannot load {file}: {type(error).__name__}: {error}".splitlines()[0]) from None
+
+
+def export_resolution(model: Any, requested: int | None) -> int:
+    """The input size to export at: the model's own, or `requested` when it has none."""
+    from ofa_tf.export.rewrite import model_resolution
+
+    own = model_resolution(model)
+    if own is not None and requested is not None and requested != own:
+        raise ConfigError(f"--resolution {requested} differs from the model's fixed input {own}: omit it or re-extract")
+    if own is None and requested is None:
+        raise ConfigError("the model takes any input size: give --resolution R")
+    return own if own is not None else requested
+
+
+def _metadata(config: ExportConfig, content: bytes, source: Any, size: int, result: dict) -> dict[str, Any]:
+    from ofa_tf._backend import tf
+    from ofa_tf.data.transforms import EVAL_CROP_FRACTION, IMAGENET_MEAN, IMAGENET_STD
+    from ofa_tf.export.tflite import load_interpreter
+
+    interpreter = load_interpreter(content, delegate=False)
+
+    def tensor(detail):
+        scale, zero_point = detail["quantization"]
+        return {"name": detail["name"], "shape": [int(v) for v in detail["shape"]], "dtype": np.dtype(detail["dtype"]).name,
+                "scale": float(scale), "zero_point": int(zero_point)}
+
+    return {
+        "format": "ofa-tf tflite export",
+        "class_names": list(source.class_names),
+        "input_size": size,
+        "preprocessing": {
+            "resize_shorter_side": f"ceil(input_size / {EVAL_CROP_FRACTION})", "center_crop": size,
+            "scale": "1/255", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "layout": "NHWC RGB",
+        },
+        "quantization": config.quantize if not config.qat_epochs else "int8 (QAT)",
+        "input": tensor(interpreter.get_input_details()[0]),
+        "output": tensor(interpreter.get_output_details()[0]),
+        "config": config.to_dict(),
+        "versions": {"tensorflow": tf.__version__, "python": platform.python_version()},
+        **result,
+    }
+
+
+def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -> ExportResult:
+    """Runs the export job described by `config`.
+
+    Args:
+        config: what to export, how, and where.
+        log: called with progress lines (the CLI prints them).
+    """
+    from ofa_tf.data.sources import open_source
+    from ofa_tf.export import quantize as images_for
+    from ofa_tf.export.qat import quantization_aware_training
+    from ofa_tf.export.rewrite import rebuild
+    from ofa_tf.export.tflite import convert_to_tflite
+    from ofa_tf.export.validate import compare, keras_logits, run_tflite, validate
+    from ofa_tf.io import atomic_write_bytes, atomic_write_json
+
+    log = log or (lambda line: None)
+    model = load_model(config.model)
+    size = export_resolution(model, config.resolution)
+    source = open_source(None if config.data == "bundled" else config.data)
+    images, labels = images_for.validation_images(source, size, config.validate_images)
+    float_model = rebuild(model, int8_friendly=config.int8_friendly, resolution=size)
+    reference = keras_logits(float_model, images)
+    original = keras_logits(model, images)
+    rewrite_diff = float(np.abs(reference - original).max())
+    if rewrite_diff > 1e-4 * max(1.0, float(np.abs(original).max())):
+        raise ConfigError(f"the int8-friendly rewrite changed the float logits by {rewrite_diff:.3g}: export without it")
+    float_report = None
+    if config.qat_epochs:
+        log(f"quantization-aware training: {config.qat_epochs} epoch(s)")
+        keras_model = quantization_aware_training(float_model, source, config.qat, log=log)
+        content = convert_to_tflite(keras_model, "int8", int8_io=config.int8_io)
+        qat_reference = keras_logits(keras_model, images)
+        report = compare("int8", qat_reference, run_tflite(content, images), labels, content, config.min_agreement)
+        float_report = compare("int8", reference, run_tflite(content, images), labels, content, 0.0)
+    else:
+        representative = None
+        if config.quantize == "int8":
+            calibration = images_for.calibration_images(source, size, config.calibration_samples, config.calibration_seed)
+            representative = images_for.representative_dataset(calibration)
+        content = convert_to_tflite(float_model, config.quantize, representative, int8_io=config.int8_io)
+        report = validate(float_model, content, images, labels, config.quantize, config.min_agreement, reference=reference)
+    result = {"validation": report.to_dict(), "float_keras_top1": float(np.mean(reference.argmax(-1) == labels))}
+    if float_report is not None:
+        result["validation_against_float"] = float_report.to_dict()
+    out = Path(config.out)
+    passed = report.passed
+    tflite_path = out if passed else out.with_name(out.name + UNVERIFIED_SUFFIX)
+    metadata_path = out.with_suffix(".json") if passed else out.with_name(out.name + UNVERIFIED_SUFFIX + ".json")
+    atomic_write_bytes(tflite_path, content)
+    atomic_write_json(metadata_path, _metadata(config, content, source, size, result))
+    return ExportResult(tflite_path, metadata_path, report, float_report)
+

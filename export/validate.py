@@ -1,0 +1,170 @@
+"""Validation of a converted model: the `.tflite` (LiteRT) against the Keras model it came from.
+
+Checks (a report lists every failed one):
+  - only builtin ops (no Flex / custom op);
+  - float32 ("none"): max |logit difference| ≤ 1e-4 × max(1, max |Keras logit|);
+  - fp16 / dynamic / int8: top-1 agreement with the Keras model ≥ `MIN_AGREEMENT`
+    (fp16 99%, dynamic 90%, int8 60%: a weakly trained model has small logit
+    margins, so int8 flips many of its low-confidence predictions), top-1 at most
+    `MAX_TOP1_DROP` (5 points) below the Keras model's, and finite logits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from ofa_tf.export.tflite import delegate_partitions, load_interpreter, non_builtin_ops, op_histogram
+
+FLOAT_TOLERANCE = 1e-4
+MIN_AGREEMENT = {"fp16": 0.99, "dynamic": 0.90, "int8": 0.60}
+MAX_TOP1_DROP = 0.05
+
+
+@dataclasses.dataclass
+class ValidationReport:
+    """What validation measured, and what failed (empty `failures`: passed)."""
+
+    quantize: str
+    images: int
+    keras_top1: float
+    tflite_top1: float
+    agreement: float
+    max_abs_logit_diff: float
+    max_abs_logit: float
+    tolerance: float | None
+    min_agreement: float | None
+    file_bytes: int
+    ops: dict[str, int]
+    delegate: dict[str, Any]
+    failures: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def summary_lines(self) -> list[str]:
+        """Human-readable lines (the CLI prints them)."""
+        lines = [
+            f"validated on {self.images} test images ({self.quantize}):",
+            f"  top-1 Keras {100 * self.keras_top1:.2f}%  TFLite {100 * self.tflite_top1:.2f}%  "
+            f"agreement {100 * self.agreement:.2f}%",
+            f"  max |logit diff| {self.max_abs_logit_diff:.3g} (max |logit| {self.max_abs_logit:.3g})",
+            f"  file {self.file_bytes / 1024:.1f} KiB; XNNPACK: {self.delegate['delegated_nodes']}/"
+            f"{self.delegate['nodes']} nodes in {self.delegate['partitions']} partition(s)"
+            + (f", left out: {self.delegate['cut_at']}" if self.delegate["cut_at"] else ""),
+            "  ops: " + ", ".join(f"{name} {count}" for name, count in sorted(self.ops.items())),
+        ]
+        lines += [f"  FAILED: {failure}" for failure in self.failures]
+        return lines
+
+
+def run_tflite(model_content: bytes, images: np.ndarray, num_threads: int | None = None) -> np.ndarray:
+    """Float logits of a TFLite model on `images` [N, H, W, 3], one image per invoke.
+
+    int8 input/output tensors are quantized/dequantized with the tensors' scale
+    and zero point.
+    """
+    interpreter = load_interpreter(model_content, num_threads=num_threads)
+    input_detail = interpreter.get_input_details()[0]
+    output_detail = interpreter.get_output_details()[0]
+    in_scale, in_zero = input_detail["quantization"]
+    out_scale, out_zero = output_detail["quantization"]
+    outputs = []
+    for image in images:
+        x = image[None]
+        if input_detail["dtype"] != np.float32:
+            info = np.iinfo(input_detail["dtype"])
+            x = np.clip(np.round(x / in_scale + in_zero), info.min, info.max)
+        interpreter.set_tensor(input_detail["index"], x.astype(input_detail["dtype"]))
+        interpreter.invoke()
+        y = interpreter.get_tensor(output_detail["index"])[0]
+        if output_detail["dtype"] != np.float32:
+            y = (y.astype(np.float32) - out_zero) * out_scale
+        outputs.append(y.astype(np.float32))
+    return np.stack(outputs)
+
+
+def keras_logits(model: Any, images: np.ndarray, batch_size: int = 100) -> np.ndarray:
+    """Inference-mode logits of a Keras or tf_keras model."""
+    return np.concatenate(
+        [np.asarray(model(images[i : i + batch_size], training=False)) for i in range(0, len(images), batch_size)]
+    )
+
+
+def compare(
+    quantize: str,
+    reference: np.ndarray,
+    logits: np.ndarray,
+    labels: np.ndarray,
+    model_content: bytes,
+    min_agreement: float | None = None,
+    tolerance: float = FLOAT_TOLERANCE,
+) -> ValidationReport:
+    """The report of TFLite `logits` against the Keras `reference` logits.
+
+    Args:
+        quantize: the conversion mode ("none" is checked against `tolerance`).
+        reference / logits: [N, classes] Keras and TFLite logits of the same images.
+        labels: [N] true labels.
+        model_content: the flatbuffer (ops, delegate partitions, size).
+        min_agreement: top-1 agreement needed by a quantized mode (default `MIN_AGREEMENT`).
+        tolerance: float32 tolerance, relative to max(1, max |reference logit|).
+    """
+    diff = float(np.abs(logits - reference).max())
+    scale = max(1.0, float(np.abs(reference).max()))
+    agreement = float(np.mean(logits.argmax(-1) == reference.argmax(-1)))
+    needed = None if quantize == "none" else (MIN_AGREEMENT[quantize] if min_agreement is None else min_agreement)
+    failures = [f"non-builtin ops {op}" for op in non_builtin_ops(model_content)]
+    if not np.isfinite(logits).all():
+        failures.append("TFLite logits are not finite")
+    if quantize == "none" and not diff <= tolerance * scale:
+        failures.append(f"float32 logits differ by {diff:.3g} > {tolerance:g} x {scale:.3g}")
+    if needed is not None and agreement < needed:
+        failures.append(f"top-1 agreement {100 * agreement:.1f}% < {100 * needed:.1f}% for {quantize}")
+    keras_top1, tflite_top1 = float(np.mean(reference.argmax(-1) == labels)), float(np.mean(logits.argmax(-1) == labels))
+    if needed is not None and needed > 0 and keras_top1 - tflite_top1 > MAX_TOP1_DROP:
+        failures.append(f"top-1 {100 * tflite_top1:.1f}% is more than {100 * MAX_TOP1_DROP:.0f} points below Keras's {100 * keras_top1:.1f}%")
+    return ValidationReport(
+        quantize=quantize,
+        images=len(labels),
+        keras_top1=keras_top1,
+        tflite_top1=tflite_top1,
+        agreement=agreement,
+        max_abs_logit_diff=diff,
+        max_abs_logit=float(np.abs(reference).max()),
+        tolerance=tolerance * scale if quantize == "none" else None,
+        min_agreement=needed,
+        file_bytes=len(model_content),
+        ops=op_histogram(model_content),
+        delegate=delegate_partitions(model_content),
+        failures=failures,
+    )
+
+
+def validate(
+    model: Any,
+    model_content: bytes,
+    images: np.ndarray,
+    labels: np.ndarray,
+    quantize: str,
+    min_agreement: float | None = None,
+    reference: np.ndarray | None = None,
+) -> ValidationReport:
+    """Runs `model` (Keras) and `model_content` (LiteRT) on `images` and compares them.
+
+    Args:
+        model: the Keras model that was converted (float; for QAT the QAT model).
+        model_content: the `.tflite` flatbuffer.
+        images / labels: eval-transformed test images and their labels.
+        quantize: the conversion mode.
+        min_agreement: overrides the mode's default top-1 agreement.
+        reference: precomputed Keras logits (skips running `model`).
+    """
+    reference = keras_logits(model, images) if reference is None else reference
+    return compare(quantize, reference, run_tflite(model_content, images), labels, model_content, min_agreement)

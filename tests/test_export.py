@@ -1,0 +1,185 @@
+"""`ofa-tf export`: conversion modes, the int8-friendly rewrite, validation, QAT, CLI errors.
+
+Tiny models only (width 0.25, min subnet, 32 px, a few dozen images): the file
+runs in about a minute.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from ofa_tf import extract_subnet
+from ofa_tf.cli import main
+from ofa_tf.data.sources import open_source
+from ofa_tf.export import quantize as images_for
+from ofa_tf.export import validate as validation
+from ofa_tf.export.rewrite import rebuild
+from ofa_tf.export.tflite import convert_to_tflite, delegate_partitions, load_interpreter, op_histogram
+
+from conftest import build_tiny
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def subnet():
+    net = build_tiny(seed=5)
+    return extract_subnet(net, net.space.min_config().with_resolution(SIZE))
+
+
+@pytest.fixture(scope="module")
+def data():
+    source = open_source(None)
+    images, labels = images_for.validation_images(source, SIZE, 40)
+    calibration = images_for.calibration_images(source, SIZE, 16, seed=0)
+    return source, images, labels, calibration
+
+
+@pytest.fixture(scope="module")
+def converted(subnet, data):
+    """mode -> flatbuffer, converted once per module."""
+    cache = {}
+
+    def convert(mode):
+        if mode not in cache:
+            quantize, int8_io = ("int8", True) if mode == "int8-io" else (mode, False)
+            model = rebuild(subnet, int8_friendly=quantize == "int8")
+            representative = images_for.representative_dataset(data[3]) if quantize == "int8" else None
+            cache[mode] = convert_to_tflite(model, quantize, representative, int8_io=int8_io)
+        return cache[mode]
+
+    return convert
+
+
+@pytest.fixture(scope="module")
+def subnet_file(subnet, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("spec")
+    subnet.save(folder / "subnet.keras")
+    return folder
+
+
+def test_int8_friendly_rewrite_is_exact_in_float(subnet, data):
+    import tf_keras
+
+    images = data[1][:8]
+    expected = subnet(images).numpy()
+    friendly = rebuild(subnet, int8_friendly=True)
+    names = {type(layer).__name__ for layer in friendly.layers}
+    assert "Rescaling" in names and "ReLU" in names
+    assert all(getattr(layer, "activation", None) is None or "hard" not in str(layer.get_config().get("activation"))
+               for layer in friendly.layers)
+    assert np.abs(friendly(images).numpy() - expected).max() <= 1e-4
+    twin = rebuild(subnet, lib=tf_keras)  # tf_keras: no hard_silu, other hard_sigmoid -> friendly form
+    assert np.abs(twin(images, training=False).numpy() - expected).max() <= 1e-4
+
+
+# "dynamic" runs through the CLI below; plain "int8" (no rewrite) in the partition test.
+@pytest.mark.parametrize("mode", ["none", "fp16", "int8-io"])
+def test_every_mode_converts_runs_and_validates(subnet, data, converted, mode):
+    _, images, labels, _ = data
+    quantize, int8_io = ("int8", True) if mode == "int8-io" else (mode, False)
+    content = converted(mode)
+    report = validation.validate(subnet, content, images, labels, quantize)
+    assert report.passed, report.failures
+    detail = load_interpreter(content).get_input_details()[0]
+    assert detail["dtype"] == (np.int8 if int8_io else np.float32) and list(detail["shape"]) == [1, SIZE, SIZE, 3]
+    if quantize == "none":
+        assert report.max_abs_logit_diff <= 1e-4
+    if quantize == "fp16":
+        assert report.agreement >= 0.99 and report.max_abs_logit_diff <= 1e-2
+    if quantize == "int8":
+        # full-integer, one XNNPACK partition, no float hard-swish left
+        assert report.delegate["partitions"] == 1 and report.delegate["cut_at"] == {}
+        assert "HARD_SWISH" not in report.ops and report.ops["CONV_2D"] >= 10
+        assert report.agreement >= 0.6
+    assert report.file_bytes == len(content)
+
+
+def test_plain_int8_hard_swish_splits_the_xnnpack_graph(subnet, data):
+    calibration = data[3]
+    plain = convert_to_tflite(subnet, "int8", images_for.representative_dataset(calibration))
+    ops = op_histogram(plain)
+    partitions = delegate_partitions(plain)
+    # every HARD_SWISH is left to the builtin kernels and cuts the graph
+    assert partitions["cut_at"] == {"HARD_SWISH": ops["HARD_SWISH"]}
+    assert partitions["partitions"] == ops["HARD_SWISH"] + 1
+    assert partitions["delegated_nodes"] == partitions["nodes"] - ops["HARD_SWISH"]
+
+
+def test_validation_fails_on_injected_problems(subnet, data, converted, monkeypatch):
+    _, images, labels, _ = data
+    content = converted("none")
+    reference = validation.keras_logits(subnet, images)
+    logits = validation.run_tflite(content, images)
+    assert validation.compare("none", reference, logits, labels, content).passed
+    off = validation.compare("none", reference, logits + 2e-4, labels, content)
+    assert not off.passed and "float32 logits differ" in off.failures[0]
+    shuffled = validation.compare("int8", reference, logits[:, ::-1], labels, content, min_agreement=0.99)
+    assert any("agreement" in failure for failure in shuffled.failures)
+    monkeypatch.setattr(validation, "non_builtin_ops", lambda content: ["FlexConv2D"])
+    flex = validation.compare("none", reference, logits, labels, content)
+    assert flex.failures == ["non-builtin ops FlexConv2D"]
+
+
+def test_qat_int8_tflite_matches_the_qat_model(subnet, data):
+    from ofa_tf.export.qat import QATConfig, quantization_aware_training
+
+    source, images, labels, _ = data
+    student = quantization_aware_training(subnet, source, QATConfig(batch_size=16, max_steps_per_epoch=2, kd_ratio=0.0))
+    content = convert_to_tflite(student, "int8", int8_io=True)
+    assert "HARD_SWISH" not in op_histogram(content) and delegate_partitions(content)["partitions"] == 1
+    expected = validation.keras_logits(student, images)
+    got = validation.run_tflite(content, images)
+    output_scale = load_interpreter(content).get_output_details()[0]["quantization"][0]
+    # fake quantization vs integer kernels: a few output steps apart, same top-1 on >= 90%
+    assert np.abs(got - expected).max() <= 6 * output_scale
+    assert np.mean(got.argmax(-1) == expected.argmax(-1)) >= 0.9
+
+
+def _run(*args):
+    return CliRunner().invoke(main, ["export", *map(str, args)])
+
+
+def test_cli_exports_a_run_folder_with_metadata(subnet_file, tmp_path):
+    out = tmp_path / "model.tflite"
+    result = _run(subnet_file, "--quantize", "dynamic", "--validate-images", 20, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "validated on 20 test images (dynamic)" in result.output and out.is_file()
+    card = json.loads((tmp_path / "model.json").read_text())
+    assert card["input_size"] == SIZE and len(card["class_names"]) == 10 and card["quantization"] == "dynamic"
+    assert card["preprocessing"]["mean"] == [0.485, 0.456, 0.406] and card["input"]["dtype"] == "float32"
+    assert card["validation"]["images"] == 20 and card["validation"]["failures"] == []
+
+
+def test_cli_keeps_a_failing_model_as_unverified(subnet_file, converted, tmp_path, monkeypatch):
+    from ofa_tf.export import tflite
+
+    content = converted("none")
+    monkeypatch.setattr(tflite, "convert_to_tflite", lambda *args, **kwargs: content)  # already tested above
+    monkeypatch.setattr(validation, "non_builtin_ops", lambda content: ["FlexErf"])
+    out = tmp_path / "model.tflite"
+    result = _run(subnet_file / "subnet.keras", "--validate-images", 10, "--out", out)
+    assert result.exit_code == 1
+    assert "FAILED: non-builtin ops FlexErf" in result.output
+    assert not out.exists() and (tmp_path / "model.tflite.unverified").is_file()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["missing.keras"], "not found"),
+        (["{folder}", "--quantize", "fp16", "--int8-io"], "--int8-io needs --quantize int8"),
+        (["{folder}", "--qat-epochs", "1"], "--qat-epochs trains for int8"),
+        (["{folder}", "--resolution", "48"], "differs from the model's fixed input 32"),
+        (["{folder}", "--resolution", "4"], "too small"),
+        (["{empty}"], "has no subnet.keras"),
+        (["{folder}", "--quantize", "int4"], "Invalid value for '--quantize'"),
+    ],
+)
+def test_cli_bad_input_is_one_line(subnet_file, tmp_path, args, message):
+    args = [a.format(folder=subnet_file, empty=tmp_path) for a in args]
+    result = _run(*args, "--out", tmp_path / "m.tflite")
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "Traceback" not in result.output
