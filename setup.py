@@ -34,6 +34,7 @@ setup(
         "rich>=13",
         "PyYAML>=6",
         "tensorboard>=2.21",
+        "matplotlib>=3.8",
     ],
     extras_require={
         "export": ["ai-edge-litert>=2.0", "tensorflow-model-optimization==0.8.*", "tf-keras==2.21.*"],

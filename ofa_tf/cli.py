@@ -39,7 +39,9 @@ def _import_library():
     import ofa_tf
 
     with _quiet_native_logs():
-        import ofa_tf._backend  # noqa: F401
+        from ofa_tf._backend import tf
+
+        tf.config.list_logical_devices()  # device set-up logs (e.g. "failed call to cuInit") land here too
     return ofa_tf
 
 
@@ -252,6 +254,16 @@ def train(data, out_dir, preset, config_file, width_mult, resolutions, batch_siz
     trainer.run()
     click.echo(f"supernet saved to {Path(out_dir) / 'supernet'}; metrics in {Path(out_dir) / 'metrics.jsonl'}")
 
+
+from ofa_tf.nas.cli import predictor, specialize  # noqa: E402
+
+main.add_command(predictor)
+main.add_command(specialize)
+
+from ofa_tf.android_bench.cli import bench  # noqa: E402
+main.add_command(bench)
+from ofa_tf.export.cli import export  # noqa: E402
+main.add_command(export)
 
 if __name__ == "__main__":
     main()
