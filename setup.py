@@ -35,9 +35,10 @@ setup(
         "PyYAML>=6",
         "tensorboard>=2.21",
         "matplotlib>=3.8",
+        "ai-edge-litert>=2.0",
     ],
     extras_require={
-        "export": ["ai-edge-litert>=2.0", "tensorflow-model-optimization==0.8.*", "tf-keras==2.21.*"],
+        "export": ["tensorflow-model-optimization==0.8.*", "tf-keras==2.21.*"],  # QAT
         "pytorch": ["torch==2.13.0"],
         "tfds": ["tensorflow-datasets>=4.9"],
         # The oracle tests run the official OFA package (PyTorch, CPU). `ofa` imports

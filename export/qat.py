@@ -78,8 +78,11 @@ def _output_quantize_config_class():
 
 def quantize_model(model: Any) -> Any:
     """A fake-quantized (QAT) tf_keras model of `model` (a Keras 3 model of stock layers)."""
-    import tf_keras
-    import tensorflow_model_optimization as tfmot
+    try:
+        import tf_keras
+        import tensorflow_model_optimization as tfmot
+    except ImportError:
+        raise ConfigError('--qat-epochs needs tensorflow-model-optimization and tf-keras: pip install "ofa-tf[export]"') from None
 
     from ofa_tf.export.rewrite import rebuild
 

@@ -34,14 +34,15 @@ def _quiet_native_logs():
         os.close(saved)
 
 
-def _import_library():
+def _import_library(initialize_devices: bool = True):
     """Imports ofa_tf with TensorFlow loaded under `_quiet_native_logs`."""
     import ofa_tf
 
     with _quiet_native_logs():
         from ofa_tf._backend import tf
 
-        tf.config.list_logical_devices()  # device set-up logs (e.g. "failed call to cuInit") land here too
+        if initialize_devices:  # device set-up logs ("failed call to cuInit") land here too; a
+            tf.config.list_logical_devices()  # multi-worker strategy must configure devices itself
     return ofa_tf
 
 
@@ -217,7 +218,7 @@ def train(data, out_dir, preset, config_file, width_mult, resolutions, batch_siz
       ofa-tf train --preset cifar --out runs/cifar
       ofa-tf train --resume runs/cifar          # after an interruption
     """
-    _import_library()
+    _import_library(initialize_devices=distribute != "multi-worker")
     from pathlib import Path
 
     from ofa_tf.errors import ConfigError

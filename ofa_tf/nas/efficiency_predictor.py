@@ -94,4 +94,11 @@ def efficiency_model(
             f"latency table {', '.join(files)} has no entries for resolutions {missing}: search with "
             f"--resolutions among the covered ones or extend the table with `ofa-tf bench lut`"
         )
-    return EfficiencyModel("latency", table.latency, ", ".join(files))
+    from ofa_tf.android_bench.metrics import load_correction
+
+    correction = load_correction(files[0]) if len(files) == 1 else None
+    if correction is None:
+        return EfficiencyModel("latency", table.latency, ", ".join(files))
+    # `ofa-tf bench validate` stored a linear fit of measured vs summed latency beside the table.
+    corrected = lambda arch: correction.apply(table.latency(arch))  # noqa: E731
+    return EfficiencyModel("latency", corrected, f"{files[0]} (with its measured linear correction)")

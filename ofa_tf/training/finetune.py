@@ -28,7 +28,7 @@ class FinetuneConfig:
         seed: seeds the data order and augmentation.
     """
 
-    epochs: int = 1
+    epochs: float = 1.0
     batch_size: int = 64
     base_lr: float = 0.005
     kd_ratio: float = 1.0
@@ -37,28 +37,30 @@ class FinetuneConfig:
     seed: int = 0
 
 
-def finetune(model: Any, teacher: Any, examples: tf.data.Dataset, n_examples: int, config: FinetuneConfig) -> int:
+def finetune(model: Any, teacher: Any | None, examples: tf.data.Dataset, n_examples: int, config: FinetuneConfig) -> int:
     """Trains `model` (stock Keras, fixed resolution) in place; returns the number of steps.
 
     Args:
         model: the extracted subnet.
-        teacher: a Keras model at the same resolution giving the soft targets (inference mode).
+        teacher: a Keras model at the same resolution giving the soft targets (inference mode);
+            None trains on the labels only (e.g. from scratch).
         examples: (uint8 image, label) training examples.
         n_examples: their number.
         config: hyper-parameters.
     """
     resolution = int(model.inputs[0].shape[1])
-    steps = max(1, config.epochs * n_examples // config.batch_size)
+    steps = max(1, int(config.epochs * n_examples) // config.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(config.base_lr, steps)
     optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
 
     @tf.function
     def step(images, labels):
-        soft_targets = tf.nn.softmax(teacher(images, training=False))
         with tf.GradientTape() as tape:
             logits = model(images, training=True)
             loss = label_smoothed_cross_entropy(labels, logits, config.label_smoothing)
-            loss += config.kd_ratio * soft_target_cross_entropy(soft_targets, logits)
+            if teacher is not None and config.kd_ratio > 0:
+                soft_targets = tf.stop_gradient(tf.nn.softmax(teacher(images, training=False)))
+                loss += config.kd_ratio * soft_target_cross_entropy(soft_targets, logits)
             loss = tf.reduce_mean(loss)
         optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
         return loss
