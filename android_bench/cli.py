@@ -142,7 +142,12 @@ def model(model_file: str, enable_op_profiling: bool, **options):
 @click.option("--width-mult", type=float, default=1.0, show_default=True, help="Supernet width multiplier.")
 @click.option("--resolutions", default="160,176,192,208,224", show_default=True, help="Comma-separated resolutions.")
 @click.option("--n-classes", type=int, default=1000, show_default=True, help="Classifier outputs.")
-@click.option("--quantize", type=click.Choice(["int8"]), default=None, help="Not supported yet (float32 tables).")
+@click.option(
+    "--quantize",
+    type=click.Choice(["int8"]),
+    default=None,
+    help="Time full-integer layer models (as `ofa-tf export --quantize int8 --int8-io`; default float32).",
+)
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Table to write, luts/NAME.yaml.")
 def lut(width_mult: float, resolutions: str, n_classes: int, quantize: str | None, out_path: str, **options):
     """Build a latency lookup table (official OFA YAML) by timing one small model per key.
@@ -153,6 +158,7 @@ def lut(width_mult: float, resolutions: str, n_classes: int, quantize: str | Non
     \b
     Example:
       ofa-tf bench lut --device host --width-mult 1.0 --resolutions 128 --out luts/host_w1.0.yaml
+      ofa-tf bench lut --device host --quantize int8 --resolutions 128 --out luts/host_w1.0_int8.yaml
     """
     from ofa_tf.cli import _import_library
 

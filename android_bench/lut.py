@@ -5,6 +5,16 @@ the table maps key -> {mean, std, count, [median]} in ms and is readable by
 `ofa_tf.nas.latency_table.LatencyTable.from_yaml`. The build is resumable:
 the YAML is rewritten atomically every few keys, and keys already in it are
 skipped. A JSON card `NAME.json` beside the table records the configuration.
+
+With `quantize="int8"` each layer model is converted as `ofa-tf export
+--quantize int8 --int8-io` converts a subnet (int8-friendly rewrite,
+full-integer, int8 input and output, so no QUANTIZE/DEQUANTIZE per key),
+calibrated on random-normal tensors of the layer's input shape: latency
+depends on the shapes and kernels, not on the calibrated scales. The `/ 6`
+of hard-swish stays a MUL (`fold_scales=False`): folding it would leave it at
+the output of the keys that end in hard-swish, where the converter fuses it
+back into a float HARD_SWISH; a folded whole subnet is so up to one int8 MUL
+per hard-swish faster than the sum of its keys.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import yaml
 
 from ofa_tf.android_bench.backend import Backend, BenchSettings
@@ -25,6 +36,8 @@ from ofa_tf.io import atomic_write_json, atomic_write_text
 from ofa_tf.space import SearchSpace
 
 Progress = Callable[[int, int, str], None]
+QUANTIZE_MODES = (None, "int8")
+CALIBRATION_SAMPLES = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +48,7 @@ class LutConfig:
         width_mult: supernet width multiplier.
         resolutions: input resolutions whose keys are measured.
         n_classes: classifier outputs (part of the `Logits` key).
-        quantize: None (float32); "int8" is not supported yet.
+        quantize: None (float32) or "int8" (full-integer layer models).
         device: "host", "adb" or "adb:SERIAL".
         settings: benchmark run settings.
     """
@@ -48,11 +61,8 @@ class LutConfig:
     settings: BenchSettings = BenchSettings()
 
     def __post_init__(self) -> None:
-        if self.quantize is not None:
-            raise ConfigError(
-                f"--quantize {self.quantize} is not supported yet: LUTs are built for float32 models "
-                "(int8 export is being added to ofa_tf.export)"
-            )
+        if self.quantize not in QUANTIZE_MODES:
+            raise ConfigError(f"--quantize {self.quantize}: LUTs are built for float32 (default) or int8 models")
 
     @property
     def space(self) -> SearchSpace:
@@ -107,6 +117,26 @@ def _versions() -> dict[str, str]:
     return {"ofa_tf": metadata.version("ofa-tf"), "tensorflow": tf.__version__}
 
 
+def layer_tflite(model: Any, quantize: str | None, seed: int = 0) -> bytes:
+    """The flatbuffer of one layer model: float32, or int8 with int8 input and output.
+
+    Args:
+        model: from `build_layer_model`.
+        quantize: None or "int8".
+        seed: of the random-normal calibration tensors (int8).
+    """
+    from ofa_tf.export.quantize import representative_dataset
+    from ofa_tf.export.rewrite import rebuild
+    from ofa_tf.export.tflite import convert_to_tflite
+
+    if quantize is None:
+        return convert_to_tflite(model)
+    shape = tuple(model.inputs[0].shape[1:])
+    calibration = np.random.default_rng(seed).standard_normal((CALIBRATION_SAMPLES, *shape)).astype(np.float32)
+    friendly = rebuild(model, int8_friendly=True, fold_scales=False)
+    return convert_to_tflite(friendly, "int8", representative_dataset(calibration), int8_io=True)
+
+
 def build_lut(
     config: LutConfig, backend: Backend, out: str | os.PathLike, save_every: int = 8, on_progress: Progress | None = None
 ) -> dict[str, Any]:
@@ -122,7 +152,6 @@ def build_lut(
     Returns:
         The card saved as `NAME.json`: config, device, counts, build seconds.
     """
-    from ofa_tf.export.tflite import convert_to_tflite
     from ofa_tf.networks import OFAMobileNetV3
 
     out = Path(out)
@@ -141,7 +170,7 @@ def build_lut(
         supernet = OFAMobileNetV3(width_mult=config.width_mult, n_classes=config.n_classes)
         supernet.build((None, None, None, 3))
     for number, spec in enumerate(todo, start=1):
-        model = convert_to_tflite(build_layer_model(supernet, spec))
+        model = layer_tflite(build_layer_model(supernet, spec), config.quantize)
         entries[spec.key] = backend.measure(model, spec.key).lut_entry()
         if number % save_every == 0:
             _write(out, specs, entries, card)

@@ -12,18 +12,38 @@ activation):
     hard_sigmoid(x) = relu6(x + 3) / 6            -> Rescaling, ReLU(6), Rescaling
     hard_swish(x)   = (x / 6) * relu6(x + 3)      -> Rescaling, Rescaling, ReLU(6), Multiply
 
-Both equal the Keras formulas in float up to rounding (tests: ≤ 1e-4 on logits).
+and with `fold_scales=True` (the default) the `/ 6` is not computed at all:
+the rebuilt graph carries `6 * hard_swish(x) = x * relu6(x + 3)` (and
+`6 * hard_sigmoid(x)`) forward through scale-free layers (zero padding,
+pooling, multiply, flatten, dropout) and divides the kernel of the next
+convolution or dense layer by 6 instead; a residual `Add` multiplies its other
+input up to the same scale (a constant the converter folds into the producing
+convolution). Each hard-swish is then two int8 ops (ADD with fused RELU6, MUL)
+instead of three, each hard-sigmoid one. (The zero padding in front of
+stride-1 convolutions needs no rewrite: the converter already turns it into
+"same" padding; only the stride-2 ones stay PAD ops.)
+
+Every form equals the Keras model in float up to rounding (tests: ≤ 1e-4 on logits).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from ofa_tf.errors import ConfigError
 
 HARD_SIGMOID = ("hard_sigmoid",)
 HARD_SWISH = ("hard_silu", "hard_swish")
 PASS_THROUGH_ACTIVATIONS = ("linear", "relu", "relu6", "softmax", "sigmoid")
+# layers f with f(s * x) = s * f(x): a pending scale passes through them
+SCALE_FREE = ("ZeroPadding2D", "GlobalAveragePooling2D", "Flatten", "Dropout")
+
+
+class Scaled(NamedTuple):
+    """A rebuilt tensor holding `scale` times the source model's tensor."""
+
+    tensor: Any
+    scale: float = 1.0
 
 
 def _activation_name(activation: Any) -> str:
@@ -32,51 +52,98 @@ def _activation_name(activation: Any) -> str:
 
 
 class _Rebuilder:
-    """Adds layers of `lib` to a new functional graph, one source layer at a time."""
+    """Adds layers of `lib` to a new functional graph, one source layer at a time.
 
-    def __init__(self, lib: Any, int8_friendly: bool):
+    Args:
+        lib: `keras` or `tf_keras`.
+        int8_friendly: write the hard activations with stock layers.
+        fold_scales: leave their `/ 6` to the next convolution or dense layer.
+    """
+
+    def __init__(self, lib: Any, int8_friendly: bool, fold_scales: bool):
         self.layers = lib.layers
         # tf_keras has no hard_silu and its hard_sigmoid is 0.2x + 0.5: always use the stock formulation there
         self.int8_friendly = int8_friendly or lib.__name__.startswith("tf_keras")
+        self.fold_scales = fold_scales
 
-    def activation(self, x, name: str, activation: str):
+    def activation(self, x: Scaled, name: str, activation: str) -> Scaled:
         """`activation` applied to `x` (friendly formulation for the hard ones when asked)."""
         if activation == "linear":
             return x
         if activation in HARD_SIGMOID + HARD_SWISH and self.int8_friendly:
-            return self._friendly(x, name, activation in HARD_SWISH)
+            return self._friendly(self.unscaled(x, name), name, activation in HARD_SWISH)
         if activation in HARD_SIGMOID + HARD_SWISH + PASS_THROUGH_ACTIVATIONS:
-            return self.layers.Activation(activation, name=name)(x)
+            return Scaled(self.layers.Activation(activation, name=name)(self.unscaled(x, name)))
         raise ConfigError(f"layer {name}: activation {activation!r} is not supported by the export rewrite")
 
-    def _friendly(self, x, name: str, swish: bool):
+    def _friendly(self, x: Any, name: str, swish: bool) -> Scaled:
         layers = self.layers
         gate = layers.Rescaling(1.0, offset=3.0, name=f"{name}_plus3")(x)
         gate = layers.ReLU(max_value=6.0, name=f"{name}_relu6")(gate)
+        if self.fold_scales:
+            return Scaled(layers.Multiply(name=f"{name}_mul")([x, gate]) if swish else gate, 6.0)
         if not swish:
-            return layers.Rescaling(1.0 / 6.0, name=f"{name}_div6")(gate)
+            return Scaled(layers.Rescaling(1.0 / 6.0, name=f"{name}_div6")(gate))
         scaled = layers.Rescaling(1.0 / 6.0, name=f"{name}_div6")(x)
-        return layers.Multiply(name=f"{name}_mul")([scaled, gate])
+        return Scaled(layers.Multiply(name=f"{name}_mul")([scaled, gate]))
 
-    def layer(self, source: Any, inputs: list) -> Any:
+    def unscaled(self, x: Scaled, name: str) -> Any:
+        """The tensor of `x` divided by its pending scale (a Rescaling layer when it is not 1)."""
+        if x.scale == 1.0:
+            return x.tensor
+        return self.layers.Rescaling(1.0 / x.scale, name=f"{name}_unscale")(x.tensor)
+
+    def _add(self, source: Any, inputs: list[Scaled]) -> Scaled:
+        """A sum at the largest scale of its inputs: the others are multiplied up to it.
+
+        That multiplication (of a linear convolution's output, in the residual
+        connections of a network) folds into the convolution at conversion,
+        where dividing the scaled input would leave a `/ 6` that the converter
+        fuses back into a float `HARD_SWISH`.
+        """
+        scale = max(x.scale for x in inputs)
+        terms = [
+            x.tensor if x.scale == scale else self.layers.Rescaling(scale / x.scale, name=f"{source.name}_in{i}_scale")(x.tensor)
+            for i, x in enumerate(inputs)
+        ]
+        return Scaled(_BUILDERS["Add"](self, source, terms), scale)
+
+    def layer(self, source: Any, inputs: list[Scaled]) -> Scaled:
         """The output of `source` re-created on `inputs`, weights copied."""
         kind = type(source).__name__
+        if kind in SCALE_FREE:
+            return Scaled(_BUILDERS[kind](self, source, [inputs[0].tensor]), inputs[0].scale)
         build = _BUILDERS.get(kind)
         if build is None:
             raise ConfigError(
                 f"layer {source.name} ({kind}) cannot be exported: supported layers are {sorted(_BUILDERS)}"
             )
-        return build(self, source, inputs)
+        if build in (_conv, _dense, _activation):
+            return build(self, source, inputs[0])
+        if kind == "Multiply":
+            return Scaled(build(self, source, [x.tensor for x in inputs]), _product(x.scale for x in inputs))
+        if kind == "Add":
+            return self._add(source, inputs)
+        return Scaled(build(self, source, [self.unscaled(x, f"{source.name}_in{i}") for i, x in enumerate(inputs)]))
 
 
-def _copy(layer, x, source):
+def _product(values) -> float:
+    out = 1.0
+    for value in values:
+        out *= value
+    return out
+
+
+def _copy(layer, x, source, input_scale: float = 1.0):
+    """`layer(x)` with the weights of `source`, the kernel divided by `input_scale`."""
     y = layer(x)
-    if source.get_weights():
-        layer.set_weights(source.get_weights())
+    weights = source.get_weights()
+    if weights:
+        layer.set_weights([weights[0] / input_scale, *weights[1:]])
     return y
 
 
-def _conv(self: _Rebuilder, source, inputs):
+def _conv(self: _Rebuilder, source, x: Scaled) -> Scaled:
     config = source.get_config()
     args = dict(
         kernel_size=config["kernel_size"], strides=config["strides"], padding=config["padding"],
@@ -86,14 +153,15 @@ def _conv(self: _Rebuilder, source, inputs):
         layer = self.layers.DepthwiseConv2D(depth_multiplier=config["depth_multiplier"], **args)
     else:
         layer = self.layers.Conv2D(config["filters"], groups=config.get("groups", 1), **args)
-    y = _copy(layer, inputs[0], source)
+    y = Scaled(_copy(layer, x.tensor, source, x.scale))
     return self.activation(y, f"{source.name}_act", _activation_name(config["activation"]))
 
 
-def _dense(self: _Rebuilder, source, inputs):
+def _dense(self: _Rebuilder, source, x: Scaled) -> Scaled:
     config = source.get_config()
     layer = self.layers.Dense(config["units"], use_bias=config["use_bias"], name=source.name)
-    return self.activation(_copy(layer, inputs[0], source), f"{source.name}_act", _activation_name(config["activation"]))
+    y = Scaled(_copy(layer, x.tensor, source, x.scale))
+    return self.activation(y, f"{source.name}_act", _activation_name(config["activation"]))
 
 
 def _batch_norm(self: _Rebuilder, source, inputs):
@@ -113,8 +181,8 @@ def _simple(factory: Callable[[Any, dict], Any]):
     return build
 
 
-def _activation(self: _Rebuilder, source, inputs):
-    return self.activation(inputs[0], source.name, _activation_name(source.get_config()["activation"]))
+def _activation(self: _Rebuilder, source, x: Scaled) -> Scaled:
+    return self.activation(x, source.name, _activation_name(source.get_config()["activation"]))
 
 
 _BUILDERS = {
@@ -148,25 +216,42 @@ def model_resolution(model: Any) -> int | None:
     return int(shape[1])
 
 
-def rebuild(model: Any, lib: Any = None, int8_friendly: bool = False, resolution: int | None = None) -> Any:
+def _input_shape(model: Any, resolution: int | None) -> tuple[int, ...]:
+    """[H, W, C] to rebuild at: a feature-map input's own fixed shape, else images at `resolution`."""
+    shape = tuple(model.inputs[0].shape[1:])
+    if len(shape) == 3 and shape[-1] != 3 and None not in shape and resolution is None:
+        return shape
+    size = model_resolution(model) if resolution is None else resolution
+    if size is None:
+        raise ConfigError("the model takes any input size: give the export resolution (--resolution R)")
+    return (size, size, 3)
+
+
+def rebuild(
+    model: Any,
+    lib: Any = None,
+    int8_friendly: bool = False,
+    resolution: int | None = None,
+    fold_scales: bool = True,
+) -> Any:
     """`model` re-created layer by layer with the same weights.
 
     Args:
         model: a Keras 3 functional model of stock layers with one image input
-            (an extracted subnet or its `.keras` file).
+            (an extracted subnet or its `.keras` file), or with one fixed-size
+            feature-map input (a latency-table layer model).
         lib: the Keras module to build with (`keras` by default, or `tf_keras`).
         int8_friendly: write hard-sigmoid / hard-swish as the stock layers
             above, which XNNPACK delegates in int8.
         resolution: input size (default: the model's own; needed when it has none).
+        fold_scales: with the friendly activations, fold their `/ 6` into the
+            next convolution or dense layer.
     """
     if lib is None:
         from ofa_tf._backend import keras as lib
-    size = model_resolution(model) if resolution is None else resolution
-    if size is None:
-        raise ConfigError("the model takes any input size: give the export resolution (--resolution R)")
-    builder = _Rebuilder(lib, int8_friendly)
-    inputs = lib.layers.Input((size, size, 3), name=model.inputs[0].name.split(":")[0] or "image")
-    tensors = {id(model.inputs[0]): inputs}
+    builder = _Rebuilder(lib, int8_friendly, fold_scales)
+    inputs = lib.layers.Input(_input_shape(model, resolution), name=model.inputs[0].name.split(":")[0] or "image")
+    tensors = {id(model.inputs[0]): Scaled(inputs)}
     for source in model.layers:
         if type(source).__name__ == "InputLayer":
             continue
@@ -174,6 +259,5 @@ def rebuild(model: Any, lib: Any = None, int8_friendly: bool = False, resolution
         if len(nodes) != 1:
             raise ConfigError(f"layer {source.name} is used {len(source._inbound_nodes)} times: export needs each layer once")
         node = nodes[0]
-        outputs = builder.layer(source, [tensors[id(t)] for t in node.input_tensors])
-        tensors[id(node.output_tensors[0])] = outputs
-    return lib.Model(inputs, tensors[id(model.outputs[0])], name=model.name)
+        tensors[id(node.output_tensors[0])] = builder.layer(source, [tensors[id(t)] for t in node.input_tensors])
+    return lib.Model(inputs, builder.unscaled(tensors[id(model.outputs[0])], "output"), name=model.name)

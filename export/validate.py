@@ -4,9 +4,20 @@ Checks (a report lists every failed one):
   - only builtin ops (no Flex / custom op);
   - float32 ("none"): max |logit difference| ≤ 1e-4 × max(1, max |Keras logit|);
   - fp16 / dynamic / int8: top-1 agreement with the Keras model ≥ `MIN_AGREEMENT`
-    (fp16 99%, dynamic 90%, int8 60%: a weakly trained model has small logit
-    margins, so int8 flips many of its low-confidence predictions), top-1 at most
-    `MAX_TOP1_DROP` (5 points) below the Keras model's, and finite logits.
+    (fp16 99%, dynamic 90%, int8 60%), top-1 at most `MAX_TOP1_DROP` (5 points)
+    below the Keras model's, and finite logits.
+
+Why these int8 figures: agreement measures how often int8 flips a prediction,
+which depends on the model's logit margins more than on the quantization. The
+bundled-data cifar supernet (`ofa-tf train --preset cifar`, max subnet at
+32 px, 29.9% top-1 on the 1017 test images) keeps its top-1 under PTQ int8
+(29.2%, 300 calibration images) but agrees on only 66% of the images, the
+unfolded int8-friendly graph on 49%. The top-1 drop is the criterion that
+matters; on the default 500 validation images a paired top-1 difference with
+~35% of predictions flipped has a standard error of ~2.7 points, so the limit
+is 5 points (about 2 standard errors): a tighter one would fail sound exports
+by chance, and a model that loses more than 1 point on a larger `--validate-images`
+set is better served by QAT (`--qat-epochs`).
 """
 
 from __future__ import annotations

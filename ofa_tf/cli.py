@@ -41,6 +41,7 @@ def _import_library(initialize_devices: bool = True):
     with _quiet_native_logs():
         from ofa_tf._backend import tf
 
+        tf.get_logger().setLevel("ERROR")  # retracing / deprecation notices are not for CLI users
         if initialize_devices:  # device set-up logs ("failed call to cuInit") land here too; a
             tf.config.list_logical_devices()  # multi-worker strategy must configure devices itself
     return ofa_tf

@@ -6,6 +6,7 @@ files in a folder standing for the phone, and answers `shell ... benchmark_model
 output format.
 """
 
+import dataclasses
 import json
 import os
 import re
@@ -390,11 +391,47 @@ def test_lut_resumes_only_missing_keys(tiny_lut, tmp_path):
         build_lut(LutConfig(0.25, (32,), 10, settings=BenchSettings(num_runs=4)), backend, out)
 
 
-def test_quantize_int8_is_refused_clearly(tmp_path):
-    result = CliRunner().invoke(
-        main, ["bench", "lut", "--quantize", "int8", "--out", str(tmp_path / "q.yaml"), *TINY_LUT_ARGS]
-    )
-    assert result.exit_code == 2 and "--quantize int8 is not supported yet" in result.output
+class _RecordingBackend:
+    """Times models on the host and keeps each flatbuffer."""
+
+    def __init__(self):
+        self.host = HostBackend(BenchSettings(num_runs=3, warmup_runs=1))
+        self.models = {}
+
+    def measure(self, model: bytes, name: str = "model") -> Measurement:
+        self.models[name] = model
+        return self.host.measure(model, name)
+
+    def describe(self):
+        return self.host.describe()
+
+
+def test_int8_lut_times_full_integer_layer_models(tmp_path):
+    from ofa_tf.export.tflite import delegate_partitions, load_interpreter, op_histogram
+
+    config = LutConfig(0.25, (32,), 10, quantize="int8", settings=BenchSettings(num_runs=3, warmup_runs=1))
+    keys = all_keys(TINY_SPACE, [32])
+    todo = [keys[0], next(k for k in keys if "se:1-hs:1" in k), keys[-1]]  # first conv, an SE + h-swish block, logits
+    out = tmp_path / "int8.yaml"
+    out.write_text(yaml.safe_dump({k: {"mean": 1.0, "std": 0.0, "count": 1} for k in keys if k not in todo}))
+    out.with_suffix(".json").write_text(json.dumps({"config": config.to_dict()}))  # a partial int8 table to resume
+    backend = _RecordingBackend()
+    card = build_lut(config, backend, out)
+    assert sorted(backend.models) == sorted(todo) and card["n_entries"] == 96
+    assert card["config"]["quantize"] == "int8"
+    entries = yaml.safe_load(out.read_text())
+    for key, model in backend.models.items():
+        assert entries[key]["mean"] > 0 and entries[key]["count"] == 3
+        ops = op_histogram(model)
+        assert load_interpreter(model).get_input_details()[0]["dtype"] == np.int8
+        assert "HARD_SWISH" not in ops and "QUANTIZE" not in ops and delegate_partitions(model)["partitions"] == 1
+    with pytest.raises(ConfigError, match="built with other settings"):
+        build_lut(dataclasses.replace(config, quantize=None), backend, out)
+
+
+def test_unknown_quantize_is_refused():
+    with pytest.raises(ConfigError, match="float32 \\(default\\) or int8"):
+        LutConfig(0.25, (32,), 10, quantize="int4")
 
 
 # ----- validation --------------------------------------------------------------------------------------

@@ -60,12 +60,13 @@ def subnet_file(subnet, tmp_path_factory):
     return folder
 
 
-def test_int8_friendly_rewrite_is_exact_in_float(subnet, data):
+@pytest.mark.parametrize("fold_scales", [True, False])
+def test_int8_friendly_rewrite_is_exact_in_float(subnet, data, fold_scales):
     import tf_keras
 
     images = data[1][:8]
     expected = subnet(images).numpy()
-    friendly = rebuild(subnet, int8_friendly=True)
+    friendly = rebuild(subnet, int8_friendly=True, fold_scales=fold_scales)
     names = {type(layer).__name__ for layer in friendly.layers}
     assert "Rescaling" in names and "ReLU" in names
     assert all(getattr(layer, "activation", None) is None or "hard" not in str(layer.get_config().get("activation"))
@@ -95,6 +96,16 @@ def test_every_mode_converts_runs_and_validates(subnet, data, converted, mode):
         assert "HARD_SWISH" not in report.ops and report.ops["CONV_2D"] >= 10
         assert report.agreement >= 0.6
     assert report.file_bytes == len(content)
+
+
+def test_folded_scales_drop_a_mul_per_hard_activation(subnet, data, converted):
+    representative = images_for.representative_dataset(data[3])
+    unfolded = op_histogram(convert_to_tflite(rebuild(subnet, int8_friendly=True, fold_scales=False), "int8", representative))
+    folded = op_histogram(converted("int8-io"))
+    hard_swish = op_histogram(convert_to_tflite(subnet))["HARD_SWISH"]
+    # the / 6 of every hard-swish (and hard-sigmoid) went into the next convolution
+    assert unfolded["MUL"] - folded["MUL"] >= hard_swish
+    assert folded["CONV_2D"] == unfolded["CONV_2D"] and "HARD_SWISH" not in folded
 
 
 def test_plain_int8_hard_swish_splits_the_xnnpack_graph(subnet, data):
@@ -133,9 +144,9 @@ def test_qat_int8_tflite_matches_the_qat_model(subnet, data):
     expected = validation.keras_logits(student, images)
     got = validation.run_tflite(content, images)
     output_scale = load_interpreter(content).get_output_details()[0]["quantization"][0]
-    # fake quantization vs integer kernels: a few output steps apart, same top-1 on >= 90%
+    # fake quantization vs integer kernels: at most a few output quantization steps apart (a top-1
+    # agreement check is not used: near-tied logits of an untrained model flip within that tolerance)
     assert np.abs(got - expected).max() <= 6 * output_scale
-    assert np.mean(got.argmax(-1) == expected.argmax(-1)) >= 0.9
 
 
 def _run(*args):

@@ -136,3 +136,30 @@ def test_finetune_with_distillation_updates_the_subnet():
     assert steps == 4
     assert all(np.isfinite(w).all() for w in after)
     assert any(not np.allclose(a, b) for a, b in zip(before, after))
+
+
+def test_latency_budget_uses_the_lookup_table(supernet_dir, tmp_path):
+    if not (supernet_dir / "predictor" / "accuracy_predictor.keras").exists():
+        pytest.skip("needs the predictor of test_predictor_build_train_and_specialize")
+    import yaml
+
+    from ofa_tf.nas.latency_table import LatencyTable, all_keys
+    from ofa_tf.networks import load_supernet
+
+    space = load_supernet(supernet_dir).space
+    rng = np.random.default_rng(0)
+    entries = {key: {"mean": float(rng.uniform(0.1, 1.0)), "std": 0.0, "count": 1} for key in all_keys(space, [24, 32])}
+    lut = tmp_path / "luts" / "fakephone.yaml"
+    lut.parent.mkdir()
+    lut.write_text(yaml.safe_dump(entries))
+    table = LatencyTable(space, entries)
+    low = table.latency(space.to_indices([space.min_config(24)]))[0]
+    high = table.latency(space.to_indices([space.max_config(32)]))[0]
+    limit = round((low + high) / 2, 2)
+    result = CliRunner().invoke(main, ["specialize", "--supernet", str(supernet_dir), "--budget", f"{limit}ms@{lut}",
+                                       "--out", str(tmp_path / "out"), "--generations", "5", "--bn-images", "64"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(next((tmp_path / "out").glob("*/subnet.json")).read_text())
+    config = SubnetConfig.from_dict(summary["config"])
+    assert summary["latency_ms"] == pytest.approx(table.latency(space.to_indices([config]))[0])
+    assert summary["latency_ms"] <= limit
