@@ -18,6 +18,7 @@ import contextlib
 import io
 import os
 import tempfile
+import warnings
 from typing import Any, Callable, Iterable
 
 from ofa_tf._backend import tf
@@ -58,7 +59,9 @@ def convert_to_tflite(
         raise ValueError("int8 input/output needs quantize='int8'")
     spec = tf.TensorSpec(_input_shape(model, batch_size), tf.float32, name="image")
     function = tf.function(lambda image: model(image, training=False))
-    with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the SavedModel signature listing
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():  # Keras prints the signature listing
+        # int8 QAT models carry their input ranges in fake-quant nodes; the converter warns anyway
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
         # no trackable object: the variables are frozen into constants (and BN folds into the convs)
         converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function(spec)])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
