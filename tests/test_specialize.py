@@ -64,9 +64,27 @@ def _invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
+def _fake_latency_table(supernet_dir, tmp_path):
+    """A latency table in the official key format with random entries; its midpoint budget (ms)."""
+    import yaml
+
+    from ofa_tf.nas.latency_table import LatencyTable, all_keys
+    from ofa_tf.networks import load_supernet
+
+    space = load_supernet(supernet_dir).space
+    rng = np.random.default_rng(0)
+    entries = {key: {"mean": float(rng.uniform(0.1, 1.0)), "std": 0.0, "count": 1} for key in all_keys(space, [24, 32])}
+    lut = tmp_path / "fakephone.yaml"
+    lut.write_text(yaml.safe_dump(entries))
+    table = LatencyTable(space, entries)
+    low = table.latency(space.to_indices([space.min_config(24)]))[0]
+    high = table.latency(space.to_indices([space.max_config(32)]))[0]
+    return table, lut, round((low + high) / 2, 2)
+
+
 def test_predictor_build_train_and_specialize(supernet_dir, tmp_path):
     common = ["--supernet", supernet_dir]
-    built = _invoke("predictor", "build", *common, "--n-subnets", 10, "--resolutions", "24,32", "--holdout-images", 200,
+    built = _invoke("predictor", "build", *common, "--n-subnets", 10, "--resolutions", "24,32", "--holdout-images", 100,
                     "--bn-images", 64)
     assert built.exit_code == 0, built.output
     dataset = json.loads((supernet_dir / "predictor" / "accuracy_dataset.json").read_text())
@@ -77,11 +95,15 @@ def test_predictor_build_train_and_specialize(supernet_dir, tmp_path):
     card = json.loads((supernet_dir / "predictor" / "accuracy_predictor.json").read_text())
     assert -1 <= card["metrics"]["kendall_tau"] <= 1 and card["metrics"]["n_test_records"] > 0
 
+    table, lut, limit = _fake_latency_table(supernet_dir, tmp_path)
     out = tmp_path / "out"
-    result = _invoke("specialize", *common, "--budget", "1M-MACs,900M-MACs", "--out", out, "--generations", 5,
-                     "--bn-images", 64)
+    result = _invoke("specialize", *common, "--budget", f"1M-MACs,900M-MACs,{limit}ms@fakephone", "--out", out,
+                     "--generations", 5, "--bn-images", 64, "--lut", lut)
     assert result.exit_code == 0, result.output
     assert "above the largest subnet" in result.output
+    latency = json.loads((out / f"{limit}ms_fakephone" / "subnet.json").read_text())
+    chosen = table.space.to_indices([SubnetConfig.from_dict(latency["config"])])
+    assert latency["latency_ms"] == pytest.approx(table.latency(chosen)[0]) and latency["latency_ms"] <= limit
     for budget, limit in (("1M-MACs", 1e6), ("900M-MACs", 900e6)):
         summary = json.loads((out / budget / "subnet.json").read_text())
         assert summary["macs"] <= limit
@@ -136,30 +158,3 @@ def test_finetune_with_distillation_updates_the_subnet():
     assert steps == 4
     assert all(np.isfinite(w).all() for w in after)
     assert any(not np.allclose(a, b) for a, b in zip(before, after))
-
-
-def test_latency_budget_uses_the_lookup_table(supernet_dir, tmp_path):
-    if not (supernet_dir / "predictor" / "accuracy_predictor.keras").exists():
-        pytest.skip("needs the predictor of test_predictor_build_train_and_specialize")
-    import yaml
-
-    from ofa_tf.nas.latency_table import LatencyTable, all_keys
-    from ofa_tf.networks import load_supernet
-
-    space = load_supernet(supernet_dir).space
-    rng = np.random.default_rng(0)
-    entries = {key: {"mean": float(rng.uniform(0.1, 1.0)), "std": 0.0, "count": 1} for key in all_keys(space, [24, 32])}
-    lut = tmp_path / "luts" / "fakephone.yaml"
-    lut.parent.mkdir()
-    lut.write_text(yaml.safe_dump(entries))
-    table = LatencyTable(space, entries)
-    low = table.latency(space.to_indices([space.min_config(24)]))[0]
-    high = table.latency(space.to_indices([space.max_config(32)]))[0]
-    limit = round((low + high) / 2, 2)
-    result = CliRunner().invoke(main, ["specialize", "--supernet", str(supernet_dir), "--budget", f"{limit}ms@{lut}",
-                                       "--out", str(tmp_path / "out"), "--generations", "5", "--bn-images", "64"])
-    assert result.exit_code == 0, result.output
-    summary = json.loads(next((tmp_path / "out").glob("*/subnet.json")).read_text())
-    config = SubnetConfig.from_dict(summary["config"])
-    assert summary["latency_ms"] == pytest.approx(table.latency(space.to_indices([config]))[0])
-    assert summary["latency_ms"] <= limit
