@@ -144,9 +144,11 @@ def test_qat_int8_tflite_matches_the_qat_model(subnet, data):
     expected = validation.keras_logits(student, images)
     got = validation.run_tflite(content, images)
     output_scale = load_interpreter(content).get_output_details()[0]["quantization"][0]
-    # fake quantization vs integer kernels: at most a few output quantization steps apart (a top-1
-    # agreement check is not used: near-tied logits of an untrained model flip within that tolerance)
-    assert np.abs(got - expected).max() <= 6 * output_scale
+    # fake quantization vs integer kernels: rounding differences accumulate over ~50 layers to a few
+    # output quantization steps (measured up to 8 at the maximum, 1-4 typically); a wrong scale or
+    # graph is off by far more. (No top-1 check: near-tied logits of an untrained model flip.)
+    steps = np.abs(got - expected) / output_scale
+    assert steps.max() <= 12 and steps.mean() <= 3, (steps.max(), steps.mean())
 
 
 def _run(*args):
