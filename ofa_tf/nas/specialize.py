@@ -175,6 +175,7 @@ def specialize(
         progress: receives one-line status messages.
     """
     summaries = []
+    counts = EfficiencyTable(space)
     for budget, model in zip(budgets, efficiency_models):
         outcome = search_budget(space, predictor.predict, model, budget, search)
         progress(f"{budget.text}: {model.describe(outcome.cost)}, predicted top-1 {100 * outcome.predicted_accuracy:.2f}% "
@@ -184,7 +185,6 @@ def specialize(
         write_outcome_plot(directory / "pareto.png", outcome, space, predictor.predict, model, search.seed)
         subnet = materialize(net, evaluator, outcome)
         arch = space.to_indices([outcome.config])
-        counts = EfficiencyTable(space)
         summary = {
             "budget": budget.text,
             "config": outcome.config.to_dict(),
