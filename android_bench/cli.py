@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -117,15 +118,23 @@ def devices(adb_path: str | None):
 @click.argument("model_file", type=click.Path(exists=True, dir_okay=False))
 @_device_options
 @click.option("--enable-op-profiling", is_flag=True, help="Per-op timings (phone only).")
-def model(model_file: str, enable_op_profiling: bool, **options):
+@click.option(
+    "--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Also write the statistics to this JSON file."
+)
+def model(model_file: str, enable_op_profiling: bool, json_path: str | None, **options):
     """Time one TFLite model.
 
     \b
     Example:
-      ofa-tf bench model subnet.tflite --device host --num-threads 2
+      ofa-tf bench model subnet.tflite --device host --num-threads 2 --json latency.json
     """
     _, backend = _open_backend(options, enable_op_profiling)
     result = backend.measure(Path(model_file).read_bytes(), model_file)
+    if json_path:
+        from ofa_tf.io import atomic_write_json
+
+        settings = {key: value for key, value in options.items() if key != "adb_path"}
+        atomic_write_json(json_path, {"model": model_file, **settings, **dataclasses.asdict(result)})
     spread = "" if result.std_ms is None else f" ± {result.std_ms:.3f}"
     runs = "" if result.count is None else f" over {result.count} runs"
     click.echo(f"{model_file}: {result.mean_ms:.3f}{spread} ms{runs} on {options['device']}")

@@ -275,10 +275,13 @@ def test_adb_model_benchmark_end_to_end(fake_adb, tiny_tflite, tmp_path):
     result = runner.invoke(
         main,
         ["bench", "model", str(model_file), "--device", "adb:FAKE123", "--benchmark-binary", str(binary),
-         "--num-threads", "2", "--num-runs", "7", "--cpu-mask", "f0"],
+         "--num-threads", "2", "--num-runs", "7", "--cpu-mask", "f0", "--json", str(tmp_path / "latency.json")],
     )
     assert result.exit_code == 0, result.output
     assert "ms over 7 runs on adb:FAKE123" in result.output and "median:" in result.output
+    saved = json.loads((tmp_path / "latency.json").read_text())
+    assert saved["count"] == 7 and saved["num_threads"] == 2 and saved["device"] == "adb:FAKE123"
+    assert f": {saved['mean_ms']:.3f} ± " in result.output
     recorded = calls()[1:]  # after `bench devices`
     assert recorded[0] == ["devices", "-l"]
     assert recorded[1] == ["-s", "FAKE123", "push", str(binary), "/data/local/tmp/benchmark_model"]
