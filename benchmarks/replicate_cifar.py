@@ -9,8 +9,8 @@ and for three subnets (smallest, middle, largest at 32 px):
   (b) PS + a short KD fine-tune (teacher: the PS supernet's largest subnet),
   (c) the same architecture trained from scratch with the PS run's total epochs,
   (d) naive: top-1 from the naive supernet (after BN recalibration).
-Runs are resumable (training runs live under --work). Writes
-benchmarks/results/replicate_cifar.{json,md}.
+Runs are resumable (training runs and finished seeds live under --work). Writes
+benchmarks/results/replicate_cifar.{json,md,png}.
 
     python benchmarks/replicate_cifar.py --seeds 0,1,2 --work /tmp/replicate
 """
@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,7 +30,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results_io import write_results  # noqa: E402
+from results_io import RESULTS_DIR, write_results  # noqa: E402
+
+from ofa_tf.io import atomic_write_json  # noqa: E402
 
 from ofa_tf.data.sources import open_source  # noqa: E402
 from ofa_tf.extract import extract_subnet  # noqa: E402
@@ -40,6 +45,7 @@ from ofa_tf.training.finetune import FinetuneConfig, finetune, keras_top1  # noq
 from ofa_tf.training.trainer import ProgressiveShrinkingTrainer  # noqa: E402
 
 RESOLUTION = 32
+SUBNETS = ("small", "medium", "large")
 METHODS = ("PS (extracted)", "PS + KD fine-tune", "from scratch", "naive (no PS, no KD)")
 
 
@@ -73,6 +79,16 @@ def evaluator(net, source, config):
 
 
 def run_seed(seed: int, work: Path, finetune_epochs: float) -> dict[str, dict[str, float]]:
+    """The table rows of one seed; cached in `work/rows_seed{seed}.json` (a rerun reuses them)."""
+    cache = work / f"rows_seed{seed}.json"
+    if cache.is_file():
+        return json.loads(cache.read_text())
+    rows = measure_seed(seed, work, finetune_epochs)
+    atomic_write_json(cache, rows)
+    return rows
+
+
+def measure_seed(seed: int, work: Path, finetune_epochs: float) -> dict[str, dict[str, float]]:
     config = ps_config(seed)
     source, _ = open_source(None).split_holdout(config.holdout_images, seed)
     test = source.test_examples()
@@ -107,6 +123,51 @@ def run_seed(seed: int, work: Path, finetune_epochs: float) -> dict[str, dict[st
     return rows
 
 
+def summarize(per_seed: dict[int, dict], seeds: list[int]) -> tuple[list[list[str]], dict]:
+    """Table rows (mean ± sample std over seeds) and the PS-vs-anchor differences."""
+    table = []
+    for name in SUBNETS:
+        cells = [name, f"{per_seed[seeds[0]][name]['macs'] / 1e6:.2f}"]
+        for method in METHODS:
+            values = np.array([per_seed[s][name][method] for s in seeds])
+            cells.append(f"{values.mean():.2f} ± {values.std(ddof=1):.2f}" if len(seeds) > 1 else f"{values[0]:.2f}")
+        table.append(cells)
+    differences = {}
+    for method in METHODS[1:]:
+        diff = np.array([per_seed[s][n][METHODS[0]] - per_seed[s][n][method] for s in seeds for n in SUBNETS])
+        differences[f"PS - {method}"] = {
+            "mean_points": round(float(diff.mean()), 2),
+            "std_points": round(float(diff.std(ddof=1)), 2) if diff.size > 1 else None,
+            "PS_at_least_as_good": f"{int((diff >= 0).sum())}/{diff.size}",
+        }
+    return table, differences
+
+
+def plot(per_seed: dict[int, dict], seeds: list[int], path: Path) -> None:
+    """Grouped bars: mean top-1 per subnet and method, error bars = sample std over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 3.6))
+    width = 0.8 / len(METHODS)
+    for i, method in enumerate(METHODS):
+        values = np.array([[per_seed[s][n][method] for s in seeds] for n in SUBNETS])
+        errors = values.std(axis=1, ddof=1) if len(seeds) > 1 else None
+        axis.bar(np.arange(len(SUBNETS)) + (i - 1.5) * width, values.mean(axis=1), width, yerr=errors, capsize=3,
+                 label=method)
+    axis.set_xticks(range(len(SUBNETS)), [f"{n}\n{per_seed[seeds[0]][n]['macs'] / 1e6:.2f} MMACs" for n in SUBNETS])
+    axis.set_ylabel("test top-1 (%)")
+    axis.set_title(f"bundled CIFAR-10 subset, {RESOLUTION} px, seeds {','.join(map(str, seeds))}")
+    axis.legend(fontsize=8, loc="upper right")
+    figure.tight_layout()
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".png", delete=False) as handle:
+        figure.savefig(handle.name, dpi=120)
+    os.replace(handle.name, path)
+    plt.close(figure)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
@@ -116,21 +177,11 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     start = time.perf_counter()
     per_seed = {seed: run_seed(seed, Path(args.work), args.finetune_epochs) for seed in seeds}
-    table = []
-    for name in ("small", "medium", "large"):
-        cells = [name, f"{per_seed[seeds[0]][name]['macs'] / 1e6:.2f}"]
-        for method in METHODS:
-            values = np.array([per_seed[s][name][method] for s in seeds])
-            cells.append(f"{values.mean():.2f} ± {values.std():.2f}" if len(seeds) > 1 else f"{values[0]:.2f}")
-        table.append(cells)
-    ps_minus_scratch = [per_seed[s][n][METHODS[0]] - per_seed[s][n][METHODS[2]] for s in seeds for n in per_seed[s]]
-    ps_minus_naive = [per_seed[s][n][METHODS[0]] - per_seed[s][n][METHODS[3]] for s in seeds for n in per_seed[s]]
+    table, differences = summarize(per_seed, seeds)
     extra = {
         "seeds": seeds,
-        "ratios": {
-            "mean top-1 difference PS - from scratch (points)": round(float(np.mean(ps_minus_scratch)), 2),
-            "mean top-1 difference PS - naive (points)": round(float(np.mean(ps_minus_naive)), 2),
-        },
+        "cells": "mean ± sample standard deviation over the seeds" if len(seeds) > 1 else "one seed",
+        "differences": differences,
         "per_seed": per_seed,
         "setup": "bundled CIFAR-10 subset (4,938 train after a 500-image hold-out, 1,017 test), width 0.5, 24-32 px "
                  f"training, evaluation at {RESOLUTION} px; from scratch = {sum(p.epochs for p in ps_config(0).phases)} epochs",
@@ -140,6 +191,7 @@ def main() -> None:
         "replicate_cifar", "OFA claims on the bundled CIFAR-10 subset (top-1 %, test split)",
         ["subnet", "MMACs", *METHODS], table, extra,
     )
+    plot(per_seed, seeds, RESULTS_DIR / "replicate_cifar.png")
     print(path.read_text())
 
 
