@@ -150,7 +150,7 @@ def plot(per_seed: dict[int, dict], seeds: list[int], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(7, 3.6))
+    figure, axis = plt.subplots(figsize=(7.5, 4.2))
     width = 0.8 / len(METHODS)
     for i, method in enumerate(METHODS):
         values = np.array([[per_seed[s][n][method] for s in seeds] for n in SUBNETS])
@@ -160,7 +160,7 @@ def plot(per_seed: dict[int, dict], seeds: list[int], path: Path) -> None:
     axis.set_xticks(range(len(SUBNETS)), [f"{n}\n{per_seed[seeds[0]][n]['macs'] / 1e6:.2f} MMACs" for n in SUBNETS])
     axis.set_ylabel("test top-1 (%)")
     axis.set_title(f"bundled CIFAR-10 subset, {RESOLUTION} px, seeds {','.join(map(str, seeds))}")
-    axis.legend(fontsize=8, loc="upper right")
+    axis.legend(fontsize=8, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     figure.tight_layout()
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".png", delete=False) as handle:
         figure.savefig(handle.name, dpi=120)
