@@ -123,6 +123,16 @@ def measure_seed(seed: int, work: Path, finetune_epochs: float) -> dict[str, dic
     return rows
 
 
+def phase_top1(run_dir: Path) -> dict[str, dict[str, float]]:
+    """Top-1 at RESOLUTION of the min / mid / max subnets after each phase of a training run."""
+    rows = json.loads((run_dir / "phase_results.json").read_text())
+    table: dict[str, dict[str, float]] = {}
+    for row in rows:
+        if row["resolution"] == RESOLUTION:
+            table.setdefault(row["phase"], {})[row["subnet"]] = round(row["top1"], 2)
+    return table
+
+
 def summarize(per_seed: dict[int, dict], seeds: list[int]) -> tuple[list[list[str]], dict]:
     """Table rows (mean ± sample std over seeds) and the PS-vs-anchor differences."""
     table = []
@@ -183,6 +193,9 @@ def main() -> None:
         "cells": "mean ± sample standard deviation over the seeds" if len(seeds) > 1 else "one seed",
         "differences": differences,
         "per_seed": per_seed,
+        "supernet_top1_after_each_phase": {
+            seed: {kind: phase_top1(Path(args.work) / f"{kind}_seed{seed}") for kind in ("ps", "naive")} for seed in seeds
+        },
         "setup": "bundled CIFAR-10 subset (4,938 train after a 500-image hold-out, 1,017 test), width 0.5, 24-32 px "
                  f"training, evaluation at {RESOLUTION} px; from scratch = {sum(p.epochs for p in ps_config(0).phases)} epochs",
         "wall_seconds": round(time.perf_counter() - start, 1),
