@@ -10,7 +10,7 @@ and for three subnets (smallest, middle, largest at 32 px):
   (c) the same architecture trained from scratch with the PS run's total epochs,
   (d) naive: top-1 from the naive supernet (after BN recalibration).
 Runs are resumable (training runs and finished seeds live under --work). Writes
-benchmarks/results/replicate_cifar.{json,md,png}.
+benchmarks/results/replicate_cifar.{json,md,png} (`--lr-scale S`: replicate_cifar_lr_scaleS.*).
 
     python benchmarks/replicate_cifar.py --seeds 0,1,2 --work /tmp/replicate
 """
@@ -49,13 +49,16 @@ SUBNETS = ("small", "medium", "large")
 METHODS = ("PS (extracted)", "PS + KD fine-tune", "from scratch", "naive (no PS, no KD)")
 
 
-def ps_config(seed: int):
-    return apply_overrides(cifar_preset(), {"seed": seed})
+def ps_config(seed: int, lr_scale: float = 1.0):
+    """The cifar preset with every phase's base learning rate multiplied by `lr_scale`."""
+    preset = cifar_preset()
+    phases = tuple(dataclasses.replace(phase, base_lr=phase.base_lr * lr_scale) for phase in preset.phases)
+    return dataclasses.replace(apply_overrides(preset, {"seed": seed}), phases=phases)
 
 
-def naive_config(seed: int):
+def naive_config(seed: int, lr_scale: float = 1.0):
     """All dimensions elastic from the start, no KD, the PS run's total epochs, 2 subnets per step."""
-    ps = ps_config(seed)
+    ps = ps_config(seed, lr_scale)
     epochs = sum(p.epochs + p.warmup_epochs for p in ps.phases)
     phase = PhaseConfig("naive", ps.ks_list, ps.expand_ratio_list, ps.depth_list, epochs, 0, ps.phases[0].base_lr, 2, kd=False)
     return dataclasses.replace(ps, phases=(phase,), kd_ratio=0.0)
@@ -78,24 +81,24 @@ def evaluator(net, source, config):
     return SubnetEvaluator(net, images, config.bn_recalibration_batch, config.seed, config.crop_scale)
 
 
-def run_seed(seed: int, work: Path, finetune_epochs: float) -> dict[str, dict[str, float]]:
+def run_seed(seed: int, work: Path, finetune_epochs: float, lr_scale: float) -> dict[str, dict[str, float]]:
     """The table rows of one seed; cached in `work/rows_seed{seed}.json` (a rerun reuses them)."""
     cache = work / f"rows_seed{seed}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
-    rows = measure_seed(seed, work, finetune_epochs)
+    rows = measure_seed(seed, work, finetune_epochs, lr_scale)
     atomic_write_json(cache, rows)
     return rows
 
 
-def measure_seed(seed: int, work: Path, finetune_epochs: float) -> dict[str, dict[str, float]]:
-    config = ps_config(seed)
+def measure_seed(seed: int, work: Path, finetune_epochs: float, lr_scale: float) -> dict[str, dict[str, float]]:
+    config = ps_config(seed, lr_scale)
     source, _ = open_source(None).split_holdout(config.holdout_images, seed)
     test = source.test_examples()
     total_epochs = sum(p.epochs + p.warmup_epochs for p in config.phases)
     start = time.perf_counter()
     ps_net = train(config, work / f"ps_seed{seed}")
-    naive_net = train(naive_config(seed), work / f"naive_seed{seed}")
+    naive_net = train(naive_config(seed, lr_scale), work / f"naive_seed{seed}")
     print(f"seed {seed}: supernets ready ({time.perf_counter() - start:.0f} s)", flush=True)
     ps_eval, naive_eval = evaluator(ps_net, source, config), evaluator(naive_net, source, config)
     rows = {}
@@ -183,10 +186,14 @@ def main() -> None:
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
     parser.add_argument("--work", default="/tmp/ofa_tf_replicate", help="folder of the training runs (resumable)")
     parser.add_argument("--finetune-epochs", type=float, default=1.0)
+    parser.add_argument("--lr-scale", type=float, default=1.0,
+                        help="multiplies every learning rate of the PS, naive and from-scratch training (not the fine-tune)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
+    name = "replicate_cifar" if args.lr_scale == 1.0 else f"replicate_cifar_lr_scale{args.lr_scale:g}"
+    work = Path(args.work) if args.lr_scale == 1.0 else Path(args.work) / f"lr_scale{args.lr_scale:g}"
     start = time.perf_counter()
-    per_seed = {seed: run_seed(seed, Path(args.work), args.finetune_epochs) for seed in seeds}
+    per_seed = {seed: run_seed(seed, work, args.finetune_epochs, args.lr_scale) for seed in seeds}
     table, differences = summarize(per_seed, seeds)
     extra = {
         "seeds": seeds,
@@ -194,17 +201,18 @@ def main() -> None:
         "differences": differences,
         "per_seed": per_seed,
         "supernet_top1_after_each_phase": {
-            seed: {kind: phase_top1(Path(args.work) / f"{kind}_seed{seed}") for kind in ("ps", "naive")} for seed in seeds
+            seed: {kind: phase_top1(work / f"{kind}_seed{seed}") for kind in ("ps", "naive")} for seed in seeds
         },
         "setup": "bundled CIFAR-10 subset (4,938 train after a 500-image hold-out, 1,017 test), width 0.5, 24-32 px "
-                 f"training, evaluation at {RESOLUTION} px; from scratch = {sum(p.epochs for p in ps_config(0).phases)} epochs",
+                 f"training, evaluation at {RESOLUTION} px; from scratch = {sum(p.epochs for p in ps_config(0).phases)} epochs; "
+                 f"learning rates x{args.lr_scale:g} (teacher phase and from scratch: {ps_config(0, args.lr_scale).phases[0].base_lr:g})",
         "wall_seconds": round(time.perf_counter() - start, 1),
     }
     path = write_results(
-        "replicate_cifar", "OFA claims on the bundled CIFAR-10 subset (top-1 %, test split)",
+        name, "OFA claims on the bundled CIFAR-10 subset (top-1 %, test split)",
         ["subnet", "MMACs", *METHODS], table, extra,
     )
-    plot(per_seed, seeds, RESULTS_DIR / "replicate_cifar.png")
+    plot(per_seed, seeds, RESULTS_DIR / f"{name}.png")
     print(path.read_text())
 
 
