@@ -86,7 +86,9 @@ def run_seed(seed: int, work: Path, finetune_epochs: float, lr_scale: float) -> 
     cache = work / f"rows_seed{seed}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
+    start = time.perf_counter()
     rows = measure_seed(seed, work, finetune_epochs, lr_scale)
+    rows["seconds"] = round(time.perf_counter() - start, 1)
     atomic_write_json(cache, rows)
     return rows
 
@@ -206,7 +208,8 @@ def main() -> None:
         "setup": "bundled CIFAR-10 subset (4,938 train after a 500-image hold-out, 1,017 test), width 0.5, 24-32 px "
                  f"training, evaluation at {RESOLUTION} px; from scratch = {sum(p.epochs for p in ps_config(0).phases)} epochs; "
                  f"learning rates x{args.lr_scale:g} (teacher phase and from scratch: {ps_config(0, args.lr_scale).phases[0].base_lr:g})",
-        "wall_seconds": round(time.perf_counter() - start, 1),
+        "seconds_per_seed": {seed: per_seed[seed].get("seconds") for seed in seeds},  # None: cached before it was kept
+        "seconds_this_invocation": round(time.perf_counter() - start, 1),
     }
     path = write_results(
         name, "OFA claims on the bundled CIFAR-10 subset (top-1 %, test split)",
