@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ofa_tf.android_bench.metrics import LinearCorrection
+from ofa_tf.io import atomic_save_figure
 
 
 def scatter_plot(
@@ -48,4 +49,4 @@ def scatter_plot(
     )
     axes.legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(path)
+    atomic_save_figure(figure, path)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import os
 from typing import Any
 
 import numpy as np
 
-from ofa_tf.io import atomic_write_bytes, atomic_write_text
+from ofa_tf.io import atomic_save_figure, atomic_write_text
 
 
 def pareto_front(cost: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
@@ -59,10 +58,8 @@ def plot_pareto(
     axes.set_title(title)
     axes.legend(fontsize=8, loc="lower right")
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    atomic_save_figure(figure, path)
     plt.close(figure)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def write_report(path: str | os.PathLike, summary: dict[str, Any], plot_file: str) -> None:
