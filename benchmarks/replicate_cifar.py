@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results_io import RESULTS_DIR, write_results  # noqa: E402
 
-from ofa_tf.io import atomic_write_json  # noqa: E402
+from ofa_tf.io import atomic_save_figure, atomic_write_json  # noqa: E402
 
 from ofa_tf.data.sources import open_source  # noqa: E402
 from ofa_tf.extract import extract_subnet  # noqa: E402
@@ -158,7 +156,7 @@ def summarize(per_seed: dict[int, dict], seeds: list[int]) -> tuple[list[list[st
     return table, differences
 
 
-def plot(per_seed: dict[int, dict], seeds: list[int], path: Path) -> None:
+def plot(per_seed: dict[int, dict], seeds: list[int], lr_scale: float, path: Path) -> None:
     """Grouped bars: mean top-1 per subnet and method, error bars = sample std over seeds."""
     import matplotlib
 
@@ -174,12 +172,11 @@ def plot(per_seed: dict[int, dict], seeds: list[int], path: Path) -> None:
                  label=method)
     axis.set_xticks(range(len(SUBNETS)), [f"{n}\n{per_seed[seeds[0]][n]['macs'] / 1e6:.2f} MMACs" for n in SUBNETS])
     axis.set_ylabel("test top-1 (%)")
-    axis.set_title(f"bundled CIFAR-10 subset, {RESOLUTION} px, seeds {','.join(map(str, seeds))}")
+    scale = "" if lr_scale == 1.0 else f", learning rates x{lr_scale:g}"
+    axis.set_title(f"bundled CIFAR-10 subset, {RESOLUTION} px, seeds {','.join(map(str, seeds))}{scale}")
     axis.legend(fontsize=8, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     figure.tight_layout()
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".png", delete=False) as handle:
-        figure.savefig(handle.name, dpi=120)
-    os.replace(handle.name, path)
+    atomic_save_figure(figure, path, dpi=120)
     plt.close(figure)
 
 
@@ -215,7 +212,7 @@ def main() -> None:
         name, "OFA claims on the bundled CIFAR-10 subset (top-1 %, test split)",
         ["subnet", "MMACs", *METHODS], table, extra,
     )
-    plot(per_seed, seeds, RESULTS_DIR / f"{name}.png")
+    plot(per_seed, seeds, args.lr_scale, RESULTS_DIR / f"{name}.png")
     print(path.read_text())
 
 
