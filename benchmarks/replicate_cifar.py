@@ -54,11 +54,15 @@ def ps_config(seed: int, lr_scale: float = 1.0):
     return dataclasses.replace(apply_overrides(preset, {"seed": seed}), phases=phases)
 
 
+def total_epochs(config) -> float:
+    """Epochs of a whole training run, warm-up included: the budget of the naive and from-scratch runs."""
+    return sum(p.epochs + p.warmup_epochs for p in config.phases)
+
+
 def naive_config(seed: int, lr_scale: float = 1.0):
     """All dimensions elastic from the start, no KD, the PS run's total epochs, 2 subnets per step."""
     ps = ps_config(seed, lr_scale)
-    epochs = sum(p.epochs + p.warmup_epochs for p in ps.phases)
-    phase = PhaseConfig("naive", ps.ks_list, ps.expand_ratio_list, ps.depth_list, epochs, 0, ps.phases[0].base_lr, 2, kd=False)
+    phase = PhaseConfig("naive", ps.ks_list, ps.expand_ratio_list, ps.depth_list, total_epochs(ps), 0, ps.phases[0].base_lr, 2, kd=False)
     return dataclasses.replace(ps, phases=(phase,), kd_ratio=0.0)
 
 
@@ -95,7 +99,6 @@ def measure_seed(seed: int, work: Path, finetune_epochs: float, lr_scale: float)
     config = ps_config(seed, lr_scale)
     source, _ = open_source(None).split_holdout(config.holdout_images, seed)
     test = source.test_examples()
-    total_epochs = sum(p.epochs + p.warmup_epochs for p in config.phases)
     start = time.perf_counter()
     ps_net = train(config, work / f"ps_seed{seed}")
     naive_net = train(naive_config(seed, lr_scale), work / f"naive_seed{seed}")
@@ -116,7 +119,7 @@ def measure_seed(seed: int, work: Path, finetune_epochs: float, lr_scale: float)
         fresh.build((None, None, None, 3))
         scratch = extract_subnet(fresh, subnet)
         scratch_config = FinetuneConfig(
-            epochs=total_epochs, base_lr=config.phases[0].base_lr, kd_ratio=0.0, crop_scale=config.crop_scale, seed=seed
+            epochs=total_epochs(config), base_lr=config.phases[0].base_lr, kd_ratio=0.0, crop_scale=config.crop_scale, seed=seed
         )
         finetune(scratch, None, source.train_examples(), source.n_train, scratch_config)
         row[METHODS[2]] = keras_top1(scratch, test)
@@ -203,7 +206,7 @@ def main() -> None:
             seed: {kind: phase_top1(work / f"{kind}_seed{seed}") for kind in ("ps", "naive")} for seed in seeds
         },
         "setup": "bundled CIFAR-10 subset (4,938 train after a 500-image hold-out, 1,017 test), width 0.5, 24-32 px "
-                 f"training, evaluation at {RESOLUTION} px; from scratch = {sum(p.epochs for p in ps_config(0).phases)} epochs; "
+                 f"training, evaluation at {RESOLUTION} px; from scratch = {total_epochs(ps_config(0))} epochs; "
                  f"learning rates x{args.lr_scale:g} (teacher phase and from scratch: {ps_config(0, args.lr_scale).phases[0].base_lr:g})",
         "seconds_per_seed": {seed: per_seed[seed].get("seconds") for seed in seeds},  # None: cached before it was kept
         "seconds_this_invocation": round(time.perf_counter() - start, 1),
