@@ -104,10 +104,11 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/ofa_tf_end_to_end", help="scratch folder (emptied first)")
     args = parser.parse_args()
     clone, env = fresh_checkout(Path(args.work))
+    commit = subprocess.check_output(["git", "-C", str(clone), "rev-parse", "HEAD"], text=True).strip()
     stages = readme_main_command(clone / "README.md").split(" && ") + list(EXTRA_STAGES)
     times = []
     with open(RESULTS_DIR / "end_to_end.log", "w") as log:
-        log.write(f"clean clone of {subprocess.check_output(['git', '-C', str(REPO), 'rev-parse', 'HEAD'], text=True)}")
+        log.write(f"clean clone of {commit}\n")
         for stage in stages:
             times.append(run_stage(stage, clone, env, log))
     figures = artifact_figures(clone)
@@ -120,7 +121,7 @@ def main() -> None:
         "ratios": {"int8 / fp32 host latency (median, 1 thread)":
                    round(latency["int8"]["median_ms"] / latency["fp32"]["median_ms"], 3)},
         **figures,
-        "commit": subprocess.check_output(["git", "-C", str(clone), "rev-parse", "HEAD"], text=True).strip(),
+        "commit": commit,
     }
     path = write_results("end_to_end", "README main job in a fresh venv from a clean clone (wall time per stage)",
                          ["stage", "seconds"], rows, extra)
