@@ -140,6 +140,10 @@ def convert_official(checkpoint: str, out_dir: str, width_mult: float | None):
     )
 
 
+# Options whose flag is not `--` + the field name with dashes.
+_FLAG_NAMES = {"max_steps_per_phase": "--max-steps", "checkpoint_every": "--checkpoint-every"}
+
+
 class _RichReporter:
     """Progress bar per phase and an evaluation table at each phase end."""
 
@@ -209,33 +213,48 @@ def _strategy(distribute: str):
 @click.option("--seed", type=int, default=None)
 @click.option("--checkpoint-every", type=int, default=None, help="Steps between checkpoints.")
 @click.option("--mixed-precision", is_flag=True, default=None, help="Compute in bfloat16 (accelerators with bf16 units).")
+@click.option(
+    "--deterministic", is_flag=True, default=None,
+    help="Bitwise-reproducible run: deterministic ops, every seed fixed (slower; see the README).",
+)
 @click.option("--distribute", type=click.Choice(["none", "mirrored", "multi-worker"]), default="none", show_default=True)
-@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None, help="Continue a killed run.")
-def train(data, out_dir, preset, config_file, width_mult, resolutions, batch_size, max_steps, phases, teacher, seed, checkpoint_every, mixed_precision, distribute, resume_dir):
+@click.option(
+    "--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
+    help="Continue a run where it stopped (--max-steps and --checkpoint-every may change).",
+)
+def train(data, out_dir, preset, config_file, width_mult, resolutions, batch_size, max_steps, phases, teacher, seed, checkpoint_every, mixed_precision, deterministic, distribute, resume_dir):
     """Train an OFA supernet with progressive shrinking and knowledge distillation.
 
     \b
     Example (a few minutes on 2 CPU cores, the bundled CIFAR-10 subset):
       ofa-tf train --preset cifar --out runs/cifar
       ofa-tf train --resume runs/cifar          # after an interruption
+      ofa-tf train --resume runs/quick --max-steps 50   # extend a smoke run
     """
     _import_library(initialize_devices=distribute != "multi-worker")
     from pathlib import Path
 
     from ofa_tf.errors import ConfigError
     from ofa_tf.training import config as train_config
+    from ofa_tf.training.config import RESUMABLE_OPTIONS
     from ofa_tf.training.trainer import ProgressiveShrinkingTrainer, load_run_config
 
     flags = dict(
         data=data, width_mult=width_mult, resolutions=resolutions, batch_size=batch_size,
         max_steps_per_phase=max_steps, seed=seed, checkpoint_every=checkpoint_every, teacher=teacher,
-        mixed_precision=mixed_precision,
+        mixed_precision=mixed_precision, deterministic=deterministic,
     )
     flags = {k: v for k, v in flags.items() if v is not None}
     if resume_dir is not None:
-        if out_dir or config_file or phases or flags:
-            raise click.UsageError("--resume continues a run with its saved config.json: give no other options")
-        config, out_dir = load_run_config(resume_dir), resume_dir
+        fixed = [f"--{name}" for name, given in (("out", out_dir), ("config", config_file), ("phases", phases)) if given]
+        fixed += [_FLAG_NAMES.get(name, f"--{name.replace('_', '-')}") for name in flags if name not in RESUMABLE_OPTIONS]
+        if fixed:
+            changeable = ", ".join(_FLAG_NAMES[name] for name in RESUMABLE_OPTIONS)
+            raise click.UsageError(
+                f"--resume continues a run with its saved config.json: {', '.join(fixed)} cannot change "
+                f"(only {changeable} can); start a new run with --out to change them"
+            )
+        config, out_dir = train_config.apply_overrides(load_run_config(resume_dir), flags), resume_dir
     else:
         if out_dir is None:
             raise click.UsageError("give --out RUN_DIR (or --resume RUN_DIR)")
@@ -243,10 +262,8 @@ def train(data, out_dir, preset, config_file, width_mult, resolutions, batch_siz
             raise ConfigError(
                 f"--out {out_dir} exists and is not empty: continue it with --resume {out_dir} or choose a new folder"
             )
-        config = train_config.PRESETS[preset]()
-        if config_file:
-            config = train_config.apply_overrides(config, train_config.load_overrides(config_file))
-        config = train_config.apply_overrides(config, flags)
+        overrides = train_config.load_overrides(config_file) if config_file else {}
+        config = train_config.apply_overrides(train_config.PRESETS[preset](), {**overrides, **flags})
         if phases:
             config = train_config.select_phases(config, [p for p in phases.split(",") if p])
     trainer = ProgressiveShrinkingTrainer(config, out_dir, strategy=_strategy(distribute), reporter=_RichReporter())

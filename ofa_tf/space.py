@@ -354,6 +354,24 @@ class SearchSpace:
         """Uniformly samples one subnet (kernel and expand per block, depth per stage)."""
         return self.from_indices(self.sample_indices(rng, 1, with_resolution=with_resolution))[0]
 
+    def sample_restricted(
+        self,
+        rng: np.random.Generator,
+        ks_list: Sequence[int],
+        expand_ratio_list: Sequence[float],
+        depth_list: Sequence[int],
+    ) -> SubnetConfig:
+        """A uniform sample over a subset of the choices (a progressive-shrinking phase's),
+        shaped as this space's subnets (`n_blocks` entries whatever the subset's largest depth)."""
+        ks, e, d = (np.asarray(sorted(set(values))) for values in (ks_list, expand_ratio_list, depth_list))
+        config = SubnetConfig(
+            ks=tuple(int(v) for v in ks[rng.integers(0, len(ks), size=self.n_blocks)]),
+            e=tuple(v.item() for v in e[rng.integers(0, len(e), size=self.n_blocks)]),
+            d=tuple(int(v) for v in rng.choice(d, size=self.n_stages)),
+        )
+        self.validate(config)
+        return config
+
     def sample_indices(self, rng: np.random.Generator, n: int, with_resolution: bool = True) -> ArchIndices:
         """Uniformly samples `n` subnets as index arrays."""
         resolution = (

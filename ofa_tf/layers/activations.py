@@ -6,14 +6,33 @@ from ofa_tf._backend import tf
 KERAS_ACTIVATION = {"relu": "relu", "h_swish": "hard_silu", "h_sigmoid": "hard_sigmoid"}
 
 
+# Both carry their derivative as a custom gradient: the same values as the
+# composite's (the official modules' autograd, relu6 flat at 0 and 6), in a few
+# element-wise ops instead of a broadcast-reduction chain per op, which keeps
+# the training step's graph small (it is traced and instantiated once).
+
+
+@tf.custom_gradient
 def hard_sigmoid(x: tf.Tensor) -> tf.Tensor:
     """`relu6(x + 3) / 6`, as the official `Hsigmoid`."""
-    return tf.nn.relu6(x + 3.0) / 6.0
+
+    def gradient(upstream):
+        inside = tf.logical_and(x > -3.0, x < 3.0)
+        return upstream * tf.cast(inside, upstream.dtype) * (1.0 / 6.0)
+
+    return tf.nn.relu6(x + 3.0) / 6.0, gradient
 
 
+@tf.custom_gradient
 def hard_swish(x: tf.Tensor) -> tf.Tensor:
     """`x * relu6(x + 3) / 6`, as the official `Hswish`."""
-    return x * hard_sigmoid(x)
+
+    def gradient(upstream):
+        # d/dx = relu6(x + 3) / 6 + x relu6'(x + 3) / 6: x / 3 + 1 / 2 on (-3, 3), 0 up to -3, 1 from 3.
+        slope = tf.where(x < 3.0, x * (1.0 / 3.0) + 0.5, tf.ones_like(x))
+        return upstream * tf.where(x > -3.0, slope, tf.zeros_like(x))
+
+    return x * tf.nn.relu6(x + 3.0) / 6.0, gradient
 
 
 _FUNCTIONS = {"relu": tf.nn.relu, "h_swish": hard_swish, "h_sigmoid": hard_sigmoid}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ofa_tf._backend import keras, tf
+from ofa_tf.layers.slicing import channels_of, leading
 
 
 class ElasticBatchNormalization(keras.layers.Layer):
@@ -31,9 +32,9 @@ class ElasticBatchNormalization(keras.layers.Layer):
         super().__init__(**kwargs)
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
-        # Set by BN recalibration; not part of the config.
+        # Set by BN recalibration (the weight of the current batch in the running
+        # average of biased batch statistics); not part of the config.
         self.update_factor = None
-        self.unbiased_running_variance = True
 
     def build(self, input_shape):
         channels = int(input_shape[-1])
@@ -47,31 +48,44 @@ class ElasticBatchNormalization(keras.layers.Layer):
         self.moving_mean = keras.Variable(initializer="zeros", name="moving_mean", **running)
         self.moving_variance = keras.Variable(initializer="ones", name="moving_variance", **running)
 
-    def _update_running(self, variable, batch_value, channels):
-        factor = (1.0 - self.momentum) if self.update_factor is None else tf.convert_to_tensor(self.update_factor)
-        running = tf.convert_to_tensor(variable)
-        updated = running[:channels] * (1.0 - factor) + batch_value * factor
-        variable.assign(tf.concat([updated, running[channels:]], axis=0))
+    def _assign_leading(self, variable, value, channels) -> None:
+        """variable[:channels] = value, one op whatever the width."""
+        if isinstance(channels, int) and channels == self.max_channels:
+            variable.assign(value)
+            return
+        tf.raw_ops.ResourceStridedSliceAssign(
+            ref=variable.value.handle, begin=[0], end=tf.reshape(channels, [1]), strides=[1], value=value
+        )
 
     def call(self, inputs, training=None):
-        channels = tf.shape(inputs)[-1]
-        compute_dtype = inputs.dtype
-        x = tf.cast(inputs, tf.float32)
-        gamma = tf.cast(tf.convert_to_tensor(self.gamma), tf.float32)[:channels]
-        beta = tf.cast(tf.convert_to_tensor(self.beta), tf.float32)[:channels]
-        if training:
-            mean, variance = tf.nn.moments(x, axes=[0, 1, 2])
-            running_variance = variance
-            if self.unbiased_running_variance:
-                count = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), tf.float32)
-                running_variance = variance * count / tf.maximum(count - 1.0, 1.0)
-            self._update_running(self.moving_mean, mean, channels)
-            self._update_running(self.moving_variance, running_variance, channels)
-        else:
-            mean = tf.convert_to_tensor(self.moving_mean)[:channels]
-            variance = tf.convert_to_tensor(self.moving_variance)[:channels]
-        outputs = tf.nn.batch_normalization(x, mean, variance, beta, gamma, self.epsilon)
-        return tf.cast(outputs, compute_dtype)
+        channels = channels_of(inputs)
+        gamma = tf.cast(leading(self.gamma, [channels]), tf.float32)
+        beta = tf.cast(leading(self.beta, [channels]), tf.float32)
+        mean = leading(self.moving_mean, [channels])
+        variance = leading(self.moving_variance, [channels])
+        if not training:
+            outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
+                inputs, gamma, beta, mean, variance, epsilon=self.epsilon, is_training=False
+            )
+            return outputs
+        if self.update_factor is None:
+            # One fused op normalizes with the batch statistics and returns the running
+            # ones updated with the unbiased batch variance (n / (n - 1)), as PyTorch.
+            outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+                inputs, gamma, beta, mean, variance, epsilon=self.epsilon, is_training=True,
+                exponential_avg_factor=1.0 - self.momentum,
+            )
+        else:  # recalibration: the running average of biased batch statistics
+            outputs, batch_mean, unbiased = tf.compat.v1.nn.fused_batch_norm(
+                inputs, gamma, beta, epsilon=self.epsilon, is_training=True
+            )
+            count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:3]), tf.float32)
+            factor = tf.convert_to_tensor(self.update_factor)
+            mean += factor * (batch_mean - mean)
+            variance += factor * (unbiased * tf.maximum(count - 1.0, 1.0) / count - variance)
+        self._assign_leading(self.moving_mean, mean, channels)
+        self._assign_leading(self.moving_variance, variance, channels)
+        return outputs
 
     def sliced_weights(self, channels: int) -> list[np.ndarray]:
         """[gamma, beta, moving_mean, moving_variance] of a stock `BatchNormalization`."""

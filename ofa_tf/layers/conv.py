@@ -6,6 +6,7 @@ import numpy as np
 
 from ofa_tf._backend import keras, tf
 from ofa_tf.layers.initializers import he_fout
+from ofa_tf.layers.slicing import channels_of, leading
 
 
 def symmetric_padding(kernel_size: int) -> list[list[int]] | str:
@@ -48,12 +49,11 @@ class ElasticConv2D(keras.layers.Layer):
         )
 
     def call(self, inputs, active_filters=None):
-        in_channels = tf.shape(inputs)[-1]
         out_channels = self.max_filters if active_filters is None else active_filters
-        kernel = tf.convert_to_tensor(self.kernel)[:, :, :in_channels, :out_channels]
+        kernel = leading(self.kernel, [None, None, channels_of(inputs), out_channels])
         outputs = tf.nn.conv2d(inputs, kernel, self.strides, symmetric_padding(self.kernel_size))
         if self.bias is not None:
-            outputs = outputs + tf.convert_to_tensor(self.bias)[:out_channels]
+            outputs = outputs + leading(self.bias, [out_channels])
         return outputs
 
     def sliced_weights(self, in_channels: int, out_channels: int) -> list[np.ndarray]:

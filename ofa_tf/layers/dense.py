@@ -6,6 +6,7 @@ import numpy as np
 
 from ofa_tf._backend import keras, tf
 from ofa_tf.layers.initializers import linear_uniform
+from ofa_tf.layers.slicing import channels_of, leading
 
 
 class ElasticDense(keras.layers.Layer):
@@ -31,10 +32,9 @@ class ElasticDense(keras.layers.Layer):
 
     def call(self, inputs, active_units=None):
         units = self.max_units if active_units is None else active_units
-        kernel = tf.convert_to_tensor(self.kernel)[: tf.shape(inputs)[-1], :units]
-        outputs = tf.matmul(inputs, kernel)
+        outputs = tf.matmul(inputs, leading(self.kernel, [channels_of(inputs), units]))
         if self.bias is not None:
-            outputs = outputs + tf.convert_to_tensor(self.bias)[:units]
+            outputs = outputs + leading(self.bias, [units])
         return outputs
 
     def sliced_weights(self, in_features: int, units: int) -> list[np.ndarray]:

@@ -8,6 +8,7 @@ import numpy as np
 
 from ofa_tf._backend import keras, tf
 from ofa_tf.layers.conv import symmetric_padding
+from ofa_tf.layers.slicing import channels_of, leading
 from ofa_tf.layers.initializers import he_fout
 
 
@@ -30,8 +31,10 @@ class ElasticDepthwiseConv2D(keras.layers.Layer):
     9x9, identity at init), chained from the largest size down, exactly as
     `DynamicSeparableConv2d` with `KERNEL_TRANSFORM_MODE = 1`.
 
-    The active kernel is chosen with `tf.switch_case` on an int32 index, so
-    one traced graph serves every kernel size and only the chosen branch runs.
+    The active kernel may be chosen by an int32 tensor: every size's kernel is
+    computed (small matmuls), the chosen one is gathered and sliced to its
+    size, and the convolution runs at that size. No control flow is involved,
+    so one traced graph serves every kernel size at the cost of that size.
 
     Args:
         kernel_size_list: the elastic kernel sizes (odd), e.g. (3, 5, 7).
@@ -63,33 +66,59 @@ class ElasticDepthwiseConv2D(keras.layers.Layer):
 
     def active_kernel(self, channels, kernel_size: int) -> tf.Tensor:
         """The (k, k, channels, 1) kernel used for `kernel_size`."""
-        kernel = tf.convert_to_tensor(self.kernel)[:, :, :channels, :]
-        sizes = self.kernel_size_list
+        return self._kernels(channels, kernel_size)[0]
+
+    def _kernels(self, channels, smallest: int | None = None) -> list[tf.Tensor]:
+        """The kernels of every size down to `smallest` (default: all), smallest first,
+        each the transformed centre of the next larger one."""
+        kernel = leading(self.kernel, [None, None, channels])
+        sizes = [k for k in self.kernel_size_list if smallest is None or k >= smallest]
+        kernels = [kernel]
         for big, small in zip(reversed(sizes[1:]), reversed(sizes[:-1])):
-            if big <= kernel_size:
-                break
             start, end = centre_crop_bounds(big, small)
             crop = tf.reshape(kernel[start:end, start:end], (small * small, -1))
             matrix = tf.convert_to_tensor(self.transform_matrices[transform_matrix_name(big, small)])
             kernel = tf.reshape(tf.matmul(matrix, crop), (small, small, -1, 1))
-        return kernel
+            kernels.insert(0, kernel)
+        return kernels
 
-    def _convolve(self, inputs, kernel_size: int):
-        kernel = self.active_kernel(tf.shape(inputs)[-1], kernel_size)
-        return tf.nn.depthwise_conv2d(
-            inputs, kernel, (1, self.strides, self.strides, 1), symmetric_padding(kernel_size)
-        )
+    def _selected_kernel(self, channels, kernel_index) -> tuple[tf.Tensor, tf.Tensor]:
+        """(kernel, size) for an int32 index, without control flow: every size is
+        computed (a few small matmuls), zero-padded to the largest, and the chosen
+        one's centre is sliced out, so the convolution runs at the chosen size."""
+        largest = self.max_kernel_size
+        padded = [
+            tf.pad(kernel, [[(largest - k) // 2] * 2, [(largest - k) // 2] * 2, [0, 0], [0, 0]])
+            for k, kernel in zip(self.kernel_size_list, self._kernels(channels))
+        ]
+        size = tf.gather(tf.constant(self.kernel_size_list, tf.int32), kernel_index)
+        offset = (largest - size) // 2
+        chosen = tf.gather(tf.stack(padded), kernel_index)
+        return tf.slice(chosen, tf.stack([offset, offset, 0, 0]), tf.stack([size, size, -1, -1])), size
+
+    def _convolve(self, inputs, kernel, size):
+        """Depthwise convolution with symmetric `size // 2` padding (`size` an int or int32 tensor)."""
+        if self.strides == 1:  # for odd kernels at stride 1, 'SAME' is the symmetric padding
+            return tf.nn.depthwise_conv2d(inputs, kernel, (1, 1, 1, 1), "SAME")
+        pad = size // 2
+        if isinstance(size, int):
+            return tf.nn.depthwise_conv2d(inputs, kernel, (1, self.strides, self.strides, 1), symmetric_padding(size))
+        padded = tf.pad(inputs, tf.stack([[0, 0], [pad, pad], [pad, pad], [0, 0]]))
+        return tf.nn.depthwise_conv2d(padded, kernel, (1, self.strides, self.strides, 1), "VALID")
 
     def call(self, inputs, kernel_index=None):
-        """Convolves with the kernel `kernel_size_list[kernel_index]` (the largest when None)."""
-        if kernel_index is None:
-            return self._convolve(inputs, self.max_kernel_size)
+        """Convolves with the kernel `kernel_size_list[kernel_index]` (the largest when None).
+
+        `kernel_index` may be a Python int or an int32 scalar tensor.
+        """
+        channels = channels_of(inputs)
+        if kernel_index is None or len(self.kernel_size_list) == 1:
+            kernel_index = len(self.kernel_size_list) - 1
         if isinstance(kernel_index, (int, np.integer)):
-            return self._convolve(inputs, self.kernel_size_list[int(kernel_index)])
-        if len(self.kernel_size_list) == 1:
-            return self._convolve(inputs, self.max_kernel_size)
-        branches = [lambda k=k: self._convolve(inputs, k) for k in self.kernel_size_list]
-        return tf.switch_case(kernel_index, branches)
+            size = self.kernel_size_list[int(kernel_index)]
+            return self._convolve(inputs, self.active_kernel(channels, size), size)
+        kernel, size = self._selected_kernel(channels, kernel_index)
+        return self._convolve(inputs, kernel, size)
 
     def sliced_weights(self, channels: int, kernel_size: int) -> list[np.ndarray]:
         """Weights of the equivalent stock `DepthwiseConv2D`."""

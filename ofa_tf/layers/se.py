@@ -7,6 +7,7 @@ import numpy as np
 from ofa_tf._backend import keras, tf
 from ofa_tf.layers import activations
 from ofa_tf.layers.initializers import he_fout
+from ofa_tf.layers.slicing import channels_of, leading
 from ofa_tf.space import se_mid_channels
 
 
@@ -35,13 +36,12 @@ class ElasticSqueezeExcite(keras.layers.Layer):
         self._mid_table = tf.constant([se_mid_channels(c) for c in range(channels + 1)], tf.int32)
 
     def call(self, inputs):
-        channels = tf.shape(inputs)[-1]
-        mid = tf.gather(self._mid_table, channels)
+        channels = channels_of(inputs)
+        mid = se_mid_channels(channels) if isinstance(channels, int) else tf.gather(self._mid_table, channels)
         pooled = tf.reduce_mean(inputs, axis=[1, 2])
-        reduce_kernel = tf.convert_to_tensor(self.reduce_kernel)[:channels, :mid]
-        hidden = tf.nn.relu(tf.matmul(pooled, reduce_kernel) + tf.convert_to_tensor(self.reduce_bias)[:mid])
-        expand_kernel = tf.convert_to_tensor(self.expand_kernel)[:mid, :channels]
-        gate = activations.hard_sigmoid(tf.matmul(hidden, expand_kernel) + tf.convert_to_tensor(self.expand_bias)[:channels])
+        hidden = tf.nn.relu(tf.matmul(pooled, leading(self.reduce_kernel, [channels, mid])) + leading(self.reduce_bias, [mid]))
+        gate = tf.matmul(hidden, leading(self.expand_kernel, [mid, channels])) + leading(self.expand_bias, [channels])
+        gate = activations.hard_sigmoid(gate)
         return inputs * gate[:, None, None, :]
 
     def sliced_weights(self, channels: int) -> list[np.ndarray]:

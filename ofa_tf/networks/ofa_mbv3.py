@@ -146,9 +146,17 @@ class OFAMobileNetV3(keras.Model):
             "depth": tf.TensorSpec(lead + [n_stages], tf.int32),
         }
 
-    def call(self, inputs, training=None, arch: dict[str, tf.Tensor] | None = None):
-        """Logits of the active subnet (or of `arch`, a dict from `arch_tensors`)."""
-        arch = self.arch_tensors() if arch is None else arch
+    def call(self, inputs, training=None, arch: dict[str, tf.Tensor] | SubnetConfig | None = None):
+        """Logits of the active subnet, or of `arch`.
+
+        `arch` is a dict from `arch_tensors` (one graph for every subnet: blocks
+        beyond a stage's depth are skipped with `tf.cond`) or a `SubnetConfig`
+        (a graph of that subnet only, without control flow; e.g. the teacher).
+        """
+        if arch is None:
+            arch = self.arch_tensors()
+        elif isinstance(arch, SubnetConfig):
+            arch = self._static_arch(arch)
         x = self.first_conv(inputs)
         x = activations.hard_swish(self.first_conv_bn(x, training=training))
         x = self.first_block(x, kernel_index=0, expand_index=0, training=training)
@@ -163,10 +171,11 @@ class OFAMobileNetV3(keras.Model):
                     training=training,
                 )
 
-            if spec.depth_index < always_active:
+            active = spec.depth_index < arch["depth"][spec.stage]
+            if spec.depth_index < always_active or active is True:
                 x = run_block()
-            else:
-                x = tf.cond(spec.depth_index < arch["depth"][spec.stage], run_block, lambda x=x: x)
+            elif active is not False:
+                x = tf.cond(active, run_block, lambda x=x: x)
         x = self.final_expand_conv(x)
         x = activations.hard_swish(self.final_expand_bn(x, training=training))
         x = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
@@ -174,6 +183,15 @@ class OFAMobileNetV3(keras.Model):
         x = tf.reshape(x, (-1, self.space.feature_mix_channels))
         x = self.dropout(x, training=training)
         return self.classifier(x)
+
+    def _static_arch(self, config: SubnetConfig) -> dict[str, list[int]]:
+        """`config` as Python ints in the layout of `arch_tensors`."""
+        arch = self.space.to_indices([config])
+        return {
+            "kernel_index": [int(v) for v in arch.kernel_index[0]],
+            "expand_index": [int(v) for v in arch.expand_index[0]],
+            "depth": [int(v) for v in arch.depth[0]],
+        }
 
     # ----- the active subnet (official method names) ---------------------------
     @property

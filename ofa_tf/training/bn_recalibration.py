@@ -28,7 +28,7 @@ def _recalibrator(net):
     if net not in _RECALIBRATORS:
         factor = tf.Variable(1.0, trainable=False, dtype=tf.float32)
         images = tf.TensorSpec([None, None, None, 3], tf.float32)
-        forward = tf.function(lambda x, arch: net(x, training=True, arch=arch), input_signature=[images, net.arch_spec()])
+        forward = tf.function(lambda x, arch: net(x, training=True, arch=arch), input_signature=[images, net.arch_spec()], autograph=False)
         _RECALIBRATORS[net] = (forward, factor)
     return _RECALIBRATORS[net]
 
@@ -48,7 +48,7 @@ def recalibrate_bn(net, batches: Iterable, config=None) -> int:
     forward, factor = _recalibrator(net)
     layers = _bn_layers(net)
     for layer in layers:
-        layer.update_factor, layer.unbiased_running_variance = factor, False
+        layer.update_factor = factor
     seen = 0
     try:
         for batch in batches:
@@ -59,7 +59,7 @@ def recalibrate_bn(net, batches: Iterable, config=None) -> int:
             seen += n
     finally:
         for layer in layers:
-            layer.update_factor, layer.unbiased_running_variance = None, True
+            layer.update_factor = None
     if seen == 0:
         raise ValueError("BN recalibration got no images: pass a non-empty iterable of batches")
     return seen

@@ -71,6 +71,9 @@ class TrainConfig:
         max_steps_per_phase: cap for smoke runs (None: the epochs decide).
         mixed_precision: compute in bfloat16 (variables, BN and losses stay float32); for
             accelerators with bfloat16 units: on a CPU without them it is slower.
+        deterministic: deterministic TensorFlow ops, so that a rerun, or a run killed and
+            resumed, ends with bitwise-equal weights (initial weights, data order,
+            augmentation, subnets and dropout follow the seed in every run).
         phases: the phases, in order.
         teacher: supernet folder of a trained full network, for runs that skip the teacher phase.
     """
@@ -97,6 +100,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     max_steps_per_phase: int | None = None
     mixed_precision: bool = False
+    deterministic: bool = False
     phases: tuple[PhaseConfig, ...] = ()
     teacher: str | None = None
 
@@ -156,6 +160,9 @@ def cifar_preset() -> TrainConfig:
 
 PRESETS = {"paper": paper_preset, "cifar": cifar_preset}
 
+# What `--resume` may change: neither alters what a step computes.
+RESUMABLE_OPTIONS = ("max_steps_per_phase", "checkpoint_every")
+
 
 def load_overrides(path: str | os.PathLike) -> dict[str, Any]:
     """Reads a YAML or JSON file of TrainConfig fields (phases as a list of dicts)."""
@@ -188,7 +195,11 @@ _TUPLE_FIELDS = ("ks_list", "expand_ratio_list", "depth_list", "resolutions", "e
 
 
 def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
-    """Returns `config` with fields replaced; unknown keys and bad values raise ConfigError."""
+    """Returns `config` with fields replaced; unknown keys and bad values raise ConfigError.
+
+    New `resolutions` without `eval_resolutions` make the evaluation follow
+    them: their smallest and largest.
+    """
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(overrides) - known)
     if unknown:
@@ -197,6 +208,8 @@ def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConf
     for name in _TUPLE_FIELDS:
         if name in changes:
             changes[name] = _as_tuple(name, changes[name])
+    if changes.get("resolutions") and "eval_resolutions" not in changes:
+        changes["eval_resolutions"] = tuple(sorted({min(changes["resolutions"]), max(changes["resolutions"])}))
     if "crop_scale" in changes:
         changes["crop_scale"] = _as_tuple("crop_scale", changes["crop_scale"], float)
     if "phases" in changes:
@@ -242,6 +255,8 @@ def validate(config: TrainConfig) -> TrainConfig:
         raise ConfigError(f"width_mult={config.width_mult}: must be > 0, e.g. 1.0")
     if not config.phases:
         raise ConfigError("no phases to run: choose some with --phases, e.g. teacher,kernel")
+    if not config.resolutions or not config.eval_resolutions:
+        raise ConfigError("resolutions and eval_resolutions need at least one value each, e.g. 24,28,32")
     if any(r < 8 for r in config.resolutions + config.eval_resolutions):
         raise ConfigError(f"resolutions {config.resolutions}: each must be >= 8 pixels")
     if config.checkpoint_every < 1:
@@ -254,6 +269,8 @@ def validate(config: TrainConfig) -> TrainConfig:
             ("expand_ratio_list", phase.expand_ratio_list, config.expand_ratio_list),
             ("depth_list", phase.depth_list, config.depth_list),
         ):
+            if not values:
+                raise ConfigError(f"phase {phase.name}: {name} is empty: give at least one value")
             extra = sorted(set(values) - set(allowed))
             if extra:
                 raise ConfigError(f"phase {phase.name}: {name} {extra} not in the supernet's {list(allowed)}")

@@ -54,7 +54,7 @@ class SubnetEvaluator:
         self._batches: dict[int, list[tf.Tensor]] = {}
         images = tf.TensorSpec([None, None, None, 3], tf.float32)
         self._forward = tf.function(
-            lambda x, arch: net(x, training=False, arch=arch), input_signature=[images, net.arch_spec()]
+            lambda x, arch: net(x, training=False, arch=arch), input_signature=[images, net.arch_spec()], autograph=False
         )
 
     def recalibrate(self, config: SubnetConfig, resolution: int) -> None:

@@ -10,11 +10,10 @@ traced gradient function serves every subnet, phase and resolution.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
@@ -27,6 +26,8 @@ from ofa_tf.networks import OFAMobileNetV3, load_supernet, save_supernet
 from ofa_tf.space import SubnetConfig
 from ofa_tf.training.config import PhaseConfig, TrainConfig
 from ofa_tf.training.evaluation import SubnetEvaluator, preserved_bn_statistics
+from ofa_tf.training.graph_options import graph_rewrites_off
+from ofa_tf.training.optimizer import MomentumSGD
 from ofa_tf.training.losses import label_smoothed_cross_entropy, soft_target_cross_entropy
 from ofa_tf.training.schedule import learning_rate, scaled_lr
 
@@ -100,6 +101,9 @@ class ProgressiveShrinkingTrainer:
         self.run_dir = Path(run_dir)
         self.strategy = strategy or tf.distribute.get_strategy()
         self.reporter = reporter or SilentReporter()
+        if config.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        keras.utils.set_random_seed(config.seed)  # initial weights and dropout follow the seed
         source = source if source is not None else open_source(config.data)
         self.source, self.holdout = source.split_holdout(config.holdout_images, config.seed)
         with self.strategy.scope():
@@ -108,13 +112,15 @@ class ProgressiveShrinkingTrainer:
             self.phase_index = tf.Variable(0, dtype=tf.int64, trainable=False, name="phase_index")
             self.step_in_phase = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_phase")
             self.batches_done = tf.Variable(0, dtype=tf.int64, trainable=False, name="batches_done")
-            self.optimizer = keras.optimizers.SGD(0.0, momentum=config.momentum, nesterov=config.nesterov)
             self.variables = list(self.net.trainable_variables)
-            self.optimizer.build(self.variables)
-        self.decay_mask = [_decayed(v) for v in self.variables]
+            self.decay_mask = [_decayed(v) for v in self.variables]
+            self.optimizer = MomentumSGD(
+                self.variables, self.decay_mask, config.momentum, config.weight_decay, config.nesterov
+            )
         self._step = self._build_step_function()
         self._manager = None
         self._summary_writer = None
+        self._evaluator = None
 
     # ----- construction ---------------------------------------------------------
     def _new_supernet(self, dropout_rate: float) -> OFAMobileNetV3:
@@ -145,12 +151,6 @@ class ProgressiveShrinkingTrainer:
             batches_done=self.batches_done,
         )
 
-    def _reset_optimizer(self) -> None:
-        """A fresh SGD state for a new phase (upstream builds a new optimizer per phase)."""
-        for variable in self.optimizer.variables:
-            if variable is not self.optimizer.learning_rate:
-                variable.assign(tf.zeros(variable.shape, variable.dtype))
-
     def _dataset(self, start_batch: int):
         config = self.config
         dataset = train_dataset(
@@ -165,26 +165,16 @@ class ProgressiveShrinkingTrainer:
         return self.strategy.experimental_distribute_dataset(dataset)
 
     def _build_step_function(self):
-        """One traced function for every step: teacher targets, N subnets in a while loop, SGD update.
+        """One traced function for every step: N subnets in a while loop, then the SGD update.
 
         Traced once for all phases, resolutions and subnet counts: the images
-        have a dynamic size and the N subnets arrive as stacked int32 tensors.
+        have a dynamic size, the N subnets arrive as stacked int32 tensors and
+        the teacher's soft targets as an input (computed by `_teacher_targets`,
+        a separate function traced only when a phase distills).
         """
         config, strategy, net, variables = self.config, self.strategy, self.net, self.variables
-        replicas = strategy.num_replicas_in_sync
-        n_classes = self.source.n_classes
-        teacher_arch = self.teacher.arch_tensors(self.teacher.space.max_config())
 
-        def teacher_targets(images):
-            # As upstream: the teacher runs in training mode (batch statistics), without gradient.
-            logits = self.teacher(images, training=True, arch=teacher_arch)
-            return tf.stop_gradient(tf.nn.softmax(tf.cast(logits, tf.float32)))
-
-        def replica_step(images, labels, archs, kd_ratio):
-            batch = tf.shape(images)[0]
-            soft_targets = tf.cond(
-                kd_ratio > 0, lambda: teacher_targets(images), lambda: tf.zeros([batch, n_classes], tf.float32)
-            )
+        def replica_step(images, labels, soft_targets, archs, kd_ratio):
             n_subnets = tf.shape(archs["depth"])[0]
 
             def body(k, accumulated, loss_sum):
@@ -195,29 +185,71 @@ class ProgressiveShrinkingTrainer:
                     per_example += kd_ratio * soft_target_cross_entropy(soft_targets, logits)
                     loss = tf.nn.compute_average_loss(per_example, global_batch_size=config.batch_size)
                 grads = tape.gradient(loss, variables)
-                summed = [a if g is None else a + tf.cast(g, a.dtype) for a, g in zip(accumulated, grads)]
+                summed = [
+                    a if g is None else a + tf.ensure_shape(tf.cast(g, a.dtype), a.shape)
+                    for a, g in zip(accumulated, grads)
+                ]
                 return k + 1, summed, loss_sum + loss
 
             zeros = [tf.zeros(v.shape, v.dtype) for v in variables]
             _, accumulated, loss_sum = tf.while_loop(
                 lambda k, *_: k < n_subnets, body, (tf.constant(0), zeros, tf.constant(0.0))
             )
-            grads = [
-                g + (config.weight_decay / replicas) * tf.convert_to_tensor(v) if decayed else g
-                for g, v, decayed in zip(accumulated, variables, self.decay_mask)
-            ]
-            self.optimizer.apply_gradients(zip(grads, variables))
+            self.optimizer.apply(accumulated)
             return loss_sum / tf.cast(n_subnets, tf.float32)
 
-        element_spec = self._dataset(0).element_spec
-        signature = [element_spec[0], element_spec[1], net.arch_spec(batched=True), tf.TensorSpec([], tf.float32)]
+        images_spec, labels_spec = self._dataset(0).element_spec
+        targets_spec = _per_example_spec(labels_spec, self.source.n_classes)
+        signature = [images_spec, labels_spec, targets_spec, net.arch_spec(batched=True), tf.TensorSpec([], tf.float32)]
 
-        @tf.function(input_signature=signature)
-        def step(images, labels, archs, kd_ratio):
-            losses = strategy.run(replica_step, args=(images, labels, archs, kd_ratio))
+        @tf.function(input_signature=signature, autograph=False)
+        def step(images, labels, soft_targets, archs, kd_ratio):
+            losses = strategy.run(replica_step, args=(images, labels, soft_targets, archs, kd_ratio))
             return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
 
+        teacher_arch = self.teacher.space.max_config()  # static: a graph without control flow
+
+        def teacher_targets(images):
+            # As upstream: the teacher runs in training mode (batch statistics), without gradient.
+            logits = self.teacher(images, training=True, arch=teacher_arch)
+            return tf.stop_gradient(tf.nn.softmax(tf.cast(logits, tf.float32)))
+
+        n_classes = self.source.n_classes
+        self._teacher_targets = tf.function(lambda images: strategy.run(teacher_targets, args=(images,)), autograph=False)
+        self._no_targets = tf.function(
+            lambda labels: strategy.run(lambda y: tf.zeros([tf.shape(y)[0], n_classes]), args=(labels,)), autograph=False
+        )
         return step
+
+    def train_step(
+        self, images, labels, subnets: Sequence[SubnetConfig], learning_rate: float, distill: bool = True
+    ) -> float:
+        """One step of progressive shrinking: the reference's `train_one_epoch` inner loop.
+
+        For each subnet, on the same batch: forward in training mode, loss =
+        label-smoothed CE + kd_ratio x soft-target CE against the teacher's
+        softmax (when `distill`), gradients summed over subnets and replicas;
+        then one SGD step (momentum, Nesterov, weight decay off BN and biases)
+        at `learning_rate`. Graph rewrites (grappler) are off for this call:
+        they cost more time at the first step than they save.
+
+        Args:
+            images: a batch (a distributed value under a multi-replica strategy),
+                shaped as the training dataset's batches.
+            labels: its int64 labels.
+            subnets: the subnets to train on this batch.
+            learning_rate: the step's learning rate.
+            distill: add the distillation term (the teacher must be loaded).
+
+        Returns:
+            the loss averaged over the subnets (summed over replicas).
+        """
+        self.optimizer.learning_rate.assign(learning_rate)
+        kd_ratio = self.config.kd_ratio if distill else 0.0
+        soft_targets = self._teacher_targets(images) if distill else self._no_targets(labels)
+        with graph_rewrites_off():
+            loss = self._step(images, labels, soft_targets, self._stack_archs(subnets), tf.constant(kd_ratio, tf.float32))
+        return float(loss)
 
     # ----- run --------------------------------------------------------------------
     def run(self) -> list[dict[str, Any]]:
@@ -231,10 +263,11 @@ class ProgressiveShrinkingTrainer:
         for index in range(int(self.phase_index.numpy()), len(self.config.phases)):
             phase = self.config.phases[index]
             self._run_phase(index, phase)
+            started = time.perf_counter()
             rows = self.evaluate(phase)
             results = [r for r in results if r["phase"] != phase.name] + rows
             atomic_write_json(self.run_dir / RESULTS_FILE, results)
-            self._log({"event": "evaluation", "phase": phase.name, "rows": rows})
+            self._log({"event": "evaluation", "phase": phase.name, "rows": rows, "seconds": time.perf_counter() - started})
             self.reporter.phase_end(phase, rows)
             if phase.name == "teacher":
                 save_supernet(self.net, self.run_dir / TEACHER_DIR, source={"phase": "teacher"})
@@ -280,29 +313,29 @@ class ProgressiveShrinkingTrainer:
         config = self.config
         start_step = int(self.step_in_phase.numpy())
         if start_step == 0:  # a resumed phase already has its weights and optimizer state
-            self._reset_optimizer()
+            self.optimizer.reset()  # upstream builds a new optimizer per phase
             if phase.reorganize_stage is not None:
                 self.net.re_organize_middle_weights(phase.reorganize_stage)
         self._prepare_teacher(phase)
         warmup, total = phase_steps(phase, self.source.n_train, config.batch_size, config.max_steps_per_phase)
         peak_lr = scaled_lr(phase.base_lr, config.batch_size)
-        phase_space = dataclasses.replace(
-            self.net.space, ks_list=phase.ks_list, expand_ratio_list=phase.expand_ratio_list, depth_list=phase.depth_list
-        )
         batches = iter(self._dataset(int(self.batches_done.numpy())))
-        kd_ratio = tf.constant(config.kd_ratio if phase.kd else 0.0, tf.float32)
         self.reporter.phase_start(phase, index, total, start_step)
         for step in range(start_step, total):
             started = time.perf_counter()
             images, labels = next(batches)
             lr = learning_rate(step, warmup, total - warmup, phase.base_lr, peak_lr)
-            self.optimizer.learning_rate.assign(lr)
             global_step = int(self.batches_done.numpy())
             subnets = [
-                phase_space.sample(np.random.default_rng([config.seed, global_step, k]))
+                self.net.space.sample_restricted(
+                    np.random.default_rng([config.seed, global_step, k]),
+                    phase.ks_list,
+                    phase.expand_ratio_list,
+                    phase.depth_list,
+                )
                 for k in range(phase.subnets_per_step)
             ]
-            loss = float(self._step(images, labels, self._stack_archs(subnets), kd_ratio))
+            loss = self.train_step(images, labels, subnets, lr, distill=phase.kd)
             if not np.isfinite(loss):
                 raise FloatingPointError(f"loss is {loss} at step {step + 1} of phase {phase.name}: lower the learning rate")
             self.batches_done.assign_add(1)
@@ -333,13 +366,15 @@ class ProgressiveShrinkingTrainer:
     def evaluate(self, phase: PhaseConfig) -> list[dict[str, Any]]:
         """Top-1 of the min / mid / max subnets of `phase` at each eval resolution, after BN recalibration."""
         config = self.config
-        evaluator = SubnetEvaluator(
-            self.net,
-            self.source.recalibration_images(config.bn_recalibration_images, seed=config.seed),
-            config.bn_recalibration_batch,
-            config.seed,
-            config.crop_scale,
-        )
+        if self._evaluator is None:  # one per run: its traced forward and recalibration batches serve every phase
+            self._evaluator = SubnetEvaluator(
+                self.net,
+                self.source.recalibration_images(config.bn_recalibration_images, seed=config.seed),
+                config.bn_recalibration_batch,
+                config.seed,
+                config.crop_scale,
+            )
+        evaluator = self._evaluator
         rows = []
         with preserved_bn_statistics(self.net):
             for resolution in config.eval_resolutions:
@@ -363,6 +398,13 @@ class ProgressiveShrinkingTrainer:
                 for row in record["rows"]:
                     tf.summary.scalar(f"top1/{row['subnet']}_{row['resolution']}px", row["top1"], step=step)
         self._summary_writer.flush()
+
+
+def _per_example_spec(labels_spec, n_classes: int):
+    """The spec of [batch, n_classes] float32 values laid out as the labels (per replica or not)."""
+    if isinstance(labels_spec, tf.TensorSpec):
+        return tf.TensorSpec([labels_spec.shape[0], n_classes], tf.float32)
+    return type(labels_spec)(*(_per_example_spec(spec, n_classes) for spec in labels_spec._value_specs))
 
 
 def _min_mid_max(phase: PhaseConfig, n_blocks: int, n_stages: int) -> list[tuple[str, SubnetConfig]]:

@@ -1,0 +1,82 @@
+"""SGD with Nesterov momentum as PyTorch's `torch.optim.SGD` (the reference's optimizer).
+
+PyTorch keeps a raw-gradient momentum buffer and scales by the current
+learning rate at each update (`buf = m * buf + g; p -= lr * (g + m * buf)`),
+while Keras' SGD accumulates learning-rate-scaled steps; the two differ as
+soon as the learning rate changes (cosine decay changes it every step). One
+fused `ResourceApplyMomentum` op per variable does PyTorch's update.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ofa_tf._backend import tf
+
+
+class MomentumSGD(tf.Module):
+    """`torch.optim.SGD(momentum, nesterov, dampening=0)` with weight decay on some variables.
+
+    Weight decay is added to the gradient before the momentum, as PyTorch's
+    `weight_decay`; `decayed[i]` says whether variable `i` is decayed (the
+    reference exempts BN parameters and biases).
+
+    Create it inside the strategy's scope; call `apply` in a replica context
+    (inside `strategy.run`): gradients are summed over replicas, then every
+    copy of each variable takes the same update.
+
+    Args:
+        variables: the trainable variables (Keras or tf variables).
+        decayed: one flag per variable.
+        momentum: momentum factor (reference 0.9).
+        weight_decay: L2 factor for the decayed variables (reference 3e-5).
+        nesterov: Nesterov momentum (reference: on).
+    """
+
+    def __init__(
+        self,
+        variables: Sequence,
+        decayed: Sequence[bool],
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        nesterov: bool = True,
+    ):
+        super().__init__(name="momentum_sgd")
+        self.nesterov = bool(nesterov)
+        self._variables = [getattr(v, "value", v) for v in variables]
+        self.decayed = list(decayed)
+        self.momentum = float(momentum)
+        self.weight_decay = float(weight_decay)
+        self.learning_rate = tf.Variable(0.0, trainable=False, name="learning_rate")
+        self.momentum_buffers = [
+            tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False, name=f"momentum_{i}")
+            for i, v in enumerate(self._variables)
+        ]
+
+    def reset(self) -> None:
+        """Zeroes the momentum buffers (a new optimizer, as upstream builds one per phase)."""
+        for buffer in self.momentum_buffers:
+            buffer.assign(tf.zeros(buffer.shape, buffer.dtype))
+
+    def apply(self, gradients: Sequence[tf.Tensor]) -> None:
+        """Sums `gradients` over replicas and updates every variable (call in a replica context)."""
+        context = tf.distribute.get_replica_context()
+        gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, list(gradients))
+        context.merge_call(self._update, args=(gradients,))
+
+    def _update(self, strategy: tf.distribute.Strategy, gradients) -> None:
+        def update(variable, buffer, gradient, decayed):
+            learning_rate = tf.cast(tf.convert_to_tensor(self.learning_rate), variable.dtype)
+            if decayed and self.weight_decay:
+                gradient = gradient + self.weight_decay * tf.convert_to_tensor(variable)
+            return tf.raw_ops.ResourceApplyMomentum(
+                var=variable.handle,
+                accum=buffer.handle,
+                lr=learning_rate,
+                grad=gradient,
+                momentum=tf.constant(self.momentum, variable.dtype),
+                use_nesterov=self.nesterov,
+            )
+
+        for variable, buffer, gradient, decayed in zip(self._variables, self.momentum_buffers, gradients, self.decayed):
+            strategy.extended.update(variable, update, args=(buffer, gradient, decayed), group=False)
