@@ -39,7 +39,7 @@ GOAL_MAPE_PCT = 10.0
     help="cpu: CPU time of the invoking thread, unaffected by other jobs on a shared machine.",
 )
 def main(width_mult: float, resolution: int, n_subnets: int, num_runs: int, seed: int, clock: str):
-    from results_io import RESULTS_DIR, write_results
+    from results_io import published_run, results_dir, write_results
 
     from ofa_tf.android_bench.backend import BenchSettings
     from ofa_tf.android_bench.host import HostBackend
@@ -68,7 +68,7 @@ def main(width_mult: float, resolution: int, n_subnets: int, num_runs: int, seed
     validate_seconds = time.perf_counter() - start
     s = validation.summary()
     print(f"\n{s}")
-    scatter_plot(validation.predicted_ms, validation.measured_ms, validation.correction, s, RESULTS_DIR / "bench_lut.png")
+    scatter_plot(validation.predicted_ms, validation.measured_ms, validation.correction, s, results_dir(published_run()) / "bench_lut.png")
     rows = [
         ["LUT keys measured", card["n_entries"]],
         ["LUT build time (s)", round(lut_seconds, 1)],
@@ -95,6 +95,7 @@ def main(width_mult: float, resolution: int, n_subnets: int, num_runs: int, seed
             "goal_met": s["mape_corrected_loo_pct"] <= GOAL_MAPE_PCT,
             "plot": "bench_lut.png",
         },
+        published=published_run(),
     )
     print(f"results: {path}")
 

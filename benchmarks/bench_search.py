@@ -27,7 +27,7 @@ RESOLUTIONS = (160, 176, 192, 208, 224)
 
 
 @click.command()
-@click.option("--generations", default=50, show_default=True)
+@click.option("--generations", default=500, show_default=True)
 @click.option("--budget-mmacs", default=400.0, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 def main(generations: int, budget_mmacs: float, seed: int):
@@ -40,7 +40,7 @@ def main(generations: int, budget_mmacs: float, seed: int):
     from ofa.nas.accuracy_predictor.arch_encoder import MobileNetArchEncoder
     from ofa.nas.efficiency_predictor import Mbv3FLOPsModel
     from ofa.nas.search_algorithm.evolution import EvolutionFinder as OfficialFinder
-    from results_io import write_results
+    from results_io import published_run, write_results
 
     from ofa_tf import SearchSpace
     from ofa_tf.counting import EfficiencyTable
@@ -83,6 +83,7 @@ def main(generations: int, budget_mmacs: float, seed: int):
             ["ofa-tf EvolutionFinder", f"{ours_seconds:.2f}", f"{result.best_accuracy:.4f}", f"{result.best_efficiency / 1e6:.1f}"],
         ],
         {"speedup": round(speedup, 1), "generations": generations, "command": " ".join(["python"] + sys.argv)},
+        published=published_run(),
     )
     print(f"wrote {path}")
 

@@ -57,7 +57,7 @@ def _median_step_seconds(step, images, labels, steps: int) -> float:
 @click.option("--steps", default=20, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 def main(width_mult: float, resolution: int, batch_size: int, steps: int, seed: int):
-    from results_io import write_results
+    from results_io import published_run, write_results
 
     from ofa_tf import OFAMobileNetV3, count_macs, extract_subnet
     from ofa_tf._backend import tf
@@ -101,6 +101,7 @@ def main(width_mult: float, resolution: int, batch_size: int, steps: int, seed: 
             "random_config": random_config.to_dict(),
             "command": " ".join(["python"] + sys.argv),
         },
+        published=published_run(),
     )
     print(f"wrote {path}")
 

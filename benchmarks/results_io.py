@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 import platform
 from pathlib import Path
 from typing import Any, Sequence
@@ -10,11 +11,29 @@ from typing import Any, Sequence
 from ofa_tf.io import atomic_write_json, atomic_write_text
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# Runs at other than the published settings (smoke tests, custom sizes) write here
+# (git-ignored), or under $OFA_TF_BENCH_RESULTS when set, never over the published files.
+CUSTOM_DIR = RESULTS_DIR / "custom"
+
+
+def results_dir(published: bool) -> Path:
+    """Where a run's files go: `results/` only for a run at the published settings."""
+    override = os.environ.get("OFA_TF_BENCH_RESULTS")
+    if override:
+        return Path(override)
+    return RESULTS_DIR if published else CUSTOM_DIR
+
+
+def published_run(context=None) -> bool:
+    """Whether the running click command got only default options (its published settings)."""
+    import click
+    from click.core import ParameterSource
+
+    context = context or click.get_current_context()
+    return all(context.get_parameter_source(name) == ParameterSource.DEFAULT for name in context.params)
 
 
 def machine_info() -> dict[str, Any]:
-    import os
-
     import tensorflow as tf
 
     return {
@@ -26,11 +45,14 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def write_results(name: str, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], extra: dict) -> Path:
-    """Saves `results/<name>.json` and `results/<name>.md`; returns the markdown path."""
+def write_results(
+    name: str, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], extra: dict, published: bool = True
+) -> Path:
+    """Saves `<name>.json` and `<name>.md` under `results_dir(published)`; returns the markdown path."""
+    folder = results_dir(published)
     data = {"benchmark": name, "machine": machine_info(), "columns": list(columns), "rows": rows, **extra}
-    atomic_write_json(RESULTS_DIR / f"{name}.json", data)
+    atomic_write_json(folder / f"{name}.json", data)
     lines = [f"# {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
     lines += ["", *(f"- {key}: {value}" for key, value in extra.items()), f"- machine: {data['machine']}", ""]
-    return atomic_write_text(RESULTS_DIR / f"{name}.md", "\n".join(lines))
+    return atomic_write_text(folder / f"{name}.md", "\n".join(lines))

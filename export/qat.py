@@ -18,7 +18,7 @@ import numpy as np
 
 from ofa_tf._backend import tf
 from ofa_tf.data.transforms import train_transform
-from ofa_tf.errors import ConfigError
+from ofa_tf.errors import ConfigError, DivergedError
 
 
 @dataclasses.dataclass
@@ -160,5 +160,5 @@ def quantization_aware_training(model: Any, source: Any, config: QATConfig, log:
         if log is not None:
             log(f"QAT epoch {epoch + 1}/{config.epochs}: loss {np.mean(losses):.4f} over {len(losses)} steps")
         if not math.isfinite(float(np.mean(losses))):
-            raise FloatingPointError(f"QAT loss became {np.mean(losses)} in epoch {epoch + 1}: lower the learning rate")
+            raise DivergedError(f"QAT loss became {np.mean(losses)} in epoch {epoch + 1}: lower the learning rate")
     return student

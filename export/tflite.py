@@ -22,6 +22,7 @@ import warnings
 from typing import Any, Callable, Iterable
 
 from ofa_tf._backend import tf
+from ofa_tf.errors import ConfigError
 
 QUANTIZE_MODES = ("none", "fp16", "dynamic", "int8")
 
@@ -29,7 +30,7 @@ QUANTIZE_MODES = ("none", "fp16", "dynamic", "int8")
 def _input_shape(model: Any, batch_size: int) -> list[int]:
     shape = list(model.inputs[0].shape)
     if None in shape[1:]:
-        raise ValueError("TFLite export needs a fixed input resolution: extract the subnet with resolution=R")
+        raise ConfigError("TFLite export needs a fixed input resolution: extract the subnet with resolution=R")
     return [batch_size, *shape[1:]]
 
 
@@ -54,9 +55,9 @@ def convert_to_tflite(
         batch_size: the fixed batch of the converted graph.
     """
     if quantize not in QUANTIZE_MODES:
-        raise ValueError(f"quantize={quantize!r}: expected one of {QUANTIZE_MODES}")
+        raise ConfigError(f"quantize={quantize!r}: expected one of {QUANTIZE_MODES}")
     if int8_io and quantize != "int8":
-        raise ValueError("int8 input/output needs quantize='int8'")
+        raise ConfigError("int8 input/output needs quantize='int8'")
     spec = tf.TensorSpec(_input_shape(model, batch_size), tf.float32, name="image")
     function = tf.function(lambda image: model(image, training=False))
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():  # Keras prints the signature listing

@@ -48,21 +48,28 @@ def _import_library(initialize_devices: bool = True):
 
 
 class _Group(click.Group):
-    """Turns library input errors into one-line messages with exit code 2."""
+    """Turns ofa-tf's input errors (`OFAError`) into one-line messages with exit code 2.
+
+    Any other exception is a bug and keeps its traceback; `--debug` shows the
+    traceback of input errors too.
+    """
 
     def invoke(self, ctx):
         from ofa_tf.errors import OFAError
 
         try:
             return super().invoke(ctx)
-        except (OFAError, ValueError, FileNotFoundError, FloatingPointError) as error:
+        except OFAError as error:
+            if ctx.params.get("debug"):
+                raise
             click.echo(f"Error: {error}", err=True)
             ctx.exit(2)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ofa-tf")
-def main():
+@click.option("--debug", is_flag=True, help="Show the traceback of input errors too.")
+def main(debug: bool):
     """Once-for-All in Keras/TensorFlow: train one supernet, specialize it for any budget, ship TFLite.
 
     \b
@@ -250,7 +257,7 @@ def train(data, out_dir, preset, config_file, width_mult, resolutions, batch_siz
         fixed += [_FLAG_NAMES.get(name, f"--{name.replace('_', '-')}") for name in flags if name not in RESUMABLE_OPTIONS]
         if fixed:
             changeable = ", ".join(_FLAG_NAMES[name] for name in RESUMABLE_OPTIONS)
-            raise click.UsageError(
+            raise ConfigError(
                 f"--resume continues a run with its saved config.json: {', '.join(fixed)} cannot change "
                 f"(only {changeable} can); start a new run with --out to change them"
             )

@@ -20,6 +20,7 @@ import numpy as np
 
 from ofa_tf.nas.block_tables import sum_block_table, sum_per_resolution
 from ofa_tf.space import ArchIndices, SearchSpace, SubnetConfig, se_mid_channels
+from ofa_tf.errors import ConfigError
 
 
 def _block_costs(space: SearchSpace, resolution: int | None) -> np.ndarray:
@@ -151,7 +152,7 @@ def count_model_macs(model: Any) -> int:
         if kind in ("Conv2D", "DepthwiseConv2D"):
             _, height, width, out_channels = layer.output.shape
             if height is None or width is None:
-                raise ValueError("count_model_macs needs a fixed input resolution; rebuild with one")
+                raise ConfigError("count_model_macs needs a fixed input resolution; rebuild with one")
             kh, kw = layer.kernel_size
             in_channels = layer.input.shape[-1]
             groups = in_channels if kind == "DepthwiseConv2D" else getattr(layer, "groups", 1)

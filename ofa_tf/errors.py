@@ -11,3 +11,11 @@ class ConfigError(OFAError, ValueError):
 
 class DataError(OFAError, ValueError):
     """A dataset path or its contents cannot be used."""
+
+
+class MissingFileError(OFAError, FileNotFoundError):
+    """A file or folder named by the user does not exist."""
+
+
+class DivergedError(OFAError, FloatingPointError):
+    """Training produced a non-finite loss (the learning rate is too high for the run)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ofa_tf.data.sources import ImageSource, open_source
-from ofa_tf.errors import ConfigError
+from ofa_tf.errors import ConfigError, MissingFileError
 from ofa_tf.networks.storage import CARD_FILE
 from ofa_tf.training.config import TrainConfig
 from ofa_tf.training.trainer import CONFIG_FILE, SUPERNET_DIR, load_run_config
@@ -67,7 +67,7 @@ def open_run(path: str | os.PathLike) -> RunFolder:
         return RunFolder(root, root / SUPERNET_DIR, config)
     if (root / CARD_FILE).is_file():
         return RunFolder(root, root, None)
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"{path} is neither a training run (with {SUPERNET_DIR}/) nor a supernet folder ({CARD_FILE}): "
         "make one with `ofa-tf train --out DIR` or `ofa-tf convert-official`"
     )

@@ -66,3 +66,20 @@ def test_not_a_checkpoint_is_a_clear_error(tmp_path):
     bad.write_text("not a checkpoint")
     code, out = run("convert-official", str(bad), str(tmp_path / "out"))
     assert code == 2 and "cannot read" in out and len(out.strip().splitlines()) == 1
+
+
+def test_a_bug_keeps_its_traceback_and_debug_shows_input_errors(monkeypatch):
+    import ofa_tf
+
+    # An input error is one line; with --debug it raises with its traceback.
+    result = CliRunner().invoke(main, ["--debug", "info", "--resolution", "4"])
+    assert isinstance(result.exception, ofa_tf.ConfigError) and "Error:" not in result.output
+
+    # A ValueError from inside TensorFlow or numpy is a bug, not an input error: never a one-liner.
+    def broken(*args, **kwargs):
+        raise ValueError("shape mismatch inside a library")
+
+    monkeypatch.setattr(ofa_tf, "count_macs", broken)
+    result = CliRunner().invoke(main, ["info"])
+    assert isinstance(result.exception, ValueError) and result.exit_code == 1
+    assert "Error: shape mismatch" not in result.output

@@ -24,7 +24,8 @@ from ofa_tf.training.schedule import learning_rate, scaled_lr
 TINY_PHASES = [
     dict(name="teacher", ks_list=[7], expand_ratio_list=[6], depth_list=[4], epochs=1, warmup_epochs=0, base_lr=0.05, subnets_per_step=1, kd=False),
     dict(name="kernel", ks_list=[3, 5, 7], expand_ratio_list=[6], depth_list=[4], epochs=1, warmup_epochs=0, base_lr=0.02, subnets_per_step=1),
-    dict(name="expand_1", ks_list=[3, 5, 7], expand_ratio_list=[4, 6], depth_list=[2, 3, 4], epochs=1, warmup_epochs=0, base_lr=0.01, subnets_per_step=2, reorganize_stage=0),
+    # depth at most 3 while the supernet's goes to 4: subnets still have an entry per block
+    dict(name="expand_1", ks_list=[3, 5, 7], expand_ratio_list=[4, 6], depth_list=[2, 3], epochs=1, warmup_epochs=0, base_lr=0.01, subnets_per_step=2, reorganize_stage=0),
 ]
 TINY = dict(
     width_mult=0.25, resolutions=[24, 32], eval_resolutions=[32], batch_size=16,
@@ -64,6 +65,28 @@ def test_overrides_and_their_errors(tmp_path):
     path.write_text("- just a list\n")
     with pytest.raises(ConfigError, match="must hold a mapping"):
         load_overrides(path)
+
+
+def test_eval_resolutions_follow_the_training_resolutions_unless_set():
+    config = apply_overrides(cifar_preset(), {"resolutions": "128,160,192"})
+    assert config.eval_resolutions == (128, 192)
+    config = apply_overrides(cifar_preset(), {"resolutions": [128], "eval_resolutions": [96, 128]})
+    assert config.eval_resolutions == (96, 128)
+    with pytest.raises(ConfigError, match="depth_list is empty"):
+        apply_overrides(cifar_preset(), {"phases": [{**TINY_PHASES[0], "depth_list": []}]})
+
+
+def test_phase_choices_narrower_than_the_supernet_give_full_length_subnets():
+    from ofa_tf import SearchSpace
+
+    space = SearchSpace(width_mult=0.25, depth_list=(2, 3, 4))
+    rng = np.random.default_rng(0)
+    configs = [space.sample_restricted(rng, (3, 5), (4,), (2, 3)) for _ in range(20)]
+    assert all(len(c.ks) == space.n_blocks == 20 and len(c.d) == 5 for c in configs)
+    assert {v for c in configs for v in c.d} == {2, 3} and {v for c in configs for v in c.ks} == {3, 5}
+    assert {v for c in configs for v in c.e} == {4}
+    narrow = SearchSpace(width_mult=0.25, depth_list=(2, 3))  # a supernet of depth <= 3: 15 blocks
+    assert len(narrow.sample_restricted(rng, (3,), (6,), (3,)).ks) == narrow.n_blocks == 15
 
 
 def test_learning_rate_warmup_then_cosine():
@@ -139,30 +162,40 @@ def _cli(*args):
 
 
 def test_cli_train_bad_input_exits_2(tmp_path):
+    from click.testing import CliRunner
+
+    from ofa_tf.cli import main
+
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(cifar_preset().to_json())
     for args, message in (
         (["train", "--out", str(tmp_path / "full")], "exists and is not empty"),
         (["train", "--out", str(tmp_path / "a"), "--batch-size", "0"], "batch_size=0"),
         (["train", "--out", str(tmp_path / "b"), "--phases", "nope"], "unknown phases"),
         (["train", "--resume", str(tmp_path / "missing")], "is not a training run"),
+        (["train", "--resume", str(tmp_path / "run"), "--batch-size", "8", "--max-steps", "3"],
+         "--batch-size cannot change (only --max-steps, --checkpoint-every can)"),
         (["train", "--out", str(tmp_path / "c"), "--config", str(tmp_path / "none.yaml")], "does not exist"),
         (["train", "--out", str(tmp_path / "d"), "--data", str(tmp_path / "nowhere")], "no such folder"),
         (["train", "--out", str(tmp_path / "e"), "--data", str(tmp_path / "full")], "no images found"),
     ):
-        result = subprocess.run(_cli(*args), capture_output=True, text=True)
-        assert result.returncode == 2, (args, result.stderr)
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, (args, result.output)
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output, (args, result.output)
 
 
-def test_killed_run_resumes_where_it_stopped(tmp_path):
-    run_dir = tmp_path / "run"
+def test_killed_run_resumes_bitwise_equal_to_an_uninterrupted_one(tmp_path):
+    from ofa_tf import load_supernet
+
+    run_dir, reference_dir = tmp_path / "run", tmp_path / "reference"
     config = tmp_path / "tiny.json"
-    config.write_text(json.dumps({**TINY, "max_steps_per_phase": 8, "checkpoint_every": 2}))
-    process = subprocess.Popen(
-        _cli("train", "--out", str(run_dir), "--config", str(config)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    config.write_text(json.dumps({**TINY, "max_steps_per_phase": 8, "checkpoint_every": 2, "deterministic": True}))
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    reference = subprocess.Popen(_cli("train", "--out", str(reference_dir), "--config", str(config)), **quiet)
+    process = subprocess.Popen(_cli("train", "--out", str(run_dir), "--config", str(config)), **quiet)
     metrics = run_dir / "metrics.jsonl"
     deadline = time.time() + 300
     killed_after = None
@@ -178,7 +211,8 @@ def test_killed_run_resumes_where_it_stopped(tmp_path):
     process.wait()
     assert killed_after is not None, "the run finished or stalled before it could be killed mid-phase"
     assert not (run_dir / "supernet").exists()
-    resumed = subprocess.run(_cli("train", "--resume", str(run_dir)), capture_output=True, text=True, timeout=600)
+    # --max-steps may be given again on resume (it is one of the options that can change)
+    resumed = subprocess.run(_cli("train", "--resume", str(run_dir), "--max-steps", "8"), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
     steps = [r for r in records if r["event"] == "step"]
@@ -190,4 +224,9 @@ def test_killed_run_resumes_where_it_stopped(tmp_path):
     assert kernel[restart:] == list(range(kernel[restart], 9))
     phases = {r["phase"] for r in json.loads((run_dir / "phase_results.json").read_text())}
     assert phases == {"teacher", "kernel", "expand_1"}
-    assert (run_dir / "supernet" / "supernet.json").is_file()
+    assert reference.wait(timeout=600) == 0
+    # --deterministic: the killed-and-resumed run ends with the uninterrupted run's weights, bit for bit
+    ours, theirs = load_supernet(run_dir / "supernet"), load_supernet(reference_dir / "supernet")
+    assert len(ours.weights) == len(theirs.weights)
+    for a, b in zip(ours.weights, theirs.weights):
+        assert np.array_equal(a.numpy(), b.numpy()), a.path

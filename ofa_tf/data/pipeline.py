@@ -6,6 +6,7 @@ from typing import Sequence
 
 from ofa_tf._backend import tf
 from ofa_tf.data.transforms import DEFAULT_CROP_SCALE, eval_transform, train_transform
+from ofa_tf.errors import DataError
 
 
 def batch_resolution(resolutions: Sequence[int], seed: int, batch_index) -> tf.Tensor:
@@ -38,7 +39,7 @@ def train_dataset(
         crop_scale: area range of the random resized crop.
     """
     if n_examples < batch_size:
-        raise ValueError(f"only {n_examples} images for batch size {batch_size}: lower --batch-size")
+        raise DataError(f"only {n_examples} images for batch size {batch_size}: lower --batch-size")
     dataset = examples.shuffle(n_examples, seed=seed, reshuffle_each_iteration=True).repeat().enumerate()
     dataset = dataset.skip(start_batch * batch_size)
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ofa_tf.errors import ConfigError
+from ofa_tf.errors import ConfigError, MissingFileError
 from ofa_tf.space import SearchSpace
 
 _IGNORED_SUFFIXES = ("num_batches_tracked",)
@@ -85,7 +85,7 @@ def load_official_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     Needs PyTorch: `pip install "ofa-tf[pytorch]"`.
     """
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint {path} does not exist: pass the path of an official OFA .pth file")
+        raise MissingFileError(f"checkpoint {path} does not exist: pass the path of an official OFA .pth file")
     try:
         import torch
     except ImportError:

@@ -1,6 +1,7 @@
 """Activations by their OFA names, with the Keras name used in extracted models."""
 
 from ofa_tf._backend import tf
+from ofa_tf.errors import ConfigError
 
 # OFA name -> Keras activation identifier (same formulas: hard_silu = x * relu6(x + 3) / 6).
 KERAS_ACTIVATION = {"relu": "relu", "h_swish": "hard_silu", "h_sigmoid": "hard_sigmoid"}
@@ -43,4 +44,4 @@ def get(name: str):
     try:
         return _FUNCTIONS[name]
     except KeyError:
-        raise ValueError(f"unknown activation {name!r}: expected one of {sorted(_FUNCTIONS)}") from None
+        raise ConfigError(f"unknown activation {name!r}: expected one of {sorted(_FUNCTIONS)}") from None

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ofa_tf._backend import keras
-from ofa_tf.errors import ConfigError
+from ofa_tf.errors import ConfigError, MissingFileError
 from ofa_tf.io import atomic_write_json
 from ofa_tf.nas.arch_encoding import ArchEncoder
 from ofa_tf.space import ArchIndices, SearchSpace
@@ -90,7 +90,7 @@ def load_accuracy_predictor(directory: str | os.PathLike, space: SearchSpace) ->
     directory = Path(directory)
     card_path, model_path = directory / PREDICTOR_CARD_FILE, directory / PREDICTOR_MODEL_FILE
     if not card_path.is_file() or not model_path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{directory} holds no accuracy predictor: run `ofa-tf predictor build` and `ofa-tf predictor train` first"
         )
     card = json.loads(card_path.read_text())

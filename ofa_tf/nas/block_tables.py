@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 
 from ofa_tf.space import ArchIndices, SearchSpace
+from ofa_tf.errors import ConfigError
 
 TablesAt = Callable[[int], "tuple[np.ndarray, float]"]
 
@@ -28,7 +29,7 @@ def sum_per_resolution(space: SearchSpace, arch: ArchIndices, resolution: int | 
     """Sums each row with the tables of its resolution (`arch.resolution`, or `resolution`)."""
     resolutions = np.full(len(arch), resolution) if resolution is not None else arch.resolution
     if np.any(resolutions <= 0):
-        raise ValueError("this cost depends on the resolution: set it on the configs or pass resolution=")
+        raise ConfigError("this cost depends on the resolution: set it on the configs or pass resolution=")
     parts = {}
     for r in np.unique(resolutions):
         rows = np.flatnonzero(resolutions == r)

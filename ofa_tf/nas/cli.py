@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ofa_tf.errors import ConfigError
+from ofa_tf.errors import ConfigError, MissingFileError
 
 
 def _load(run_path: str):
@@ -93,7 +93,7 @@ def train(run_path, predictor_dir, epochs, seed):
     directory = Path(predictor_dir or run.predictor_dir)
     dataset_path = directory / DATASET_FILE
     if not dataset_path.is_file():
-        raise FileNotFoundError(f"{dataset_path} is missing: run `ofa-tf predictor build --supernet {run_path}` first")
+        raise MissingFileError(f"{dataset_path} is missing: run `ofa-tf predictor build --supernet {run_path}` first")
     dataset = json.loads(dataset_path.read_text())
     space = SearchSpace.from_dict(json.loads((run.supernet_dir / CARD_FILE).read_text())["search_space"])
     config = PredictorTrainingConfig(epochs=epochs, seed=seed)

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import yaml
 
-from ofa_tf.errors import ConfigError
+from ofa_tf.errors import ConfigError, MissingFileError
 from ofa_tf.nas.block_tables import sum_per_resolution
 from ofa_tf.space import ArchIndices, BlockSpec, SearchSpace
 
@@ -96,7 +96,7 @@ class LatencyTable:
         entries: dict[str, Any] = {}
         for path in paths:
             if not os.path.isfile(path):
-                raise FileNotFoundError(f"latency table {path} does not exist: build one with `ofa-tf bench lut`")
+                raise MissingFileError(f"latency table {path} does not exist: build one with `ofa-tf bench lut`")
             try:
                 with open(path) as handle:
                     content = yaml.safe_load(handle)

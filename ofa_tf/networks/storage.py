@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ofa_tf._backend import keras, tf
-from ofa_tf.errors import ConfigError
+from ofa_tf.errors import ConfigError, MissingFileError
 from ofa_tf.io import atomic_write_json
 from ofa_tf.networks.ofa_mbv3 import OFAMobileNetV3
 
@@ -47,7 +47,7 @@ def load_supernet(directory: str | os.PathLike) -> OFAMobileNetV3:
     directory = Path(directory)
     card_path, weights_path = directory / CARD_FILE, directory / WEIGHTS_FILE
     if not card_path.is_file() or not weights_path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{directory} is not a supernet folder: expected {CARD_FILE} and {WEIGHTS_FILE} "
             "(made by `ofa-tf convert-official` or `ofa-tf train`)"
         )

@@ -14,6 +14,7 @@ from typing import Iterable
 
 from ofa_tf._backend import tf
 from ofa_tf.layers.batch_norm import ElasticBatchNormalization
+from ofa_tf.errors import DataError
 
 # One traced forward and one update-factor variable per supernet, kept outside
 # the model so that they are not part of its weights or checkpoints.
@@ -61,5 +62,5 @@ def recalibrate_bn(net, batches: Iterable, config=None) -> int:
         for layer in layers:
             layer.update_factor = None
     if seen == 0:
-        raise ValueError("BN recalibration got no images: pass a non-empty iterable of batches")
+        raise DataError("BN recalibration got no images: pass a non-empty iterable of batches")
     return seen

@@ -14,7 +14,7 @@ import json
 import os
 from typing import Any, Sequence
 
-from ofa_tf.errors import ConfigError
+from ofa_tf.errors import ConfigError, MissingFileError
 
 
 
@@ -169,7 +169,7 @@ def load_overrides(path: str | os.PathLike) -> dict[str, Any]:
     import yaml
 
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file {path} does not exist")
+        raise MissingFileError(f"config file {path} does not exist")
     try:
         with open(path) as handle:
             data = yaml.safe_load(handle)  # YAML is a superset of JSON

@@ -10,6 +10,7 @@ from ofa_tf.data.pipeline import eval_dataset, recalibration_batches
 from ofa_tf.data.transforms import DEFAULT_CROP_SCALE
 from ofa_tf.space import SubnetConfig
 from ofa_tf.training.bn_recalibration import recalibrate_bn
+from ofa_tf.errors import DataError
 
 
 @contextlib.contextmanager
@@ -75,5 +76,5 @@ class SubnetEvaluator:
             correct += int(tf.reduce_sum(tf.cast(predictions == labels, tf.int32)))
             total += int(labels.shape[0])
         if total == 0:
-            raise ValueError("evaluation got no images: the evaluation split is empty")
+            raise DataError("evaluation got no images: the evaluation split is empty")
         return 100.0 * correct / total

@@ -12,6 +12,7 @@ from ofa_tf._backend import keras, tf
 from ofa_tf.data.pipeline import eval_dataset, train_dataset
 from ofa_tf.data.transforms import DEFAULT_CROP_SCALE
 from ofa_tf.training.losses import label_smoothed_cross_entropy, soft_target_cross_entropy
+from ofa_tf.errors import DivergedError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +70,7 @@ def finetune(model: Any, teacher: Any | None, examples: tf.data.Dataset, n_examp
     for images, labels in batches.take(steps):
         loss = step(images, labels)
         if not math.isfinite(float(loss)):
-            raise FloatingPointError("fine-tuning diverged (loss is not finite): lower --finetune-lr")
+            raise DivergedError("fine-tuning diverged (loss is not finite): lower --finetune-lr")
     return steps
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from ofa_tf._backend import keras, tf
 from ofa_tf.data.pipeline import train_dataset
 from ofa_tf.data.sources import ImageSource, open_source
-from ofa_tf.errors import ConfigError
+from ofa_tf.errors import ConfigError, DivergedError, MissingFileError
 from ofa_tf.io import atomic_write_json
 from ofa_tf.networks import OFAMobileNetV3, load_supernet, save_supernet
 from ofa_tf.space import SubnetConfig
@@ -143,8 +143,10 @@ class ProgressiveShrinkingTrainer:
         return net
 
     def _checkpoint(self) -> tf.train.Checkpoint:
+        # Every weight by position: a tf.train checkpoint of the Keras model itself misses the
+        # blocks' BN statistics (layers held in a list) and Keras' seed-generator states (dropout).
         return tf.train.Checkpoint(
-            model=self.net,
+            variables=[v.value for v in self.net.variables],
             optimizer=self.optimizer,
             phase_index=self.phase_index,
             step_in_phase=self.step_in_phase,
@@ -199,7 +201,12 @@ class ProgressiveShrinkingTrainer:
             return loss_sum / tf.cast(n_subnets, tf.float32)
 
         images_spec, labels_spec = self._dataset(0).element_spec
-        targets_spec = _per_example_spec(labels_spec, self.source.n_classes)
+        n_classes = self.source.n_classes
+        self._no_targets = tf.function(
+            lambda labels: strategy.run(lambda y: tf.zeros([tf.shape(y)[0], n_classes]), args=(labels,)), autograph=False
+        )
+        # what strategy.run returns per replica (a plain tensor where there is one local replica)
+        targets_spec = tf.type_spec_from_value(self._no_targets.get_concrete_function(labels_spec).structured_outputs)
         signature = [images_spec, labels_spec, targets_spec, net.arch_spec(batched=True), tf.TensorSpec([], tf.float32)]
 
         @tf.function(input_signature=signature, autograph=False)
@@ -214,11 +221,7 @@ class ProgressiveShrinkingTrainer:
             logits = self.teacher(images, training=True, arch=teacher_arch)
             return tf.stop_gradient(tf.nn.softmax(tf.cast(logits, tf.float32)))
 
-        n_classes = self.source.n_classes
         self._teacher_targets = tf.function(lambda images: strategy.run(teacher_targets, args=(images,)), autograph=False)
-        self._no_targets = tf.function(
-            lambda labels: strategy.run(lambda y: tf.zeros([tf.shape(y)[0], n_classes]), args=(labels,)), autograph=False
-        )
         return step
 
     def train_step(
@@ -337,7 +340,7 @@ class ProgressiveShrinkingTrainer:
             ]
             loss = self.train_step(images, labels, subnets, lr, distill=phase.kd)
             if not np.isfinite(loss):
-                raise FloatingPointError(f"loss is {loss} at step {step + 1} of phase {phase.name}: lower the learning rate")
+                raise DivergedError(f"loss is {loss} at step {step + 1} of phase {phase.name}: lower the learning rate")
             self.batches_done.assign_add(1)
             self.step_in_phase.assign(step + 1)
             metrics = {
@@ -400,13 +403,6 @@ class ProgressiveShrinkingTrainer:
         self._summary_writer.flush()
 
 
-def _per_example_spec(labels_spec, n_classes: int):
-    """The spec of [batch, n_classes] float32 values laid out as the labels (per replica or not)."""
-    if isinstance(labels_spec, tf.TensorSpec):
-        return tf.TensorSpec([labels_spec.shape[0], n_classes], tf.float32)
-    return type(labels_spec)(*(_per_example_spec(spec, n_classes) for spec in labels_spec._value_specs))
-
-
 def _min_mid_max(phase: PhaseConfig, n_blocks: int, n_stages: int) -> list[tuple[str, SubnetConfig]]:
     def pick(values, which):
         values = sorted(values)
@@ -431,7 +427,7 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
 
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a training run: {CONFIG_FILE} is missing (start one with `ofa-tf train --out DIR`)")
+        raise MissingFileError(f"{run_dir} is not a training run: {CONFIG_FILE} is missing (start one with `ofa-tf train --out DIR`)")
     return config_from_dict(json.loads(path.read_text()))
 
 
