@@ -29,7 +29,6 @@ def _digest() -> str:
         ("bench_supernet", ["--width-mult", "0.25", "--resolution", "32", "--batch-size", "2", "--steps", "1"]),
         ("bench_search", ["--generations", "2"]),
         ("bench_train", ["--resolution", "32", "--batch-size", "2", "--subnets", "1", "--steps", "1"]),
-        ("bench_lut", ["--width-mult", "0.25", "--resolution", "32", "--n", "30", "--num-runs", "1"]),
         ("bench_export", ["--resolution", "32", "--rounds", "1", "--runs", "1"]),
     ],
 )
