@@ -99,3 +99,18 @@ def test_skipped_blocks_get_no_gradient():
     kept = net.blocks[1].project_conv.kernel.path
     assert grads[skipped] is None or np.abs(grads[skipped]).sum() == 0
     assert np.abs(grads[kept]).sum() > 0
+
+
+def test_hard_activations_custom_gradients_equal_the_composite():
+    from ofa_tf.layers import activations
+
+    x = tf.constant(np.concatenate([np.linspace(-5, 5, 1001), [-3.0, 3.0, 0.0, -1.5]]).astype(np.float32))
+    for ours, composite in (
+        (activations.hard_swish, lambda v: v * tf.nn.relu6(v + 3.0) / 6.0),
+        (activations.hard_sigmoid, lambda v: tf.nn.relu6(v + 3.0) / 6.0),
+    ):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            a, b = ours(x), composite(x)
+        assert float(tf.reduce_max(tf.abs(a - b))) == 0.0
+        assert float(tf.reduce_max(tf.abs(tape.gradient(a, x) - tape.gradient(b, x)))) <= 1e-6

@@ -194,8 +194,10 @@ class ProgressiveShrinkingTrainer:
                 return k + 1, summed, loss_sum + loss
 
             zeros = [tf.zeros(v.shape, v.dtype) for v in variables]
+            # One subnet after the other, as upstream: overlapping iterations would race on the
+            # BN running statistics and the dropout seed state (and so break determinism).
             _, accumulated, loss_sum = tf.while_loop(
-                lambda k, *_: k < n_subnets, body, (tf.constant(0), zeros, tf.constant(0.0))
+                lambda k, *_: k < n_subnets, body, (tf.constant(0), zeros, tf.constant(0.0)), parallel_iterations=1
             )
             self.optimizer.apply(accumulated)
             return loss_sum / tf.cast(n_subnets, tf.float32)
