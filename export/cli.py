@@ -7,7 +7,8 @@ import click
 
 @click.command()
 @click.argument("model", type=click.Path())
-@click.option("--tflite", "tflite", is_flag=True, default=True, show_default=True, help="Export to TFLite (the only target).")
+@click.option("--tflite", "target", flag_value="tflite", default=True, help="Export to a validated .tflite (default).")
+@click.option("--saved-model", "target", flag_value="saved_model", help="Export to a TensorFlow SavedModel folder instead.")
 @click.option("--quantize", type=click.Choice(["none", "fp16", "dynamic", "int8"]), default="none", show_default=True)
 @click.option("--int8-io", is_flag=True, help="int8 input and output tensors (with --quantize int8).")
 @click.option("--int8-friendly/--no-int8-friendly", default=None, help="Rewrite hard-swish for XNNPACK int8 (default: on for int8).")
@@ -26,8 +27,8 @@ import click
 @click.option("--qat-learning-rate", type=float, default=0.005, show_default=True)
 @click.option("--qat-batch-size", type=int, default=64, show_default=True)
 @click.option("--qat-max-steps", type=int, default=None, help="Cap on the steps of each QAT epoch.")
-@click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="The FILE.tflite to write.")
-def export(model, tflite, quantize, int8_io, int8_friendly, calibration_samples, calibration_seed, resolution, data,
+@click.option("--out", "out", type=click.Path(), required=True, help="The FILE.tflite (or SavedModel folder) to write.")
+def export(model, target, quantize, int8_io, int8_friendly, calibration_samples, calibration_seed, resolution, data,
            validate_images, min_agreement, qat_epochs, qat_learning_rate, qat_batch_size, qat_max_steps, out):
     """Export a subnet (.keras file or specialize run folder) to a validated TFLite model.
 
@@ -39,6 +40,7 @@ def export(model, tflite, quantize, int8_io, int8_friendly, calibration_samples,
     \b
     Examples:
       ofa-tf export runs/spec --quantize int8 --out model_int8.tflite
+      ofa-tf export runs/spec --saved-model --out model_savedmodel
       ofa-tf export subnet.keras --quantize int8 --int8-io --qat-epochs 2 --out model_qat.tflite
     """
     from ofa_tf.cli import _import_library
@@ -47,6 +49,15 @@ def export(model, tflite, quantize, int8_io, int8_friendly, calibration_samples,
     from ofa_tf.export.pipeline import ExportConfig, run_export
     from ofa_tf.export.qat import QATConfig
 
+    if target == "saved_model":
+        from ofa_tf.errors import ConfigError
+        from ofa_tf.export.saved_model import export_saved_model
+
+        if quantize != "none" or qat_epochs or int8_io:
+            raise ConfigError("--saved-model writes the float model: drop --quantize/--int8-io/--qat-epochs or use --tflite")
+        difference = export_saved_model(model, out, data=data, resolution=resolution)
+        click.echo(f"wrote {out} (SavedModel; max |logit diff| vs Keras {difference:.2g})")
+        return
     if min_agreement is not None and not 0.0 <= min_agreement <= 1.0:
         raise click.UsageError(f"--min-agreement {min_agreement}: give a fraction between 0 and 1, e.g. 0.9")
     qat = QATConfig(learning_rate=qat_learning_rate, batch_size=qat_batch_size, max_steps_per_epoch=qat_max_steps)

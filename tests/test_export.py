@@ -196,3 +196,22 @@ def test_cli_bad_input_is_one_line(subnet_file, tmp_path, args, message):
     result = _run(*args, "--out", tmp_path / "m.tflite")
     assert result.exit_code == 2 and message in result.output, result.output
     assert "Traceback" not in result.output
+
+
+def test_cli_exports_a_validated_saved_model(subnet_file, tmp_path):
+    from ofa_tf._backend import tf
+    from ofa_tf.export.pipeline import load_model
+
+    out = tmp_path / "saved"
+    result = _run(subnet_file, "--saved-model", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "SavedModel" in result.output and (out / "saved_model.pb").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["saved"]  # no staging folder left behind
+    images = np.random.default_rng(0).normal(size=(2, SIZE, SIZE, 3)).astype(np.float32)
+    expected = load_model(subnet_file)(images).numpy()
+    loaded = tf.saved_model.load(str(out))
+    assert np.abs(loaded.serve(tf.constant(images)).numpy() - expected).max() <= 1e-4
+    again = _run(subnet_file, "--saved-model", "--out", out)
+    assert again.exit_code == 2 and "exists" in again.output
+    mixed = _run(subnet_file, "--saved-model", "--quantize", "int8", "--out", tmp_path / "other")
+    assert mixed.exit_code == 2 and "--saved-model writes the float model" in mixed.output
