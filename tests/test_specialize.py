@@ -94,6 +94,7 @@ def test_predictor_build_train_and_specialize(supernet_dir, tmp_path):
     assert trained.exit_code == 0, trained.output
     card = json.loads((supernet_dir / "predictor" / "accuracy_predictor.json").read_text())
     assert -1 <= card["metrics"]["kendall_tau"] <= 1 and card["metrics"]["n_test_records"] > 0
+    assert card["search_space"]["resolutions"] == sorted(card["resolutions"])  # the run's, not 128..224
 
     table, lut, limit = _fake_latency_table(supernet_dir, tmp_path)
     out = tmp_path / "out"

@@ -95,9 +95,11 @@ def train(run_path, predictor_dir, epochs, seed):
     if not dataset_path.is_file():
         raise MissingFileError(f"{dataset_path} is missing: run `ofa-tf predictor build --supernet {run_path}` first")
     dataset = json.loads(dataset_path.read_text())
+    resolutions = tuple(dataset["config"]["resolutions"])
     space = SearchSpace.from_dict(json.loads((run.supernet_dir / CARD_FILE).read_text())["search_space"])
+    space = dataclasses.replace(space, resolutions=resolutions)  # the card names what was measured
     config = PredictorTrainingConfig(epochs=epochs, seed=seed)
-    predictor, metrics = fit_accuracy_predictor(space, dataset["records"], dataset["config"]["resolutions"], config)
+    predictor, metrics = fit_accuracy_predictor(space, dataset["records"], resolutions, config)
     save_accuracy_predictor(predictor, directory, metrics)
     click.echo(
         f"held-out subnets: RMSE {metrics['rmse_top1']:.2f} top-1 points (mean-accuracy baseline "
