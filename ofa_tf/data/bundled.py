@@ -1,4 +1,4 @@
-"""The bundled real CIFAR-10 subset (5,438 train / 1,017 test images), shipped in the package."""
+"""The bundled real CIFAR-10 subset (8,499 train / 1,017 test images), shipped in the package."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ class BundledDataset:
     """Arrays of the bundled dataset.
 
     Args:
-        x_train: uint8 [5438, 32, 32, 3] RGB images.
-        y_train: int64 [5438] labels.
+        x_train: uint8 [8499, 32, 32, 3] RGB images.
+        y_train: int64 [8499] labels.
         x_test: uint8 [1017, 32, 32, 3].
         y_test: int64 [1017].
         class_names: the 10 CIFAR-10 class names.
