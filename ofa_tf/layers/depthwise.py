@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -81,6 +81,14 @@ class ElasticDepthwiseConv2D(keras.layers.Layer):
             kernel = tf.reshape(tf.matmul(matrix, crop), (small, small, -1, 1))
             kernels.insert(0, kernel)
         return kernels
+
+    def matrices_in_use(self, kernel_index: tf.Tensor) -> list[tuple[Any, tf.Tensor]]:
+        """(matrix, in use) pairs for int32 kernel indices (any shape): a matrix is used
+        by every kernel size it helps to make, i.e. by indices up to its target size's."""
+        return [
+            (self.transform_matrices[transform_matrix_name(big, small)], kernel_index <= i)
+            for i, (small, big) in enumerate(zip(self.kernel_size_list[:-1], self.kernel_size_list[1:]))
+        ]
 
     def _selected_kernel(self, channels, kernel_index) -> tuple[tf.Tensor, tf.Tensor]:
         """(kernel, size) for an int32 index, without control flow: every size is

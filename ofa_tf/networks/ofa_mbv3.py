@@ -22,7 +22,7 @@ class OFAMobileNetV3(keras.Model):
     The active subnet lives in three int32 `tf.Variable`s (kernel index and
     expand index per block, depth per stage) read inside the graph, so one
     `tf.function` trace serves every subnet: the depthwise kernel is chosen
-    with `tf.switch_case`, widths are slices of the shared weights and
+    by index (gather and slice), widths are slices of the shared weights and
     skipped blocks are bypassed with `tf.cond`. A small subnet therefore
     computes less, it is not a masked large one. Any input resolution works.
 
@@ -183,6 +183,31 @@ class OFAMobileNetV3(keras.Model):
         x = tf.reshape(x, (-1, self.space.feature_mix_channels))
         x = self.dropout(x, training=training)
         return self.classifier(x)
+
+    def variables_in_use(self, archs: dict[str, tf.Tensor]) -> list[tf.Tensor | None]:
+        """Whether any of a batch of subnets uses each trainable variable.
+
+        Args:
+            archs: arch tensors with a leading subnet axis (`arch_spec(batched=True)`).
+
+        Returns:
+            per `trainable_variables` entry, a bool scalar tensor, or None where
+            every subnet uses the variable. Unused are the blocks beyond a
+            stage's depth and the kernel transformation matrices of blocks at
+            their largest kernel: upstream's optimizer skips such parameters
+            (their gradient is None), weight decay and momentum included.
+        """
+        in_use = {}
+        always_active = min(self.space.depth_list)
+        for spec, block in zip(self.space.blocks, self.blocks):
+            active = spec.depth_index < archs["depth"][:, spec.stage]  # [subnets]
+            if spec.depth_index >= always_active:
+                block_in_use = tf.reduce_any(active)
+                for variable in block.trainable_variables:
+                    in_use[id(variable)] = block_in_use
+            for matrix, used in block.depthwise.matrices_in_use(archs["kernel_index"][:, spec.index]):
+                in_use[id(matrix)] = tf.reduce_any(used & active)
+        return [in_use.get(id(variable)) for variable in self.trainable_variables]
 
     def _static_arch(self, config: SubnetConfig) -> dict[str, list[int]]:
         """`config` as Python ints in the layout of `arch_tensors`."""

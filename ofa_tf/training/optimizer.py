@@ -19,7 +19,9 @@ class MomentumSGD(tf.Module):
 
     Weight decay is added to the gradient before the momentum, as PyTorch's
     `weight_decay`; `decayed[i]` says whether variable `i` is decayed (the
-    reference exempts BN parameters and biases).
+    reference exempts BN parameters and biases). A variable that the step's
+    subnets did not use is left alone, momentum and decay included, as
+    PyTorch skips a parameter whose gradient is None.
 
     Create it inside the strategy's scope; call `apply` in a replica context
     (inside `strategy.run`): gradients are summed over replicas, then every
@@ -58,25 +60,39 @@ class MomentumSGD(tf.Module):
         for buffer in self.momentum_buffers:
             buffer.assign(tf.zeros(buffer.shape, buffer.dtype))
 
-    def apply(self, gradients: Sequence[tf.Tensor]) -> None:
-        """Sums `gradients` over replicas and updates every variable (call in a replica context)."""
+    def apply(self, gradients: Sequence[tf.Tensor], in_use: Sequence[tf.Tensor | None] | None = None) -> None:
+        """Sums `gradients` over replicas and updates the variables (call in a replica context).
+
+        Args:
+            gradients: one per variable.
+            in_use: one bool scalar per variable, False to leave it alone; None
+                entries (or no list) mean in use.
+        """
         context = tf.distribute.get_replica_context()
         gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, list(gradients))
-        context.merge_call(self._update, args=(gradients,))
+        in_use = list(in_use) if in_use is not None else [None] * len(gradients)
+        context.merge_call(self._update, args=(gradients, in_use))
 
-    def _update(self, strategy: tf.distribute.Strategy, gradients) -> None:
-        def update(variable, buffer, gradient, decayed):
+    def _update(self, strategy: tf.distribute.Strategy, gradients, in_use) -> None:
+        def update(variable, buffer, gradient, decayed, used):
             learning_rate = tf.cast(tf.convert_to_tensor(self.learning_rate), variable.dtype)
+            momentum = tf.constant(self.momentum, variable.dtype)
             if decayed and self.weight_decay:
                 gradient = gradient + self.weight_decay * tf.convert_to_tensor(variable)
+            if used is not None:  # unused: accum = accum * 1 + 0 and var -= 0, both unchanged
+                gradient = gradient * tf.cast(used, variable.dtype)
+                learning_rate = learning_rate * tf.cast(used, variable.dtype)
+                momentum = tf.where(used, momentum, tf.ones_like(momentum))
             return tf.raw_ops.ResourceApplyMomentum(
                 var=variable.handle,
                 accum=buffer.handle,
                 lr=learning_rate,
                 grad=gradient,
-                momentum=tf.constant(self.momentum, variable.dtype),
+                momentum=momentum,
                 use_nesterov=self.nesterov,
             )
 
-        for variable, buffer, gradient, decayed in zip(self._variables, self.momentum_buffers, gradients, self.decayed):
-            strategy.extended.update(variable, update, args=(buffer, gradient, decayed), group=False)
+        for variable, buffer, gradient, decayed, used in zip(
+            self._variables, self.momentum_buffers, gradients, self.decayed, in_use
+        ):
+            strategy.extended.update(variable, update, args=(buffer, gradient, decayed, used), group=False)

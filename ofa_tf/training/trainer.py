@@ -199,7 +199,7 @@ class ProgressiveShrinkingTrainer:
             _, accumulated, loss_sum = tf.while_loop(
                 lambda k, *_: k < n_subnets, body, (tf.constant(0), zeros, tf.constant(0.0)), parallel_iterations=1
             )
-            self.optimizer.apply(accumulated)
+            self.optimizer.apply(accumulated, in_use=net.variables_in_use(archs))
             return loss_sum / tf.cast(n_subnets, tf.float32)
 
         images_spec, labels_spec = self._dataset(0).element_spec
