@@ -25,14 +25,14 @@ from ofa_tf.training.trainer import ProgressiveShrinkingTrainer  # noqa: E402
 
 
 def main(run_dir: str) -> None:
-    phase = dict(name="teacher", ks_list=[7], expand_ratio_list=[6], depth_list=[4], epochs=1, warmup_epochs=0,
+    phase = dict(name="teacher", ks_list=[7], expand_ratio_list=[6], depth_list=[2], epochs=1, warmup_epochs=0,
                  base_lr=0.05, subnets_per_step=1, kd=False)
-    config = apply_overrides(cifar_preset(), dict(
-        width_mult=0.25, resolutions=[32], eval_resolutions=[32], batch_size=16, dropout_rate=0.0,
+    config = apply_overrides(cifar_preset(), dict(  # a depth-2 supernet: half the tracing
+        width_mult=0.25, depth_list=[2], resolutions=[32], eval_resolutions=[32], batch_size=16, dropout_rate=0.0,
         bn_recalibration_images=32, bn_recalibration_batch=16, max_steps_per_phase=1, phases=[phase]))
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     trainer = ProgressiveShrinkingTrainer(config, run_dir, strategy=strategy)
-    reference = OFAMobileNetV3(width_mult=0.25, n_classes=10, dropout_rate=0.0)
+    reference = OFAMobileNetV3(width_mult=0.25, depth_list=(2,), n_classes=10, dropout_rate=0.0)
     reference.build((None, None, None, 3))
     for target, source in zip(reference.weights, trainer.net.weights):
         target.assign(source.numpy())
@@ -51,7 +51,8 @@ def main(run_dir: str) -> None:
         for i, g in enumerate(tape.gradient(loss, variables)):
             summed[i] += 0.0 if g is None else g.numpy()
 
-    trainer.run()
+    distributed = next(iter(trainer._dataset(0)))  # the same first batch, split between the replicas
+    trainer.train_step(*distributed, [subnet], scaled_lr(0.05, 16), distill=False)
     after = [v.numpy() for v in trainer.variables]
     lr = scaled_lr(0.05, 16)
     worst_update = worst_scale = 0.0

@@ -38,10 +38,10 @@ def test_two_workers_train_in_sync(tmp_path):
     from ofa_tf import load_supernet
 
     config = tmp_path / "tiny.json"
-    phase = dict(name="teacher", ks_list=[7], expand_ratio_list=[6], depth_list=[4], epochs=1, warmup_epochs=0,
+    phase = dict(name="teacher", ks_list=[7], expand_ratio_list=[6], depth_list=[2], epochs=1, warmup_epochs=0,
                  base_lr=0.05, subnets_per_step=1, kd=False)
-    config.write_text(json.dumps(dict(
-        width_mult=0.25, resolutions=[24, 32], eval_resolutions=[32], batch_size=16, dropout_rate=0.0,
+    config.write_text(json.dumps(dict(  # a depth-2 supernet: no skippable blocks, half the tracing
+        width_mult=0.25, depth_list=[2], resolutions=[24, 32], eval_resolutions=[32], batch_size=16, dropout_rate=0.0,
         bn_recalibration_images=32, bn_recalibration_batch=16, max_steps_per_phase=3, phases=[phase])))
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     processes = []

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from ofa_tf import OFAMobileNetV3, extract_subnet
+from ofa_tf.space import SubnetConfig
 from ofa_tf._backend import keras
 
 from conftest import build_tiny
@@ -26,13 +27,28 @@ def supernet_logits(net, config, images):
     return net(images, training=False, arch=net.arch_tensors(config)).numpy()
 
 
+def _covering_configs(space, rng) -> list[SubnetConfig]:
+    """Subnets in which every block runs with every kernel size and expand ratio: three
+    rotations of the choices at full depth, then the same at random depths."""
+    ks, e, n = space.ks_list, space.expand_ratio_list, space.n_blocks
+    configs = []
+    for depth in (space.max_config().d, None):
+        for shift in range(max(len(ks), len(e))):
+            d = depth or tuple(int(v) for v in rng.choice(space.depth_list, space.n_stages))
+            configs.append(SubnetConfig(
+                ks=tuple(ks[(b + shift) % len(ks)] for b in range(n)),
+                e=tuple(e[(2 * b + shift) % len(e)] for b in range(n)),
+                d=d,
+            ))
+    return configs
+
+
 @pytest.mark.parametrize("resolution", [32, 48])
 def test_extracted_subnets_equal_supernet(tiny_net, resolution):
     rng = np.random.default_rng(resolution)
     images = rng.normal(size=(4, resolution, resolution, 3)).astype(np.float32)
     worst = 0.0
-    configs = [tiny_net.space.max_config(), tiny_net.space.min_config()]
-    configs += [tiny_net.space.sample(rng) for _ in range(20)]
+    configs = [tiny_net.space.max_config(), tiny_net.space.min_config()] + _covering_configs(tiny_net.space, rng)
     for config in configs:
         subnet = extract_subnet(tiny_net, config.with_resolution(resolution))
         expected = supernet_logits(tiny_net, config, images)

@@ -90,10 +90,10 @@ def test_training_runs_on_an_image_folder(tmp_path):
     from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
 
     _write_folder(tmp_path / "data", per_class=8)
-    phase = dict(name="teacher", ks_list=[7], expand_ratio_list=[6], depth_list=[4], epochs=1, warmup_epochs=0,
+    phase = dict(name="teacher", ks_list=[7], expand_ratio_list=[6], depth_list=[2], epochs=1, warmup_epochs=0,
                  base_lr=0.05, subnets_per_step=1, kd=False)
-    config = apply_overrides(cifar_preset(), dict(
-        data=str(tmp_path / "data"), width_mult=0.25, resolutions=[24, 32], eval_resolutions=[32], batch_size=8,
+    config = apply_overrides(cifar_preset(), dict(  # a depth-2 supernet: half the tracing
+        data=str(tmp_path / "data"), width_mult=0.25, depth_list=[2], resolutions=[24, 32], eval_resolutions=[32], batch_size=8,
         bn_recalibration_images=8, bn_recalibration_batch=8, holdout_images=4, max_steps_per_phase=2, phases=[phase]))
     results = ProgressiveShrinkingTrainer(config, tmp_path / "run").run()
     assert len(results) == 3 and all(0 <= r["top1"] <= 100 for r in results)

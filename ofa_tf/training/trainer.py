@@ -380,11 +380,13 @@ class ProgressiveShrinkingTrainer:
                 config.crop_scale,
             )
         evaluator = self._evaluator
-        rows = []
+        rows, measured = [], {}
         with preserved_bn_statistics(self.net):
             for resolution in config.eval_resolutions:
                 for label, subnet in _min_mid_max(phase, self.net.space.n_blocks, self.net.space.n_stages):
-                    top1 = evaluator.top1(subnet, resolution, self.source.test_examples())
+                    if (subnet, resolution) not in measured:  # e.g. the teacher phase: min = mid = max
+                        measured[subnet, resolution] = evaluator.top1(subnet, resolution, self.source.test_examples())
+                    top1 = measured[subnet, resolution]
                     rows.append({"phase": phase.name, "subnet": label, "resolution": resolution, "top1": top1, **subnet.to_dict()})
         return rows
 
