@@ -45,6 +45,7 @@ setup(
         # numpy, PIL and tqdm without declaring them; torch stays pinned.
         "test": [
             "pytest>=8",
+            "pytest-xdist>=3.5",  # the suite runs on every core, one test file per worker
             "tensorflow-datasets>=4.9",
             "ai-edge-litert>=2.0",
             "tensorflow-model-optimization==0.8.*",

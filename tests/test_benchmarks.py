@@ -30,11 +30,14 @@ def _digest() -> str:
         ("bench_search", ["--generations", "2"]),
         ("bench_train", ["--resolution", "32", "--batch-size", "2", "--subnets", "1", "--steps", "1"]),
         ("bench_export", ["--resolution", "32", "--rounds", "1", "--runs", "1"]),
+        ("regime_probe", ["--regimes", "32px/0.01ep/w0.25", "--seeds", "0", "--architectures", "smallest",
+                          "--work", "{tmp}/probe"]),
     ],
 )
 def test_benchmark_smoke_run_writes_elsewhere(name, args, tmp_path, monkeypatch):
     monkeypatch.setenv("OFA_TF_BENCH_RESULTS", str(tmp_path))
     before = _digest()
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     module = _load(name)
     if hasattr(module.main, "main"):  # a click command
         module.main.main(args, standalone_mode=False)
