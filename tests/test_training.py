@@ -114,27 +114,39 @@ def test_losses_match_their_formulas():
     assert np.allclose(soft_target_cross_entropy(soft, logits).numpy(), -(soft * log_softmax).sum(1), atol=1e-5)
 
 
-def test_tiny_progressive_shrinking_run(tmp_path):
-    from ofa_tf import load_supernet
+# 3 phases x 8 steps, deterministic: run once in process (the tiny end-to-end test), and the
+# uninterrupted reference of the kill-and-resume test
+RESUMABLE = {**SHALLOW, "max_steps_per_phase": 8, "checkpoint_every": 2, "deterministic": True}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
     from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
 
-    config = apply_overrides(cifar_preset(), {**TINY, "max_steps_per_phase": 3, "checkpoint_every": 2})
-    trainer = ProgressiveShrinkingTrainer(config, tmp_path / "run")
+    run_dir = tmp_path_factory.mktemp("tiny") / "run"
+    trainer = ProgressiveShrinkingTrainer(apply_overrides(cifar_preset(), RESUMABLE), run_dir)
     before = trainer.net.blocks[2].project_conv.kernel.numpy().copy()
-    results = trainer.run()
+    return trainer, trainer.run(), before
+
+
+def test_tiny_progressive_shrinking_run(tiny_run):
+    from ofa_tf import load_supernet
+
+    trainer, results, before = tiny_run
+    run_dir = trainer.run_dir
     assert trainer._step.experimental_get_tracing_count() == 1  # all phases, resolutions, subnet counts
     assert [r["phase"] for r in results] == ["teacher"] * 3 + ["kernel"] * 3 + ["expand_1"] * 3
     assert all(0 <= r["top1"] <= 100 for r in results)
-    steps = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    steps = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     steps = [s for s in steps if s["event"] == "step"]
-    assert len(steps) == 9 and all(np.isfinite(s["loss"]) for s in steps)
+    assert len(steps) == 24 and all(np.isfinite(s["loss"]) for s in steps)
     assert not np.allclose(before, trainer.net.blocks[2].project_conv.kernel.numpy())
     for folder in ("teacher", "supernet"):
-        assert (tmp_path / "run" / folder / "supernet.json").is_file()
-    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
-    net = load_supernet(tmp_path / "run" / "supernet")
+        assert (run_dir / folder / "supernet.json").is_file()
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    net = load_supernet(run_dir / "supernet")
     assert np.array_equal(net.blocks[2].project_conv.kernel.numpy(), trainer.net.blocks[2].project_conv.kernel.numpy())
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["batch_size"] == 16
+    assert json.loads((run_dir / "config.json").read_text())["batch_size"] == 16
 
 
 def test_mixed_precision_step_runs_in_bfloat16(tmp_path):
@@ -192,14 +204,13 @@ def test_cli_train_bad_input_exits_2(tmp_path):
         assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output, (args, result.output)
 
 
-def test_killed_run_resumes_bitwise_equal_to_an_uninterrupted_one(tmp_path):
+def test_killed_run_resumes_bitwise_equal_to_an_uninterrupted_one(tiny_run, tmp_path):
     from ofa_tf import load_supernet
 
-    run_dir, reference_dir = tmp_path / "run", tmp_path / "reference"
+    run_dir, reference_dir = tmp_path / "run", tiny_run[0].run_dir  # the reference ran in process, uninterrupted
     config = tmp_path / "tiny.json"
-    config.write_text(json.dumps({**SHALLOW, "max_steps_per_phase": 8, "checkpoint_every": 2, "deterministic": True}))
+    config.write_text(json.dumps(RESUMABLE))
     quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    reference = subprocess.Popen(_cli("train", "--out", str(reference_dir), "--config", str(config)), **quiet)
     process = subprocess.Popen(_cli("train", "--out", str(run_dir), "--config", str(config)), **quiet)
     metrics = run_dir / "metrics.jsonl"
     deadline = time.time() + 300
@@ -229,7 +240,6 @@ def test_killed_run_resumes_bitwise_equal_to_an_uninterrupted_one(tmp_path):
     assert kernel[restart:] == list(range(kernel[restart], 9))
     phases = {r["phase"] for r in json.loads((run_dir / "phase_results.json").read_text())}
     assert phases == {"teacher", "kernel", "expand_1"}
-    assert reference.wait(timeout=600) == 0
     # --deterministic: the killed-and-resumed run ends with the uninterrupted run's weights, bit for bit
     ours, theirs = load_supernet(run_dir / "supernet"), load_supernet(reference_dir / "supernet")
     assert len(ours.weights) == len(theirs.weights)
