@@ -65,8 +65,10 @@ class MomentumSGD(tf.Module):
 
         Args:
             gradients: one per variable.
-            in_use: one bool scalar per variable, False to leave it alone; None
-                entries (or no list) mean in use.
+            in_use: one bool scalar per variable, False for a variable the step did
+                not use (its gradient is zero): it keeps its value and momentum, no
+                weight decay. None entries (or no list) mean in use. Variables that
+                share a flag (e.g. one block's) share its scalar arithmetic.
         """
         context = tf.distribute.get_replica_context()
         gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, list(gradients))
@@ -74,19 +76,28 @@ class MomentumSGD(tf.Module):
         context.merge_call(self._update, args=(gradients, in_use))
 
     def _update(self, strategy: tf.distribute.Strategy, gradients, in_use) -> None:
+        learning_rate = tf.convert_to_tensor(self.learning_rate)
+        hyper = {}  # per distinct `in use` flag (one per block): (lr, momentum, decay) as scalars
+
+        def hyper_parameters(used, dtype):
+            key = (id(used), dtype)
+            if key not in hyper:
+                lr, momentum, decay = tf.cast(learning_rate, dtype), tf.constant(self.momentum, dtype), self.weight_decay
+                if used is not None:  # unused: accum = accum * 1 + 0 and var -= 0 * ..., both unchanged
+                    mask = tf.cast(used, dtype)
+                    lr, momentum, decay = lr * mask, tf.where(used, momentum, tf.ones_like(momentum)), decay * mask
+                hyper[key] = (lr, momentum, decay)
+            return hyper[key]
+
         def update(variable, buffer, gradient, decayed, used):
-            learning_rate = tf.cast(tf.convert_to_tensor(self.learning_rate), variable.dtype)
-            momentum = tf.constant(self.momentum, variable.dtype)
+            # an unused variable's gradient is exactly zero (skipped branch), so only decay needs the mask
+            lr, momentum, decay = hyper_parameters(used, variable.dtype)
             if decayed and self.weight_decay:
-                gradient = gradient + self.weight_decay * tf.convert_to_tensor(variable)
-            if used is not None:  # unused: accum = accum * 1 + 0 and var -= 0, both unchanged
-                gradient = gradient * tf.cast(used, variable.dtype)
-                learning_rate = learning_rate * tf.cast(used, variable.dtype)
-                momentum = tf.where(used, momentum, tf.ones_like(momentum))
+                gradient = gradient + decay * tf.convert_to_tensor(variable)
             return tf.raw_ops.ResourceApplyMomentum(
                 var=variable.handle,
                 accum=buffer.handle,
-                lr=learning_rate,
+                lr=lr,
                 grad=gradient,
                 momentum=momentum,
                 use_nesterov=self.nesterov,
