@@ -15,7 +15,7 @@ skipped when present; seeds run in order, so seed 0 of every regime comes
 first. Writes benchmarks/results/regime_probe.{json,md} with 3 seeds or more
 (fewer: results/custom/).
 
-    python benchmarks/regime_probe.py --regimes 32px/15ep,64px/15ep,64px/30ep --seeds 0,1,2 --work /tmp/probe
+    python benchmarks/regime_probe.py --work benchmarks/results/regime_probe_work
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def summarize(results: dict, regimes: list[str], seeds: list[int]) -> tuple[list
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--regimes", default="32px/15ep,64px/15ep,64px/30ep")
+    parser.add_argument("--regimes", default="64px/30ep,48px/30ep,64px/30ep/crop0.2")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--architectures", default=",".join(ARCHITECTURES), help="full, smallest or both")
