@@ -6,7 +6,7 @@ Measured in one run on the same CPU, same batch and resolution:
   - a random subnet in the supernet vs the same subnet extracted as a stock Keras
     model, both trained with the same step: the overhead of elasticity.
 
-Usage: python benchmarks/bench_supernet.py [--width-mult 1.0] [--resolution 128] [--batch-size 32] [--steps 20]
+Usage: python benchmarks/bench_supernet.py [--width-mult 1.0] [--resolution 128] [--batch-size 32] [--steps 20] [--depth-list 2,3,4]
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def _median_step_seconds(step, images, labels, steps: int) -> float:
 @click.option("--batch-size", default=32, show_default=True)
 @click.option("--steps", default=20, show_default=True)
 @click.option("--seed", default=0, show_default=True)
-def main(width_mult: float, resolution: int, batch_size: int, steps: int, seed: int):
+@click.option("--depth-list", default="2,3,4", show_default=True, help="The supernet's depth choices (smoke runs: 2).")
+def main(width_mult: float, resolution: int, batch_size: int, steps: int, seed: int, depth_list: str):
     from results_io import published_run, write_results
 
     from ofa_tf import OFAMobileNetV3, count_macs, extract_subnet
@@ -65,7 +66,7 @@ def main(width_mult: float, resolution: int, batch_size: int, steps: int, seed: 
     rng = np.random.default_rng(seed)
     images = tf.constant(rng.normal(size=(batch_size, resolution, resolution, 3)).astype(np.float32))
     labels = tf.constant(rng.integers(0, 1000, size=batch_size))
-    net = OFAMobileNetV3(width_mult=width_mult)
+    net = OFAMobileNetV3(width_mult=width_mult, depth_list=[int(d) for d in depth_list.split(",")])
     net.build((None, None, None, 3))
     space = net.space
     step = _train_step(net, lambda x: net(x, training=True))

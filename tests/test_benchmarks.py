@@ -26,7 +26,8 @@ def _digest() -> str:
 @pytest.mark.parametrize(
     "name, args",
     [
-        ("bench_supernet", ["--width-mult", "0.25", "--resolution", "32", "--batch-size", "2", "--steps", "1"]),
+        ("bench_supernet", ["--width-mult", "0.25", "--resolution", "32", "--batch-size", "2", "--steps", "1",
+                            "--depth-list", "2"]),
         ("bench_search", ["--generations", "2"]),
         ("bench_train", ["--resolution", "32", "--batch-size", "2", "--subnets", "1", "--steps", "1"]),
         ("bench_export", ["--resolution", "32", "--rounds", "1", "--runs", "1"]),
