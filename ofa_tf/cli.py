@@ -183,7 +183,8 @@ class _RichReporter:
         from rich.table import Table
 
         self.progress.stop()
-        table = Table(title=f"{phase.name}: top-1 %", caption="test split, BN recalibrated")
+        statistics = "trained BN statistics" if phase.trains_one_subnet else "BN recalibrated"
+        table = Table(title=f"{phase.name}: top-1 %", caption=f"test split, {statistics}")
         resolutions = sorted({row["resolution"] for row in evaluation})
         table.add_column("subnet")
         for resolution in resolutions:

@@ -138,6 +138,8 @@ def test_tiny_progressive_shrinking_run(tiny_run):
     assert trainer._step.experimental_get_tracing_count() == 1  # all phases, resolutions, subnet counts
     assert [r["phase"] for r in results] == ["teacher"] * 3 + ["kernel"] * 3 + ["expand_1"] * 3
     assert all(0 <= r["top1"] <= 100 for r in results)
+    # the teacher phase trains one subnet: measured with its trained BN statistics, the others recalibrated
+    assert [r["bn_recalibrated"] for r in results] == [False] * 3 + [True] * 6
     steps = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     steps = [s for s in steps if s["event"] == "step"]
     assert len(steps) == 24 and all(np.isfinite(s["loss"]) for s in steps)

@@ -46,6 +46,11 @@ class PhaseConfig:
     kd: bool = True
     reorganize_stage: int | None = None
 
+    @property
+    def trains_one_subnet(self) -> bool:
+        """Whether every step trains the same subnet (one choice per dimension), e.g. the teacher."""
+        return len(self.ks_list) == len(self.expand_ratio_list) == len(self.depth_list) == 1
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:

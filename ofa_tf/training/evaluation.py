@@ -66,9 +66,13 @@ class SubnetEvaluator:
             )
         recalibrate_bn(self.net, self._batches[resolution], config=config)
 
-    def top1(self, config: SubnetConfig, resolution: int, examples: tf.data.Dataset, batch_size: int = 256) -> float:
-        """Top-1 (percent) of `config` at `resolution` on labelled `examples`, after recalibration."""
-        self.recalibrate(config, resolution)
+    def top1(
+        self, config: SubnetConfig, resolution: int, examples: tf.data.Dataset, batch_size: int = 256, recalibrate: bool = True
+    ) -> float:
+        """Top-1 (percent) of `config` at `resolution` on labelled `examples`, after recalibration
+        (`recalibrate=False`: with the running statistics as they are)."""
+        if recalibrate:
+            self.recalibrate(config, resolution)
         arch = self.net.arch_tensors(config)
         correct = total = 0
         for images, labels in eval_dataset(examples, batch_size, resolution):

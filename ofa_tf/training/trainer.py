@@ -369,7 +369,12 @@ class ProgressiveShrinkingTrainer:
 
     # ----- evaluation ----------------------------------------------------------
     def evaluate(self, phase: PhaseConfig) -> list[dict[str, Any]]:
-        """Top-1 of the min / mid / max subnets of `phase` at each eval resolution, after BN recalibration."""
+        """Top-1 of the min / mid / max subnets of `phase` at each eval resolution, after BN recalibration.
+
+        A phase that trains one subnet only (the teacher phase) has trained that
+        subnet's running statistics: it is measured with them, as upstream
+        validates its separately trained full network (no recalibration).
+        """
         config = self.config
         if self._evaluator is None:  # one per run: its traced forward and recalibration batches serve every phase
             self._evaluator = SubnetEvaluator(
@@ -380,14 +385,19 @@ class ProgressiveShrinkingTrainer:
                 config.crop_scale,
             )
         evaluator = self._evaluator
+        recalibrate = not phase.trains_one_subnet
         rows, measured = [], {}
         with preserved_bn_statistics(self.net):
             for resolution in config.eval_resolutions:
                 for label, subnet in _min_mid_max(phase, self.net.space.n_blocks, self.net.space.n_stages):
                     if (subnet, resolution) not in measured:  # e.g. the teacher phase: min = mid = max
-                        measured[subnet, resolution] = evaluator.top1(subnet, resolution, self.source.test_examples())
-                    top1 = measured[subnet, resolution]
-                    rows.append({"phase": phase.name, "subnet": label, "resolution": resolution, "top1": top1, **subnet.to_dict()})
+                        measured[subnet, resolution] = evaluator.top1(
+                            subnet, resolution, self.source.test_examples(), recalibrate=recalibrate
+                        )
+                    rows.append({
+                        "phase": phase.name, "subnet": label, "resolution": resolution,
+                        "top1": measured[subnet, resolution], "bn_recalibrated": recalibrate, **subnet.to_dict(),
+                    })
         return rows
 
     def _log(self, record: dict[str, Any]) -> None:
