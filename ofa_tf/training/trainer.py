@@ -108,6 +108,7 @@ class ProgressiveShrinkingTrainer:
         self.source, self.holdout = source.split_holdout(config.holdout_images, config.seed)
         with self.strategy.scope():
             self.net = self._new_supernet(config.dropout_rate)
+            self.teacher = self._new_supernet(0.0)
             self.phase_index = tf.Variable(0, dtype=tf.int64, trainable=False, name="phase_index")
             self.step_in_phase = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_phase")
             self.batches_done = tf.Variable(0, dtype=tf.int64, trainable=False, name="batches_done")
@@ -116,19 +117,10 @@ class ProgressiveShrinkingTrainer:
             self.optimizer = MomentumSGD(
                 self.variables, self.decay_mask, config.momentum, config.weight_decay, config.nesterov
             )
-        self._teacher = None
         self._step = self._build_step_function()
         self._manager = None
         self._summary_writer = None
         self._evaluator = None
-
-    @property
-    def teacher(self) -> OFAMobileNetV3:
-        """The full network the distilling phases learn from, built when first needed."""
-        if self._teacher is None:
-            with self.strategy.scope():
-                self._teacher = self._new_supernet(0.0)
-        return self._teacher
 
     # ----- construction ---------------------------------------------------------
     def _new_supernet(self, dropout_rate: float) -> OFAMobileNetV3:
@@ -224,7 +216,7 @@ class ProgressiveShrinkingTrainer:
             losses = strategy.run(replica_step, args=(images, labels, soft_targets, archs, kd_ratio))
             return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
 
-        teacher_arch = net.space.max_config()  # static: a graph without control flow
+        teacher_arch = self.teacher.space.max_config()  # static: a graph without control flow
 
         def teacher_targets(images):
             # As upstream: the teacher runs in training mode (batch statistics), without gradient.
@@ -259,8 +251,6 @@ class ProgressiveShrinkingTrainer:
         """
         self.optimizer.learning_rate.assign(learning_rate)
         kd_ratio = self.config.kd_ratio if distill else 0.0
-        if distill:
-            self.teacher  # built (variables created) before its function is traced
         soft_targets = self._teacher_targets(images) if distill else self._no_targets(labels)
         with graph_rewrites_off():
             loss = self._step(images, labels, soft_targets, self._stack_archs(subnets), tf.constant(kd_ratio, tf.float32))
