@@ -175,9 +175,10 @@ def test_train_step_equals_the_official_trainer(trainer, phase):
         state = {k: v.numpy().copy() for k, v in reference.student.state_dict().items()}
         teacher_state = {k: v.numpy().copy() for k, v in reference.teacher.state_dict().items()}
         float32 = {k: v.astype(np.float32) for k, v in state.items()}
-        official.load(float32, {k: v.astype(np.float32) for k, v in teacher_state.items()})
+        teacher32 = {k: v.astype(np.float32) for k, v in teacher_state.items()}
+        official.load(float32, teacher32)
         assign_official_state_dict(trainer.net, float32)
-        assign_official_state_dict(trainer.teacher, {k: v.astype(np.float32) for k, v in teacher_state.items()})
+        assign_official_state_dict(trainer.teacher, teacher32)
         before = {"ours": _ours(trainer, keys, teacher_keys), "official float32": official.snapshot(keys, teacher_keys)}
         reference_before = reference.snapshot(keys, teacher_keys)
 
