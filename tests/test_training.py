@@ -144,8 +144,9 @@ def test_tiny_progressive_shrinking_run(tiny_run):
     steps = [s for s in steps if s["event"] == "step"]
     assert len(steps) == 24 and all(np.isfinite(s["loss"]) for s in steps)
     assert not np.allclose(before, trainer.net.blocks[2].project_conv.kernel.numpy())
-    for folder in ("teacher", "supernet"):
-        assert (run_dir / folder / "supernet.json").is_file()
+    for folder in ("teacher", "supernet"):  # each card names the resolutions the run trained at
+        card = json.loads((run_dir / folder / "supernet.json").read_text())
+        assert card["search_space"]["resolutions"] == [24, 32]
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
     net = load_supernet(run_dir / "supernet")
     assert np.array_equal(net.blocks[2].project_conv.kernel.numpy(), trainer.net.blocks[2].project_conv.kernel.numpy())

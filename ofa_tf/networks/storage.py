@@ -8,23 +8,38 @@ Both files are written atomically (temporary file, then rename).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ofa_tf._backend import keras, tf
 from ofa_tf.errors import ConfigError, MissingFileError
 from ofa_tf.io import atomic_write_json
 from ofa_tf.networks.ofa_mbv3 import OFAMobileNetV3
+from ofa_tf.space import SearchSpace
 
 WEIGHTS_FILE = "supernet.weights.h5"
 CARD_FILE = "supernet.json"
 
 
-def save_supernet(net: OFAMobileNetV3, directory: str | os.PathLike, source: dict[str, Any] | None = None) -> Path:
-    """Writes `net` to `directory` (created if needed); returns the folder."""
+def save_supernet(
+    net: OFAMobileNetV3,
+    directory: str | os.PathLike,
+    source: dict[str, Any] | None = None,
+    resolutions: Sequence[int] | None = None,
+) -> Path:
+    """Writes `net` to `directory` (created if needed); returns the folder.
+
+    Args:
+        net: the supernet.
+        directory: the folder.
+        source: provenance written to the card.
+        resolutions: the resolutions it was trained at, for the card's search space
+            (None: the space's own, 128..224 as the official supernets).
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=directory) as tmp:
@@ -34,12 +49,16 @@ def save_supernet(net: OFAMobileNetV3, directory: str | os.PathLike, source: dic
     card = {
         "kind": "ofa_tf.OFAMobileNetV3",
         "config": {k: v for k, v in net.get_config().items() if k not in ("name", "trainable", "dtype")},
-        "search_space": net.space.to_dict(),
+        "search_space": _trained_space(net.space, resolutions).to_dict(),
         "source": source or {},
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
     }
     atomic_write_json(directory / CARD_FILE, card)
     return directory
+
+
+def _trained_space(space: SearchSpace, resolutions: Sequence[int] | None) -> SearchSpace:
+    return space if resolutions is None else dataclasses.replace(space, resolutions=tuple(sorted(resolutions)))
 
 
 def load_supernet(directory: str | os.PathLike) -> OFAMobileNetV3:

@@ -275,11 +275,18 @@ class ProgressiveShrinkingTrainer:
             self._log({"event": "evaluation", "phase": phase.name, "rows": rows, "seconds": time.perf_counter() - started})
             self.reporter.phase_end(phase, rows)
             if phase.name == "teacher":
-                save_supernet(self.net, self.run_dir / TEACHER_DIR, source={"phase": "teacher"})
+                save_supernet(
+                    self.net, self.run_dir / TEACHER_DIR, source={"phase": "teacher"}, resolutions=self.config.resolutions
+                )
             self.phase_index.assign(index + 1)
             self.step_in_phase.assign(0)
             self._save_checkpoint()
-        save_supernet(self.net, self.run_dir / SUPERNET_DIR, source={"run": str(self.run_dir), "config": self.config.to_dict()})
+        save_supernet(
+            self.net,
+            self.run_dir / SUPERNET_DIR,
+            source={"run": str(self.run_dir), "config": self.config.to_dict()},
+            resolutions=self.config.resolutions,
+        )
         return results
 
     def _restore_latest_checkpoint(self) -> None:
