@@ -141,6 +141,10 @@ class ArchIndices:
     def __len__(self) -> int:
         return int(self.kernel_index.shape[0])
 
+    def take(self, rows: np.ndarray) -> "ArchIndices":
+        """The subnets at `rows` (integer indices)."""
+        return ArchIndices(self.kernel_index[rows], self.expand_index[rows], self.depth[rows], self.resolution[rows])
+
 
 @dataclasses.dataclass(frozen=True)
 class SearchSpace:

@@ -60,3 +60,22 @@ def test_infeasible_budget_fails_fast_with_a_clear_error():
     finder, _, _ = _finder(space, 10e6)
     with pytest.raises(ConfigError, match="fit the budget"):
         finder.run(seed=0)
+
+
+def test_a_subnet_far_below_its_budget_says_why():
+    from ofa_tf.nas.efficiency_predictor import efficiency_model
+    from ofa_tf.nas.specialize import SearchConfig, search_budget
+
+    space = SearchSpace(width_mult=0.5, n_classes=10, resolutions=(40, 48, 56))
+    budget = parse_budget("8M-MACs")
+    model = efficiency_model(budget, space)
+    config = SearchConfig(generations=20)
+    bigger_is_better = search_budget(space, lambda arch: model.cost(arch) / 1e8, model, budget, config)
+    assert bigger_is_better.cost >= 0.9 * budget.limit and bigger_is_better.note == ""
+    smaller_is_better = search_budget(space, lambda arch: 1.0 - model.cost(arch) / 1e8, model, budget, config)
+    assert smaller_is_better.cost < 0.5 * budget.limit
+    note = smaller_is_better.note
+    share = round(100 * smaller_is_better.cost / budget.limit)
+    assert note.startswith(f"uses {share}% of the budget: the predictor scores it") and "random subnets within 90-100%" in note
+    best_near = float(note.rsplit("(", 1)[1].rstrip("%)"))
+    assert best_near < 100 * smaller_is_better.predicted_accuracy and best_near <= 100 * (1.0 - 0.9 * 0.08)

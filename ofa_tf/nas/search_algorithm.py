@@ -24,10 +24,6 @@ from ofa_tf.space import ArchIndices, SearchSpace
 Scorer = Callable[[ArchIndices], np.ndarray]
 
 
-def _take(arch: ArchIndices, rows: np.ndarray) -> ArchIndices:
-    return ArchIndices(arch.kernel_index[rows], arch.expand_index[rows], arch.depth[rows], arch.resolution[rows])
-
-
 def _concat(parts: Sequence[ArchIndices]) -> ArchIndices:
     return ArchIndices(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(ArchIndices)))
 
@@ -99,7 +95,7 @@ class EvolutionFinder:
             batch = self._sample(rng, max(4 * self.population_size, 256))
             feasible = np.flatnonzero(self.efficiency(batch) <= self.limit)
             tried += len(batch)
-            found.append(_take(batch, feasible[: self.population_size - count]))
+            found.append(batch.take(feasible[: self.population_size - count]))
             count += min(len(feasible), self.population_size - count)
             if count == self.population_size:
                 return _concat(found)
@@ -110,7 +106,7 @@ class EvolutionFinder:
 
     def mutate(self, rng: np.random.Generator, parents: ArchIndices, n: int) -> ArchIndices:
         """`n` children, each a mutated random parent (kernel+expand per block, depth per stage, resolution)."""
-        base = _take(parents, rng.integers(0, len(parents), n))
+        base = parents.take(rng.integers(0, len(parents), n))
         fresh = self._sample(rng, n)
         block = rng.random((n, self.space.n_blocks)) < self.arch_mutate_prob
         stage = rng.random((n, self.space.n_stages)) < self.arch_mutate_prob
@@ -124,8 +120,8 @@ class EvolutionFinder:
 
     def crossover(self, rng: np.random.Generator, parents: ArchIndices, n: int) -> ArchIndices:
         """`n` children, each gene taken from one of two random parents."""
-        a = _take(parents, rng.integers(0, len(parents), n))
-        b = _take(parents, rng.integers(0, len(parents), n))
+        a = parents.take(rng.integers(0, len(parents), n))
+        b = parents.take(rng.integers(0, len(parents), n))
         pick = lambda x, y: np.where(rng.random(x.shape) < 0.5, x, y)  # noqa: E731
         return ArchIndices(*(pick(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(ArchIndices)))
 
@@ -139,7 +135,7 @@ class EvolutionFinder:
             retry = make(rng, parents, n)
             children = _where(ok, children, retry)
             ok = self.efficiency(children) <= self.limit
-        return _where(ok, children, _take(parents, rng.integers(0, len(parents), n)))
+        return _where(ok, children, parents.take(rng.integers(0, len(parents), n)))
 
     def run(self, seed: int | np.random.Generator = 0) -> SearchResult:
         """Runs the search; deterministic for a seed."""
@@ -151,7 +147,7 @@ class EvolutionFinder:
         history = []
         for _ in range(self.generations):
             order = np.argsort(-accuracy, kind="stable")[:n_parents]
-            parents, parent_accuracy = _take(population, order), accuracy[order]
+            parents, parent_accuracy = population.take(order), accuracy[order]
             history.append(float(parent_accuracy[0]))
             children = _concat([
                 self._feasible_children(rng, parents, n_mutations, self.mutate),
@@ -163,7 +159,7 @@ class EvolutionFinder:
         efficiency = self.efficiency(population)
         history.append(float(accuracy[best]))
         return SearchResult(
-            best=_take(population, np.array([best])),
+            best=population.take(np.array([best])),
             best_accuracy=float(accuracy[best]),
             best_efficiency=float(efficiency[best]),
             population=population,

@@ -29,6 +29,8 @@ from ofa_tf.space import SearchSpace, SubnetConfig
 from ofa_tf.training.finetune import FinetuneConfig, finetune, keras_top1
 
 RANDOM_POINTS = 1000
+BUDGET_USE = 0.9  # a chosen subnet below this share of its budget gets a note saying why
+NEAR_BUDGET_SAMPLES = 20_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +57,8 @@ class SearchOutcome:
         predicted_accuracy: predicted top-1 fraction.
         cost: its efficiency value.
         seconds: search wall time.
-        note: set when the budget was above the largest subnet.
+        note: why the subnet is not near the budget (above the largest subnet, or
+            the predictor scores no subnet nearer the budget higher).
         population / population_cost / population_accuracy: the final population (None without a search).
     """
 
@@ -100,8 +103,32 @@ def search_budget(
     chosen = space.from_indices(result.best)[0]
     return SearchOutcome(
         budget, chosen, result.best_accuracy, result.best_efficiency, time.perf_counter() - start,
+        note=budget_use_note(space, predict, model, budget, result.best_efficiency, result.best_accuracy, config.seed),
         population=result.population, population_cost=result.population_efficiency,
         population_accuracy=result.population_accuracy,
+    )
+
+
+def budget_use_note(
+    space: SearchSpace, predict, model: EfficiencyModel, budget: Budget, cost: float, accuracy: float, seed: int
+) -> str:
+    """Why a chosen subnet uses less than 90% of its budget ("" when it uses more).
+
+    Scores random subnets whose cost lies within 90-100% of the budget: the
+    predictor's best among them is what the search traded away.
+    """
+    if cost >= BUDGET_USE * budget.limit:
+        return ""
+    share = f"uses {100 * cost / budget.limit:.0f}% of the budget"
+    arch = space.sample_indices(np.random.default_rng(seed), NEAR_BUDGET_SAMPLES, with_resolution=True)
+    costs = model.cost(arch)
+    near = np.flatnonzero((costs >= BUDGET_USE * budget.limit) & (costs <= budget.limit))
+    if near.size == 0:
+        return f"{share}: none of {NEAR_BUDGET_SAMPLES:,} random subnets lies within 90-100% of it"
+    best = float(np.max(predict(arch.take(near))))
+    return (
+        f"{share}: the predictor scores it {100 * accuracy:.2f}%, above the best of {near.size:,} random subnets "
+        f"within 90-100% of the budget ({100 * best:.2f}%)"
     )
 
 
