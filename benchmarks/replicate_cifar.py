@@ -1,13 +1,17 @@
 """Small-scale replication of the paper's central claims on the bundled CIFAR-10 subset.
 
 For each seed, in one run on this machine:
-  - PS: a supernet trained with progressive shrinking + KD (`--preset cifar`);
+  - PS: a supernet trained with progressive shrinking + KD: the `--preset cifar`
+    teacher phase, then the reference's phases in its proportions to the
+    teacher (180 teacher epochs: kernel 120+5, depth 25 and 120+5, expand 25
+    and 120+5; learning rates relative to the kernel phase's 1, 1/12, 1/4);
   - naive: the same supernet, schedule length and data, every dimension elastic
     from the first step, no teacher and no KD;
-and for three subnets (smallest, middle, largest at 32 px):
+and for three subnets (smallest, middle, largest at the preset's largest
+evaluation resolution):
   (a) PS: top-1 as extracted from the PS supernet (after BN recalibration),
   (b) PS + a short KD fine-tune (teacher: the PS supernet's largest subnet),
-  (c) the same architecture trained from scratch with the PS run's total epochs,
+  (c) the same architecture trained from scratch for the teacher's epochs,
   (d) naive: top-1 from the naive supernet (after BN recalibration).
 Runs are resumable (training runs and finished seeds live under --work). Writes
 benchmarks/results/replicate_cifar.{json,md,png} (`--lr-scale S`: replicate_cifar_lr_scaleS.*).
@@ -28,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results_io import RESULTS_DIR, write_results  # noqa: E402
+from results_io import write_results  # noqa: E402
 
 from ofa_tf.io import atomic_save_figure, atomic_write_json  # noqa: E402
 
@@ -42,16 +46,33 @@ from ofa_tf.training.evaluation import SubnetEvaluator  # noqa: E402
 from ofa_tf.training.finetune import FinetuneConfig, finetune, keras_top1  # noqa: E402
 from ofa_tf.training.trainer import ProgressiveShrinkingTrainer  # noqa: E402
 
-RESOLUTION = 32
+RESOLUTION = max(cifar_preset().eval_resolutions)
+# The reference's phases after the teacher: (epochs, warm-up epochs, LR relative to the kernel phase)
+# per 180 teacher epochs (train_ofa_net.py).
+PAPER_TEACHER_EPOCHS = 180
+PAPER_PHASES = {
+    "kernel": (120, 5, 1.0),
+    "depth_1": (25, 0, 1 / 12),
+    "depth_2": (120, 5, 1 / 4),
+    "depth": (120, 5, 1 / 4),  # one phase where the depth list has two choices (depth_1 would repeat it)
+    "expand_1": (25, 0, 1 / 12),
+    "expand_2": (120, 5, 1 / 4),
+}
 SUBNETS = ("small", "medium", "large")
 METHODS = ("PS (extracted)", "PS + KD fine-tune", "from scratch", "naive (no PS, no KD)")
 
 
-def ps_config(seed: int, lr_scale: float = 1.0):
-    """The cifar preset with every phase's base learning rate multiplied by `lr_scale`."""
-    preset = cifar_preset()
-    phases = tuple(dataclasses.replace(phase, base_lr=phase.base_lr * lr_scale) for phase in preset.phases)
-    return dataclasses.replace(apply_overrides(preset, {"seed": seed}), phases=phases)
+def ps_config(seed: int, lr_scale: float = 1.0, teacher_epochs: float | None = None, width_mult: float | None = None):
+    """The cifar preset's teacher phase, then the reference's phases in its proportions; LRs x `lr_scale`."""
+    preset = apply_overrides(cifar_preset(), {"seed": seed, **({"width_mult": width_mult} if width_mult else {})})
+    teacher = preset.phases[0]
+    teacher = dataclasses.replace(teacher, epochs=teacher_epochs or teacher.epochs, base_lr=teacher.base_lr * lr_scale)
+    scale = (teacher.epochs + teacher.warmup_epochs) / PAPER_TEACHER_EPOCHS
+    phases = [teacher]
+    for phase in preset.phases[1:]:
+        epochs, warmup, lr = PAPER_PHASES[phase.name]
+        phases.append(dataclasses.replace(phase, epochs=epochs * scale, warmup_epochs=warmup * scale, base_lr=teacher.base_lr * lr))
+    return dataclasses.replace(preset, phases=tuple(phases))
 
 
 def total_epochs(config) -> float:
@@ -59,14 +80,17 @@ def total_epochs(config) -> float:
     return sum(p.epochs + p.warmup_epochs for p in config.phases)
 
 
-def naive_config(seed: int, lr_scale: float = 1.0):
+def naive_config(ps):
     """All dimensions elastic from the start, no KD, the PS run's total epochs, 2 subnets per step."""
-    ps = ps_config(seed, lr_scale)
     phase = PhaseConfig("naive", ps.ks_list, ps.expand_ratio_list, ps.depth_list, total_epochs(ps), 0, ps.phases[0].base_lr, 2, kd=False)
     return dataclasses.replace(ps, phases=(phase,), kd_ratio=0.0)
 
 
 def train(config, run_dir: Path) -> OFAMobileNetV3:
+    """Trains (or resumes, or reuses) the run in `run_dir`; a folder of another configuration is refused."""
+    saved = run_dir / "config.json"
+    if saved.is_file() and json.loads(saved.read_text())["phases"] != json.loads(config.to_json())["phases"]:
+        raise SystemExit(f"{run_dir} holds a run of another schedule: remove it or pick another --work")
     if not (run_dir / "supernet" / "supernet.json").is_file():
         ProgressiveShrinkingTrainer(config, run_dir).run()
     return load_supernet(run_dir / "supernet")
@@ -83,30 +107,32 @@ def evaluator(net, source, config):
     return SubnetEvaluator(net, images, config.bn_recalibration_batch, config.seed, config.crop_scale)
 
 
-def run_seed(seed: int, work: Path, finetune_epochs: float, lr_scale: float) -> dict[str, dict[str, float]]:
+def run_seed(seed: int, work: Path, finetune_epochs: float, config) -> dict[str, dict[str, float]]:
     """The table rows of one seed; cached in `work/rows_seed{seed}.json` (a rerun reuses them)."""
     cache = work / f"rows_seed{seed}.json"
     if cache.is_file():
-        return json.loads(cache.read_text())
+        rows = json.loads(cache.read_text())
+        if rows.get("schedule") == json.loads(config.to_json())["phases"]:
+            return rows
     start = time.perf_counter()
-    rows = measure_seed(seed, work, finetune_epochs, lr_scale)
+    rows = measure_seed(seed, work, finetune_epochs, config)
     rows["seconds"] = round(time.perf_counter() - start, 1)
+    rows["schedule"] = json.loads(config.to_json())["phases"]
     atomic_write_json(cache, rows)
     return rows
 
 
-def measure_seed(seed: int, work: Path, finetune_epochs: float, lr_scale: float) -> dict[str, dict[str, float]]:
-    config = ps_config(seed, lr_scale)
+def measure_seed(seed: int, work: Path, finetune_epochs: float, config) -> dict[str, dict[str, float]]:
     source, _ = open_source(None).split_holdout(config.holdout_images, seed)
     test = source.test_examples()
     start = time.perf_counter()
     ps_net = train(config, work / f"ps_seed{seed}")
-    naive_net = train(naive_config(seed, lr_scale), work / f"naive_seed{seed}")
+    naive_net = train(naive_config(config), work / f"naive_seed{seed}")
     print(f"seed {seed}: supernets ready ({time.perf_counter() - start:.0f} s)", flush=True)
     ps_eval, naive_eval = evaluator(ps_net, source, config), evaluator(naive_net, source, config)
     rows = {}
     for name, subnet in subnets(ps_net).items():
-        row = {"macs": count_macs(subnet, width_mult=config.width_mult, n_classes=source.n_classes)}
+        row = {"macs": count_macs(subnet, space=ps_net.space)}
         row[METHODS[0]] = ps_eval.top1(subnet, RESOLUTION, test)
         ps_eval.recalibrate(subnet, RESOLUTION)
         model = extract_subnet(ps_net, subnet)
@@ -115,11 +141,13 @@ def measure_seed(seed: int, work: Path, finetune_epochs: float, lr_scale: float)
         tune = FinetuneConfig(epochs=finetune_epochs, base_lr=0.005, crop_scale=config.crop_scale, seed=seed)
         finetune(model, teacher, source.train_examples(), source.n_train, tune)
         row[METHODS[1]] = keras_top1(model, test)
-        fresh = OFAMobileNetV3(width_mult=config.width_mult, n_classes=source.n_classes, dropout_rate=config.dropout_rate)
+        fresh = OFAMobileNetV3(width_mult=config.width_mult, depth_list=config.depth_list, n_classes=source.n_classes,
+                               dropout_rate=config.dropout_rate)
         fresh.build((None, None, None, 3))
         scratch = extract_subnet(fresh, subnet)
         scratch_config = FinetuneConfig(
-            epochs=total_epochs(config), base_lr=config.phases[0].base_lr, kd_ratio=0.0, crop_scale=config.crop_scale, seed=seed
+            epochs=config.phases[0].epochs, base_lr=config.phases[0].base_lr * config.batch_size / 64, kd_ratio=0.0,
+            crop_scale=config.crop_scale, seed=seed, batch_size=config.batch_size,
         )
         finetune(scratch, None, source.train_examples(), source.n_train, scratch_config)
         row[METHODS[2]] = keras_top1(scratch, test)
@@ -190,13 +218,18 @@ def main() -> None:
     parser.add_argument("--finetune-epochs", type=float, default=1.0)
     parser.add_argument("--lr-scale", type=float, default=1.0,
                         help="multiplies every learning rate of the PS, naive and from-scratch training (not the fine-tune)")
+    parser.add_argument("--teacher-epochs", type=float, default=None, help="default: the preset's (PS phases follow)")
+    parser.add_argument("--width-mult", type=float, default=None, help="default: the preset's")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     name = "replicate_cifar" if args.lr_scale == 1.0 else f"replicate_cifar_lr_scale{args.lr_scale:g}"
     work = Path(args.work) if args.lr_scale == 1.0 else Path(args.work) / f"lr_scale{args.lr_scale:g}"
+    configs = {seed: ps_config(seed, args.lr_scale, args.teacher_epochs, args.width_mult) for seed in seeds}
     start = time.perf_counter()
-    per_seed = {seed: run_seed(seed, work, args.finetune_epochs, args.lr_scale) for seed in seeds}
+    per_seed = {seed: run_seed(seed, work, args.finetune_epochs, configs[seed]) for seed in seeds}
     table, differences = summarize(per_seed, seeds)
+    config = configs[seeds[0]]
+    schedule = ", ".join(f"{p.name} {p.warmup_epochs + p.epochs:.2f} ep @ {p.base_lr:.4g}" for p in config.phases)
     extra = {
         "seeds": seeds,
         "cells": "mean ± sample standard deviation over the seeds" if len(seeds) > 1 else "one seed",
@@ -205,17 +238,19 @@ def main() -> None:
         "supernet_top1_after_each_phase": {
             seed: {kind: phase_top1(work / f"{kind}_seed{seed}") for kind in ("ps", "naive")} for seed in seeds
         },
-        "setup": "bundled CIFAR-10 subset (4,938 train after a 500-image hold-out, 1,017 test), width 0.5, 24-32 px "
-                 f"training, evaluation at {RESOLUTION} px; from scratch = {total_epochs(ps_config(0))} epochs; "
-                 f"learning rates x{args.lr_scale:g} (teacher phase and from scratch: {ps_config(0, args.lr_scale).phases[0].base_lr:g})",
-        "seconds_per_seed": {seed: per_seed[seed].get("seconds") for seed in seeds},  # None: cached before it was kept
+        "setup": f"bundled CIFAR-10 subset (hold-out {config.holdout_images}), width {config.width_mult:g}, "
+                 f"{config.resolutions} px training, batch {config.batch_size}, evaluation at {RESOLUTION} px; "
+                 f"PS: {schedule}; naive: {total_epochs(config):.2f} epochs; from scratch: {config.phases[0].epochs:g} "
+                 f"epochs; learning rates x{args.lr_scale:g}",
+        "seconds_per_seed": {seed: per_seed[seed].get("seconds") for seed in seeds},
         "seconds_this_invocation": round(time.perf_counter() - start, 1),
     }
+    published = args.teacher_epochs is None and args.width_mult is None and args.finetune_epochs == 1.0
     path = write_results(
         name, "OFA claims on the bundled CIFAR-10 subset (top-1 %, test split)",
-        ["subnet", "MMACs", *METHODS], table, extra,
+        ["subnet", "MMACs", *METHODS], table, extra, published=published,
     )
-    plot(per_seed, seeds, args.lr_scale, RESULTS_DIR / f"{name}.png")
+    plot(per_seed, seeds, args.lr_scale, path.with_suffix(".png"))
     print(path.read_text())
 
 

@@ -5,7 +5,8 @@ full network, no KD) for --epochs at one resolution, varying the base LR (per
 64 images), the batch size and the crop's lower area bound, then reads its
 end-of-phase top-1 (test split, trained BN statistics) and median images/s from
 the run folder. Resumable: a run folder under --work whose config.json equals
-the setting's is reused. Writes benchmarks/results/teacher_probe.{json,md}.
+the setting's is reused. The full network is the official depth-4 one (the
+probes that chose the preset; the preset now stops at depth 3). Writes benchmarks/results/teacher_probe.{json,md}.
 
     python benchmarks/teacher_probe.py --work /tmp/teacher_probe
 """
@@ -38,7 +39,7 @@ SETTINGS = {
 def setting_config(lr: float, batch: int, crop: float, epochs: float, resolution: int) -> dict:
     teacher = dict(name="teacher", ks_list=[7], expand_ratio_list=[6], depth_list=[4], epochs=epochs,
                    warmup_epochs=0, base_lr=lr, subnets_per_step=1, kd=False)
-    return dict(resolutions=[resolution], eval_resolutions=[resolution], holdout_images=1000,
+    return dict(depth_list=[2, 3, 4], resolutions=[resolution], eval_resolutions=[resolution], holdout_images=1000,
                 batch_size=batch, crop_scale=[crop, 1.0], phases=[teacher])
 
 

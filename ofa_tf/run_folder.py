@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ofa_tf.data.sources import ImageSource, open_source
+from ofa_tf.data.transforms import DEFAULT_CROP_SCALE
 from ofa_tf.errors import ConfigError, MissingFileError
 from ofa_tf.networks.storage import CARD_FILE
 from ofa_tf.training.config import TrainConfig
@@ -44,6 +45,10 @@ class RunFolder:
     def default_resolutions(self) -> tuple[int, ...]:
         """The training resolutions of a run, else the reference predictor's."""
         return tuple(self.train_config.resolutions) if self.train_config else REFERENCE_PREDICTOR_RESOLUTIONS
+
+    def crop_scale(self) -> tuple[float, ...]:
+        """The crops BN statistics are recalibrated on: the run's training crops, else the reference's."""
+        return tuple(self.train_config.crop_scale) if self.train_config else DEFAULT_CROP_SCALE
 
     def open_data(self, data: str | None, holdout_images: int | None) -> tuple[ImageSource, object]:
         """(training source without the hold-out split, hold-out examples).

@@ -146,6 +146,17 @@ class ArchIndices:
         return ArchIndices(self.kernel_index[rows], self.expand_index[rows], self.depth[rows], self.resolution[rows])
 
 
+SIZE_LEAN = 6.0  # log-odds between neighbouring options at the extreme size levels (q = 0 or 1)
+
+
+def _leaning_choice(rng: np.random.Generator, level: np.ndarray, k: int, count: int) -> np.ndarray:
+    """[n, count] option indices in 0..k-1, each row leaning to larger indices as its `level` ([n, 1, 1]) grows."""
+    logits = SIZE_LEAN * (level - 0.5) * np.arange(k)  # [n, 1, k]
+    weights = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    cdf = np.cumsum(weights / weights.sum(axis=-1, keepdims=True), axis=-1)
+    return np.minimum((rng.uniform(size=(level.shape[0], count, 1)) > cdf).sum(axis=-1), k - 1)
+
+
 @dataclasses.dataclass(frozen=True)
 class SearchSpace:
     """OFA-MobileNetV3 search space.
@@ -376,15 +387,32 @@ class SearchSpace:
         self.validate(config)
         return config
 
-    def sample_indices(self, rng: np.random.Generator, n: int, with_resolution: bool = True) -> ArchIndices:
-        """Uniformly samples `n` subnets as index arrays."""
+    def sample_indices(
+        self, rng: np.random.Generator, n: int, with_resolution: bool = True, size_spread: bool = False
+    ) -> ArchIndices:
+        """Samples `n` subnets as index arrays.
+
+        Args:
+            rng: the generator.
+            n: how many.
+            with_resolution: draw a resolution per subnet (else 0).
+            size_spread: False: every choice uniform (nearly every subnet is mid-sized).
+                True: each subnet draws a size level q ~ U(0, 1) and every choice leans to
+                the smaller (q < 0.5) or larger options (q > 0.5), so the samples spread
+                from nearly all-smallest to nearly all-largest.
+        """
         resolution = (
             rng.choice(np.asarray(self.resolutions), size=n) if with_resolution else np.zeros(n, dtype=np.int64)
         )
+        if size_spread:
+            level = rng.uniform(size=(n, 1, 1))
+            choose = lambda k, count: _leaning_choice(rng, level, k, count)  # noqa: E731
+        else:
+            choose = lambda k, count: rng.integers(0, k, size=(n, count))  # noqa: E731
         return ArchIndices(
-            kernel_index=rng.integers(0, len(self.ks_list), size=(n, self.n_blocks)),
-            expand_index=rng.integers(0, len(self.expand_ratio_list), size=(n, self.n_blocks)),
-            depth=rng.choice(np.asarray(self.depth_list), size=(n, self.n_stages)),
+            kernel_index=choose(len(self.ks_list), self.n_blocks),
+            expand_index=choose(len(self.expand_ratio_list), self.n_blocks),
+            depth=np.asarray(self.depth_list)[choose(len(self.depth_list), self.n_stages)],
             resolution=resolution,
         )
 

@@ -55,8 +55,8 @@ def trainer(tmp_path_factory):
     labels = np.arange(2 * BATCH) % CLASSES
     source = ArraySource(images, labels, images[:BATCH], labels[:BATCH], tuple(str(i) for i in range(CLASSES)))
     config = apply_overrides(cifar_preset(), dict(
-        width_mult=WIDTH, resolutions=[RESOLUTION], eval_resolutions=[RESOLUTION], batch_size=BATCH,
-        dropout_rate=0.0, holdout_images=0))
+        width_mult=WIDTH, depth_list=[2, 3, 4], resolutions=[RESOLUTION], eval_resolutions=[RESOLUTION],
+        batch_size=BATCH, dropout_rate=0.0, holdout_images=0))
     return ProgressiveShrinkingTrainer(config, tmp_path_factory.mktemp("run"), source=source)
 
 

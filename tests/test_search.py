@@ -79,3 +79,24 @@ def test_a_subnet_far_below_its_budget_says_why():
     assert note.startswith(f"uses {share}% of the budget: the predictor scores it") and "random subnets within 90-100%" in note
     best_near = float(note.rsplit("(", 1)[1].rstrip("%)"))
     assert best_near < 100 * smaller_is_better.predicted_accuracy and best_near <= 100 * (1.0 - 0.9 * 0.08)
+
+
+def test_known_subnets_start_the_search_so_a_larger_budget_never_scores_lower():
+    space = SearchSpace(resolutions=(160, 176, 192, 208, 224))
+    table = EfficiencyTable(space)
+    known = space.to_indices([space.min_config(160), space.max_config(224)])  # only the first fits 300M
+    assert table.macs(known)[0] <= 300e6 < table.macs(known)[1]
+    loves_min = lambda arch: -table.macs(arch)  # noqa: E731  (a predictor that scores the smallest subnet best)
+    plain = EvolutionFinder(space, loves_min, table.macs, 300e6, generations=0).run(seed=0)
+    started = EvolutionFinder(space, loves_min, table.macs, 300e6, generations=0, known=known).run(seed=0)
+    assert plain.best_accuracy < loves_min(known)[0] == started.best_accuracy
+    assert np.all(table.macs(started.population) <= 300e6)  # the known subnet over the budget was left out
+
+
+def test_bn_recalibration_crops_follow_the_run(tmp_path):
+    from ofa_tf.data.transforms import DEFAULT_CROP_SCALE
+    from ofa_tf.run_folder import RunFolder
+    from ofa_tf.training.config import cifar_preset
+
+    assert RunFolder(tmp_path, tmp_path, cifar_preset()).crop_scale() == cifar_preset().crop_scale != DEFAULT_CROP_SCALE
+    assert RunFolder(tmp_path, tmp_path, None).crop_scale() == DEFAULT_CROP_SCALE  # a converted official supernet

@@ -74,6 +74,22 @@ def test_sampling_is_deterministic_and_uniform():
     assert np.array_equal(back.expand_index, a.expand_index) and np.array_equal(back.depth, a.depth)
 
 
+def test_size_spread_sampling_reaches_both_ends_of_the_cost_range():
+    from ofa_tf.counting import EfficiencyTable
+
+    space = SearchSpace(width_mult=0.5, n_classes=10, depth_list=(2, 3), resolutions=(56,))
+    macs = EfficiencyTable(space).macs
+    uniform = macs(space.sample_indices(np.random.default_rng(0), 2000))
+    spread_arch = space.sample_indices(np.random.default_rng(0), 2000, size_spread=True)
+    again = space.sample_indices(np.random.default_rng(0), 2000, size_spread=True)
+    assert np.array_equal(spread_arch.expand_index, again.expand_index)
+    assert set(np.unique(spread_arch.kernel_index)) == {0, 1, 2} and set(np.unique(spread_arch.depth)) == {2, 3}
+    spread = macs(spread_arch)
+    smallest, largest = macs(space.to_indices([space.min_config(56), space.max_config(56)]))
+    assert np.percentile(spread, 5) < uniform.min() and np.percentile(spread, 95) > uniform.max()
+    assert spread.min() < smallest * 1.1 and spread.max() > largest * 0.95
+
+
 def test_config_dict_round_trip():
     space = SearchSpace()
     config = space.sample(np.random.default_rng(3)).with_resolution(192)

@@ -28,7 +28,7 @@ TINY_PHASES = [
     dict(name="expand_1", ks_list=[3, 5, 7], expand_ratio_list=[4, 6], depth_list=[2, 3], epochs=1, warmup_epochs=0, base_lr=0.01, subnets_per_step=2, reorganize_stage=0),
 ]
 TINY = dict(
-    width_mult=0.25, resolutions=[24, 32], eval_resolutions=[32], batch_size=16,
+    width_mult=0.25, depth_list=[2, 3, 4], resolutions=[24, 32], eval_resolutions=[32], batch_size=16,
     bn_recalibration_images=64, bn_recalibration_batch=32, phases=TINY_PHASES,
 )
 # A supernet of depth 2 (10 blocks, none skippable): the trainer's code paths but the depth
@@ -50,7 +50,7 @@ def test_presets_follow_the_reference():
 
 
 def test_overrides_and_their_errors(tmp_path):
-    config = apply_overrides(cifar_preset(), {"batch_size": 32, "resolutions": "24,32"})
+    config = apply_overrides(cifar_preset(), {"batch_size": 32, "resolutions": "24,32", "depth_list": [2, 3, 4]})
     assert config.batch_size == 32 and config.resolutions == (24, 32)
     with pytest.raises(ConfigError, match="unknown training options \\['batchsize'\\]"):
         apply_overrides(config, {"batchsize": 3})
@@ -63,7 +63,7 @@ def test_overrides_and_their_errors(tmp_path):
     with pytest.raises(ConfigError, match="unknown phases \\['warmup'\\]"):
         select_phases(config, ["warmup"])
     path = tmp_path / "over.yaml"
-    path.write_text("batch_size: 8\nphases:\n  - {name: teacher, ks_list: [7], expand_ratio_list: [6], depth_list: [4], epochs: 1, warmup_epochs: 0, base_lr: 0.1, subnets_per_step: 1, kd: false}\n")
+    path.write_text("batch_size: 8\ndepth_list: [2, 3, 4]\nphases:\n  - {name: teacher, ks_list: [7], expand_ratio_list: [6], depth_list: [4], epochs: 1, warmup_epochs: 0, base_lr: 0.1, subnets_per_step: 1, kd: false}\n")
     loaded = apply_overrides(cifar_preset(), load_overrides(path))
     assert loaded.batch_size == 8 and loaded.phases == (PhaseConfig("teacher", (7,), (6,), (4,), 1, 0, 0.1, 1, kd=False),)
     path.write_text("- just a list\n")

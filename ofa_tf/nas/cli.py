@@ -22,10 +22,11 @@ def _load(run_path: str):
     return run, load_supernet(run.supernet_dir)
 
 
-def _evaluator(net, source, images: int, batch: int, seed: int):
+def _evaluator(net, run, source, images: int, batch: int, seed: int):
+    """BN recalibration on training images cropped as the run trained (a mismatch costs points)."""
     from ofa_tf.training.evaluation import SubnetEvaluator
 
-    return SubnetEvaluator(net, source.recalibration_images(images, seed=seed), batch, seed)
+    return SubnetEvaluator(net, source.recalibration_images(images, seed=seed), batch, seed, run.crop_scale())
 
 
 @click.group()
@@ -45,9 +46,11 @@ def predictor():
 @click.option("--data", default=None, help="Images (default: the run's data).")
 @click.option("--holdout-images", type=int, default=None, help="Held-out training images (default: the run's split).")
 @click.option("--bn-images", type=int, default=2000, show_default=True, help="BN recalibration images per subnet.")
+@click.option("--sampling", type=click.Choice(["size-spread", "uniform"]), default="size-spread", show_default=True,
+              help="Subnets spread from small to large, or uniform per choice (the reference's: nearly all mid-sized).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Default: RUN_DIR/predictor.")
-def build(run_path, n_subnets, resolutions, data, holdout_images, bn_images, seed, out_dir):
+def build(run_path, n_subnets, resolutions, data, holdout_images, bn_images, sampling, seed, out_dir):
     """Measures random subnets on the hold-out split (resumable: rerun to continue)."""
     run, net = _load(run_path)
     from rich.progress import Progress
@@ -57,8 +60,8 @@ def build(run_path, n_subnets, resolutions, data, holdout_images, bn_images, see
 
     source, holdout = run.open_data(data, holdout_images)
     chosen = parse_resolutions(resolutions) if resolutions else run.default_resolutions()
-    config = AccuracyDatasetConfig(n_subnets, chosen, seed, min(bn_images, source.n_train), 200)
-    evaluator = _evaluator(net, source, config.bn_recalibration_images, config.bn_recalibration_batch, seed)
+    config = AccuracyDatasetConfig(n_subnets, chosen, seed, min(bn_images, source.n_train), 200, sampling)
+    evaluator = _evaluator(net, run, source, config.bn_recalibration_images, config.bn_recalibration_batch, seed)
     path = Path(out_dir or run.predictor_dir) / DATASET_FILE
     with Progress() as progress:
         task = progress.add_task("measuring subnets", total=n_subnets * len(chosen))
@@ -161,8 +164,12 @@ def specialize(run_path, budget_text, out_dir, predictor_spec, resolutions, lut_
     space = dataclasses.replace(net.space, resolutions=chosen)
     models = [efficiency_model(b, space, lut_files, search_dirs=[run.root, "."]) for b in budgets]
     source, _ = run.open_data(data, None)
-    evaluator = _evaluator(net, source, min(bn_images, source.n_train), 200, seed)
-    finetune_config = FinetuneConfig(epochs=finetune_epochs, base_lr=finetune_lr, seed=seed) if finetune_epochs else None
+    evaluator = _evaluator(net, run, source, min(bn_images, source.n_train), 200, seed)
+    finetune_config = (
+        FinetuneConfig(epochs=finetune_epochs, base_lr=finetune_lr, crop_scale=run.crop_scale(), seed=seed)
+        if finetune_epochs
+        else None
+    )
     provenance = {"supernet": str(run.supernet_dir), "predictor": predictor_name, "data": data or "run default"}
     run_specialize(
         net, space, predictor, source, budgets, models, out_dir, evaluator,

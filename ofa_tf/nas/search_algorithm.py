@@ -70,6 +70,8 @@ class EvolutionFinder:
         population_size / generations / parent_ratio / mutation_ratio / arch_mutate_prob /
             resolution_mutate_prob: as the official defaults.
         max_rounds: resampling rounds before giving up on a feasible population.
+        known: subnets to start from (e.g. the winners of smaller budgets); the feasible ones
+            replace random members of the initial population, so the search ends no worse.
     """
 
     space: SearchSpace
@@ -83,6 +85,7 @@ class EvolutionFinder:
     arch_mutate_prob: float = 0.1
     resolution_mutate_prob: float = 0.5
     max_rounds: int = 100
+    known: ArchIndices | None = None
 
     def _sample(self, rng: np.random.Generator, n: int) -> ArchIndices:
         return self.space.sample_indices(rng, n, with_resolution=True)
@@ -103,6 +106,12 @@ class EvolutionFinder:
             f"only {count} of {tried} random subnets fit the budget {self.limit:g}: it is too tight for this "
             "search space; raise the budget or narrow the resolutions"
         )
+
+    def _with_known(self, population: ArchIndices) -> ArchIndices:
+        if self.known is None:
+            return population
+        known = self.known.take(np.flatnonzero(self.efficiency(self.known) <= self.limit)[: len(population)])
+        return _concat([known, population.take(np.arange(len(known), len(population)))])
 
     def mutate(self, rng: np.random.Generator, parents: ArchIndices, n: int) -> ArchIndices:
         """`n` children, each a mutated random parent (kernel+expand per block, depth per stage, resolution)."""
@@ -142,7 +151,7 @@ class EvolutionFinder:
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         n_parents = int(round(self.parent_ratio * self.population_size))
         n_mutations = int(round(self.mutation_ratio * self.population_size))
-        population = self.initial_population(rng)
+        population = self._with_known(self.initial_population(rng))
         accuracy = self.accuracy(population)
         history = []
         for _ in range(self.generations):

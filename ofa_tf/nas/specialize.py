@@ -25,7 +25,7 @@ from ofa_tf.nas.budget import Budget
 from ofa_tf.nas.efficiency_predictor import EfficiencyModel
 from ofa_tf.nas.report import plot_pareto, write_report
 from ofa_tf.nas.search_algorithm import EvolutionFinder
-from ofa_tf.space import SearchSpace, SubnetConfig
+from ofa_tf.space import ArchIndices, SearchSpace, SubnetConfig
 from ofa_tf.training.finetune import FinetuneConfig, finetune, keras_top1
 
 RANDOM_POINTS = 1000
@@ -74,9 +74,11 @@ class SearchOutcome:
 
 
 def search_budget(
-    space: SearchSpace, predict, model: EfficiencyModel, budget: Budget, config: SearchConfig
+    space: SearchSpace, predict, model: EfficiencyModel, budget: Budget, config: SearchConfig,
+    known: ArchIndices | None = None,
 ) -> SearchOutcome:
-    """The best predicted subnet under `budget`.
+    """The best predicted subnet under `budget` (`known`: subnets the search starts from, e.g.
+    the winners of smaller budgets, so a larger budget never gets a lower predicted accuracy).
 
     Raises ConfigError when the budget is below the smallest subnet; a budget
     at or above the largest subnet returns the largest (with a note).
@@ -97,7 +99,8 @@ def search_budget(
             note=f"budget {budget.text} is above the largest subnet ({model.describe(high)}): returning the largest",
         )
     finder = EvolutionFinder(
-        space, predict, model.cost, budget.limit, population_size=config.population_size, generations=config.generations
+        space, predict, model.cost, budget.limit, population_size=config.population_size, generations=config.generations,
+        known=known,
     )
     result = finder.run(config.seed)
     chosen = space.from_indices(result.best)[0]
@@ -120,7 +123,7 @@ def budget_use_note(
     if cost >= BUDGET_USE * budget.limit:
         return ""
     share = f"uses {100 * cost / budget.limit:.0f}% of the budget"
-    arch = space.sample_indices(np.random.default_rng(seed), NEAR_BUDGET_SAMPLES, with_resolution=True)
+    arch = space.sample_indices(np.random.default_rng(seed), NEAR_BUDGET_SAMPLES, with_resolution=True, size_spread=True)
     costs = model.cost(arch)
     near = np.flatnonzero((costs >= BUDGET_USE * budget.limit) & (costs <= budget.limit))
     if near.size == 0:
@@ -203,8 +206,11 @@ def specialize(
     """
     summaries = []
     counts = EfficiencyTable(space)
-    for budget, model in zip(budgets, efficiency_models):
-        outcome = search_budget(space, predictor.predict, model, budget, search)
+    winners: dict[str, list[SubnetConfig]] = {}  # per cost kind, in increasing budget order
+    for budget, model in sorted(zip(budgets, efficiency_models), key=lambda pair: (pair[1].kind, pair[0].limit)):
+        known = space.to_indices(winners[model.kind]) if winners.get(model.kind) else None
+        outcome = search_budget(space, predictor.predict, model, budget, search, known)
+        winners.setdefault(model.kind, []).append(outcome.config)
         progress(f"{budget.text}: {model.describe(outcome.cost)}, predicted top-1 {100 * outcome.predicted_accuracy:.2f}% "
                  f"({outcome.seconds:.2f} s search)" + (f"; note: {outcome.note}" if outcome.note else ""))
         directory = Path(out_dir) / budget_folder_name(budget)
