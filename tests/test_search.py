@@ -75,7 +75,7 @@ def test_a_subnet_far_below_its_budget_says_why():
     smaller_is_better = search_budget(space, lambda arch: 1.0 - model.cost(arch) / 1e8, model, budget, config)
     assert smaller_is_better.cost < 0.5 * budget.limit
     note = smaller_is_better.note
-    share = round(100 * smaller_is_better.cost / budget.limit)
+    share = int(100 * smaller_is_better.cost / budget.limit)
     assert note.startswith(f"uses {share}% of the budget: the predictor scores it") and "random subnets within 90-100%" in note
     best_near = float(note.rsplit("(", 1)[1].rstrip("%)"))
     assert best_near < 100 * smaller_is_better.predicted_accuracy and best_near <= 100 * (1.0 - 0.9 * 0.08)

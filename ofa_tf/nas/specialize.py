@@ -122,7 +122,7 @@ def budget_use_note(
     """
     if cost >= BUDGET_USE * budget.limit:
         return ""
-    share = f"uses {100 * cost / budget.limit:.0f}% of the budget"
+    share = f"uses {int(100 * cost / budget.limit)}% of the budget"  # floored: 89.9% is not "90%"
     arch = space.sample_indices(np.random.default_rng(seed), NEAR_BUDGET_SAMPLES, with_resolution=True, size_spread=True)
     costs = model.cost(arch)
     near = np.flatnonzero((costs >= BUDGET_USE * budget.limit) & (costs <= budget.limit))
