@@ -1,6 +1,6 @@
 """How fast does the full network learn in a short schedule? Teacher-phase probes for the main job's preset.
 
-Each setting runs `ofa-tf train --preset cifar` with only a teacher phase (the
+Each setting trains `--preset cifar` (in this process) with only a teacher phase (the
 full network, no KD) for --epochs at one resolution, varying the base LR (per
 64 images), the batch size and the crop's lower area bound, then reads its
 end-of-phase top-1 (test split, trained BN statistics) and median images/s from
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,6 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results_io import write_results  # noqa: E402
+
+from ofa_tf.training.config import apply_overrides, cifar_preset  # noqa: E402
+from ofa_tf.training.trainer import ProgressiveShrinkingTrainer  # noqa: E402
 
 # label: (base LR per 64 images, batch size, crop lower bound)
 SETTINGS = {
@@ -36,10 +38,10 @@ SETTINGS = {
 }
 
 
-def setting_config(lr: float, batch: int, crop: float, epochs: float, resolution: int) -> dict:
+def setting_config(lr: float, batch: int, crop: float, epochs: float, resolution: int, width_mult: float) -> dict:
     teacher = dict(name="teacher", ks_list=[7], expand_ratio_list=[6], depth_list=[4], epochs=epochs,
                    warmup_epochs=0, base_lr=lr, subnets_per_step=1, kd=False)
-    return dict(depth_list=[2, 3, 4], resolutions=[resolution], eval_resolutions=[resolution], holdout_images=1000,
+    return dict(width_mult=width_mult, depth_list=[2, 3, 4], resolutions=[resolution], eval_resolutions=[resolution], holdout_images=1000,
                 batch_size=batch, crop_scale=[crop, 1.0], phases=[teacher])
 
 
@@ -51,7 +53,8 @@ def matches(run_dir: Path, overrides: dict) -> bool:
     phase = config["phases"][0]
     wanted = overrides["phases"][0]
     return (
-        config["batch_size"] == overrides["batch_size"]
+        config["width_mult"] == overrides["width_mult"]
+        and config["batch_size"] == overrides["batch_size"]
         and config["crop_scale"] == overrides["crop_scale"]
         and config["resolutions"] == overrides["resolutions"]
         and config["holdout_images"] == overrides["holdout_images"]
@@ -66,12 +69,8 @@ def run_setting(label: str, overrides: dict, work: Path) -> dict:
     if not matches(run_dir, overrides):
         if run_dir.exists():
             raise SystemExit(f"{run_dir} holds another run: remove it or pick another --work")
-        work.mkdir(parents=True, exist_ok=True)
-        config_file = work / f"{label}.json"
-        config_file.write_text(json.dumps(overrides))
         started = time.perf_counter()
-        subprocess.run(["ofa-tf", "train", "--preset", "cifar", "--config", str(config_file), "--out", str(run_dir)],
-                       check=True)
+        ProgressiveShrinkingTrainer(apply_overrides(cifar_preset(), overrides), run_dir).run()
         seconds = round(time.perf_counter() - started, 1)
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     speeds = [r["images_per_second"] for r in rows if r["event"] == "step" and r["images_per_second"] > 0]
@@ -84,6 +83,7 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/teacher_probe", help="folder of the runs (resumable)")
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--resolution", type=int, default=48)
+    parser.add_argument("--width-mult", type=float, default=0.5)
     parser.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated labels of SETTINGS")
     args = parser.parse_args()
     labels = args.settings.split(",")
@@ -93,17 +93,17 @@ def main() -> None:
     results, rows = {}, []
     for label in labels:
         lr, batch, crop = SETTINGS[label]
-        result = run_setting(label, setting_config(lr, batch, crop, args.epochs, args.resolution), Path(args.work))
+        result = run_setting(label, setting_config(lr, batch, crop, args.epochs, args.resolution, args.width_mult), Path(args.work))
         results[label] = result
         rows.append([lr, batch, crop, result["top1"], result["images_per_second"]])
         print(label, result, flush=True)
-    published = args.epochs == 3.0 and args.resolution == 48 and labels == list(SETTINGS)
+    published = args.epochs == 3.0 and args.resolution == 48 and args.width_mult == 0.5 and labels == list(SETTINGS)
     write_results(
         "teacher_probe",
         f"Full network alone, {args.epochs:g} epochs at {args.resolution} px (bundled data, seed 0, test top-1 %)",
         ["base LR / 64 images", "batch", "crop min area", "top-1 %", "images/s (median step)"],
         rows,
-        {"results": results, "setup": "ofa-tf train --preset cifar, teacher phase only, w0.5, hold-out 1000, "
+        {"results": results, "setup": f"ofa-tf train --preset cifar, teacher phase only, w{args.width_mult:g}, hold-out 1000, "
                                       "no warm-up, cosine LR; wall_seconds null = run reused from --work"},
         published=published,
     )

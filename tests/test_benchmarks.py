@@ -33,7 +33,7 @@ def _digest() -> str:
         ("bench_export", ["--resolution", "32", "--rounds", "1", "--runs", "1"]),
         ("regime_probe", ["--regimes", "32px/0.01ep/w0.25", "--seeds", "0", "--architectures", "smallest",
                           "--work", "{tmp}/probe"]),
-        ("teacher_probe", ["--epochs", "0.005", "--resolution", "32", "--settings", "lr0.05_b64_crop0.35",
+        ("teacher_probe", ["--epochs", "0.005", "--resolution", "32", "--width-mult", "0.25", "--settings", "lr0.05_b64_crop0.35",
                            "--work", "{tmp}/probe"]),
     ],
 )
