@@ -15,7 +15,8 @@ import click
 @click.option("--calibration-samples", type=int, default=300, show_default=True, help="Training images to calibrate int8 with.")
 @click.option("--calibration-seed", type=int, default=0, show_default=True)
 @click.option("--resolution", type=int, default=None, help="Input size (only for a model without a fixed one).")
-@click.option("--data", default="bundled", show_default=True, help="'bundled', an image folder, TFRecords or tfds:NAME.")
+@click.option("--data", default=None, help="'bundled', an image folder, TFRecords or tfds:NAME (default: the data the "
+                                            "specialize folder's subnet was measured on, else bundled).")
 @click.option("--validate-images", type=int, default=500, show_default=True, help="Test images to validate on.")
 @click.option(
     "--min-agreement", type=float, default=None,
@@ -46,8 +47,10 @@ def export(model, target, quantize, int8_io, int8_friendly, calibration_samples,
     from ofa_tf.cli import _import_library
 
     _import_library()
-    from ofa_tf.export.pipeline import ExportConfig, run_export
+    from ofa_tf.export.pipeline import ExportConfig, recorded_data, run_export
     from ofa_tf.export.qat import QATConfig
+
+    data = data or recorded_data(model)
 
     if target == "saved_model":
         from ofa_tf.errors import ConfigError

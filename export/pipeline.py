@@ -11,6 +11,7 @@ validation is written as `OUT.tflite.unverified` instead.
 from __future__ import annotations
 
 import dataclasses
+import json
 import platform
 from pathlib import Path
 from typing import Any, Callable
@@ -110,6 +111,15 @@ def model_file(path: str | Path) -> Path:
     return path
 
 
+def recorded_data(path: str | Path) -> str:
+    """The data a specialize folder's subnet was measured on (its `subnet.json`), else "bundled"."""
+    summary = Path(path) / "subnet.json"
+    if not summary.is_file():
+        return "bundled"
+    data = json.loads(summary.read_text()).get("provenance", {}).get("data")
+    return data if data and data != "run default" else "bundled"  # "run default": written before data was named
+
+
 def load_model(path: str | Path) -> Any:
     """Loads a `.keras` model (no custom objects needed for extracted subnets)."""
     from ofa_tf._backend import keras
@@ -169,7 +179,7 @@ def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -
         config: what to export, how, and where.
         log: called with progress lines (the CLI prints them).
     """
-    from ofa_tf.data.sources import open_source
+    from ofa_tf.data.sources import open_source, require_classes
     from ofa_tf.export import quantize as images_for
     from ofa_tf.export.qat import quantization_aware_training
     from ofa_tf.export.rewrite import rebuild
@@ -180,7 +190,7 @@ def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -
     log = log or (lambda line: None)
     model = load_model(config.model)
     size = export_resolution(model, config.resolution)
-    source = open_source(None if config.data == "bundled" else config.data)
+    source = require_classes(open_source(config.data), int(model.output_shape[-1]), f"the model {config.model}")
     images, labels = images_for.validation_images(source, size, config.validate_images)
     float_model = rebuild(model, int8_friendly=config.int8_friendly, resolution=size)
     reference = keras_logits(float_model, images)

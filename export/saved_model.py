@@ -27,7 +27,7 @@ def export_saved_model(model_path: str, out: str, data: str = "bundled", resolut
         ConfigError: `out` exists, or the reloaded SavedModel disagrees with Keras.
     """
     from ofa_tf._backend import tf
-    from ofa_tf.data.sources import open_source
+    from ofa_tf.data.sources import open_source, require_classes
     from ofa_tf.export.pipeline import export_resolution, load_model
     from ofa_tf.export.quantize import validation_images
     from ofa_tf.export.validate import keras_logits
@@ -37,7 +37,8 @@ def export_saved_model(model_path: str, out: str, data: str = "bundled", resolut
         raise ConfigError(f"--out {out} exists: choose a new folder for the SavedModel")
     model = load_model(model_path)
     size = export_resolution(model, resolution)
-    images, _ = validation_images(open_source(None if data == "bundled" else data), size, validate_images)
+    source = require_classes(open_source(data), int(model.output_shape[-1]), f"the model {model_path}")
+    images, _ = validation_images(source, size, validate_images)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:

@@ -9,11 +9,12 @@ holds only the weights and card; data and resolutions then come from flags.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 from typing import Sequence
 
-from ofa_tf.data.sources import ImageSource, open_source
+from ofa_tf.data.sources import ImageSource, open_source, require_classes
 from ofa_tf.data.transforms import DEFAULT_CROP_SCALE
 from ofa_tf.errors import ConfigError, MissingFileError
 from ofa_tf.networks.storage import CARD_FILE
@@ -50,14 +51,26 @@ class RunFolder:
         """The crops BN statistics are recalibrated on: the run's training crops, else the reference's."""
         return tuple(self.train_config.crop_scale) if self.train_config else DEFAULT_CROP_SCALE
 
+    def n_classes(self) -> int:
+        """The supernet's classifier outputs, from its card."""
+        return int(json.loads((self.supernet_dir / CARD_FILE).read_text())["config"]["n_classes"])
+
+    def data_name(self, data: str | None) -> str:
+        """`--data` if given, else the run's training data; a bare supernet records none (bundled)."""
+        if data is not None:
+            return data
+        return (self.train_config.data if self.train_config else None) or "bundled"
+
     def open_data(self, data: str | None, holdout_images: int | None) -> tuple[ImageSource, object]:
         """(training source without the hold-out split, hold-out examples).
 
         A training run's own data and hold-out split are the defaults, so the
-        predictor is measured on images the supernet never trained on.
+        predictor is measured on images the supernet never trained on. Data
+        whose classes differ from the supernet's is refused (ConfigError).
         """
         config = self.train_config
-        source = open_source(data if data is not None else (config.data if config else None))
+        source = open_source(self.data_name(data))
+        require_classes(source, self.n_classes(), f"the supernet in {self.supernet_dir}")
         if holdout_images is None:
             holdout_images = config.holdout_images if config else min(10_000, source.n_train // 10)
         seed = config.seed if config else 0

@@ -215,3 +215,18 @@ def test_cli_exports_a_validated_saved_model(subnet_file, tmp_path):
     assert again.exit_code == 2 and "exists" in again.output
     mixed = _run(subnet_file, "--saved-model", "--quantize", "int8", "--out", tmp_path / "other")
     assert mixed.exit_code == 2 and "--saved-model writes the float model" in mixed.output
+
+
+def test_cli_refuses_data_of_other_classes(tmp_path):
+    net = build_tiny(seed=1, n_classes=12)
+    folder = tmp_path / "spec"
+    folder.mkdir()
+    extract_subnet(net, net.space.min_config().with_resolution(SIZE)).save(folder / "subnet.keras")
+    for target, out in (([], "m.tflite"), (["--saved-model"], "m")):
+        result = _run(folder, *target, "--out", tmp_path / out)
+        assert result.exit_code == 2 and "has 12 classes but the data (bundled) has 10" in result.output, result.output
+        assert "--data" in result.output and "Traceback" not in result.output
+    # a specialize folder's recorded data is the default: here a folder that is not there
+    (folder / "subnet.json").write_text(json.dumps({"provenance": {"data": str(tmp_path / "imagenet")}}))
+    result = _run(folder, "--out", tmp_path / "m.tflite")
+    assert result.exit_code == 2 and str(tmp_path / "imagenet") in result.output, result.output

@@ -136,6 +136,13 @@ def test_specialize_without_predictor_says_how_to_make_one(tmp_path):
     assert result.exit_code == 2 and "ofa-tf predictor build" in result.output
 
 
+def test_supernet_of_other_classes_needs_its_own_data(tmp_path):
+    save_supernet(build_tiny(n_classes=12), tmp_path / "bare")  # e.g. a converted 1000-class official supernet
+    result = _invoke("predictor", "build", "--supernet", tmp_path / "bare", "--n-subnets", 1)
+    assert result.exit_code == 2 and "has 12 classes but the data (bundled) has 10" in result.output, result.output
+    assert "--data" in result.output and len(result.output.strip().splitlines()) == 1
+
+
 def test_holdout_split_is_disjoint_and_fixed():
     source = open_source(None)
     rest, held = source.split_holdout(100, seed=5)

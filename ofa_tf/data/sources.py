@@ -26,7 +26,7 @@ import numpy as np
 
 from ofa_tf._backend import tf
 from ofa_tf.data.bundled import load_bundled
-from ofa_tf.errors import DataError
+from ofa_tf.errors import ConfigError, DataError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 TEST_SPLIT_NAMES = ("val", "validation", "test")
@@ -339,3 +339,17 @@ def open_source(data: str | None) -> ImageSource:
     if glob.glob(data) and ".tfrecord" in data:
         return open_tfrecords(data)
     raise DataError(f"--data {data}: no such folder or TFRecord files (use 'bundled', an image folder or *.tfrecord)")
+
+
+def require_classes(source: ImageSource, n_classes: int, model: str) -> ImageSource:
+    """Returns `source` if its labels fit a `n_classes`-way `model`; a one-line ConfigError naming --data otherwise.
+
+    A supernet or subnet is measured, recalibrated and calibrated only on data of
+    its own classes: never on the bundled 10-class images for a 1000-class model.
+    """
+    if source.n_classes != n_classes:
+        raise ConfigError(
+            f"{model} has {n_classes} classes but the data ({source.name}) has {source.n_classes}: "
+            f"give --data with its own images (an ImageNet-style folder, TFRecords or tfds:NAME)"
+        )
+    return source

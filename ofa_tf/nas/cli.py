@@ -170,7 +170,7 @@ def specialize(run_path, budget_text, out_dir, predictor_spec, resolutions, lut_
         if finetune_epochs
         else None
     )
-    provenance = {"supernet": str(run.supernet_dir), "predictor": predictor_name, "data": data or "run default"}
+    provenance = {"supernet": str(run.supernet_dir), "predictor": predictor_name, "data": run.data_name(data)}
     run_specialize(
         net, space, predictor, source, budgets, models, out_dir, evaluator,
         SearchConfig(population, generations, seed), finetune_config, provenance, progress=click.echo,
