@@ -2,9 +2,11 @@
 
 import hashlib
 import importlib.util
+import shlex
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -56,3 +58,25 @@ def test_only_default_settings_count_as_published(monkeypatch):
     results_io = _load("results_io")
     assert results_io.results_dir(True) == PUBLISHED
     assert results_io.results_dir(False) == PUBLISHED / "custom"
+
+
+def test_end_to_end_stages_parse_against_the_cli(tmp_path, monkeypatch):
+    """end_to_end.py runs the README's main command plus its own stages: every one must parse (options, paths)."""
+    from ofa_tf.cli import main
+
+    module = _load("end_to_end")
+    command = module.readme_main_command(BENCHMARKS.parent / "README.md")
+    stages = command.split(" && ") + module.extra_stages(command)
+    assert stages[0].startswith("pip install -e .") and len(stages) >= 6
+    monkeypatch.chdir(tmp_path)
+    for name in ("subnet_fp32.tflite", "subnet_int8.tflite"):  # written by earlier stages
+        (tmp_path / module.RUN / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / module.RUN / name).touch()
+    for stage in stages[1:]:
+        program, *args = shlex.split(stage)
+        assert program == "ofa-tf", stage
+        group, context = main, main.make_context(program, args)
+        while isinstance(group, click.Group):
+            name, group, rest = group.resolve_command(context, [*context._protected_args, *context.args])
+            context = group.make_context(name, rest, parent=context)
+        assert context.command_path.startswith("ofa-tf "), stage
