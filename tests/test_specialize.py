@@ -143,6 +143,31 @@ def test_supernet_of_other_classes_needs_its_own_data(tmp_path):
     assert "--data" in result.output and len(result.output.strip().splitlines()) == 1
 
 
+def test_specialize_with_stored_statistics_and_no_data_measures_nothing(tmp_path):
+    from ofa_tf.nas.accuracy_dataset import DATASET_FILE
+
+    net = build_tiny(seed=2, n_classes=12)  # like a converted official supernet: no data of its classes is known
+    bare = tmp_path / "bare"
+    save_supernet(net, bare)
+    config = AccuracyDatasetConfig(n_subnets=12, resolutions=(32,), seed=0, bn_recalibration_images=8)
+    build_accuracy_dataset(net.space, lambda subnet, r: float(sum(subnet.e)), config, bare / "predictor" / DATASET_FILE)
+    assert _invoke("predictor", "train", "--supernet", bare, "--epochs", 2).exit_code == 0
+    common = ["specialize", "--supernet", bare, "--budget", "900M-MACs", "--generations", 2]
+    refused = _invoke(*common, "--out", tmp_path / "a")
+    assert refused.exit_code == 2 and "has 12 classes but the data (bundled) has 10" in refused.output, refused.output
+    result = _invoke(*common, "--out", tmp_path / "b", "--no-recalibrate")
+    assert result.exit_code == 0, result.output
+    assert "not measured (no data: give --data)" in result.output
+    summary = json.loads((tmp_path / "b" / "900M-MACs" / "subnet.json").read_text())
+    assert summary["measured_top1"] is None and summary["bn_statistics"] == "stored (supernet)"
+    assert "not measured" in (tmp_path / "b" / "900M-MACs" / "report.md").read_text()
+    chosen = SubnetConfig.from_dict(summary["config"])
+    model = keras.models.load_model(tmp_path / "b" / "900M-MACs" / "subnet.keras")
+    images = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype(np.float32)
+    expected = extract_subnet(net, chosen)(images)
+    assert np.abs(model(images).numpy() - np.asarray(expected)).max() <= 1e-4  # the supernet's own statistics
+
+
 def test_holdout_split_is_disjoint_and_fixed():
     source = open_source(None)
     rest, held = source.split_holdout(100, seed=5)

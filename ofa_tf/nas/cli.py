@@ -133,11 +133,13 @@ def _open_predictor(spec: str | None, run, space):
 @click.option("--generations", type=int, default=500, show_default=True)
 @click.option("--population", type=int, default=100, show_default=True)
 @click.option("--bn-images", type=int, default=2000, show_default=True, help="BN recalibration images.")
+@click.option("--no-recalibrate", is_flag=True,
+              help="Keep the supernet's stored BN statistics (then a bare supernet without --data is not measured).")
 @click.option("--finetune-epochs", type=int, default=0, show_default=True, help="KD fine-tuning of each subnet.")
 @click.option("--finetune-lr", type=float, default=0.005, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 def specialize(run_path, budget_text, out_dir, predictor_spec, resolutions, lut_files, data, generations, population,
-               bn_images, finetune_epochs, finetune_lr, seed):
+               bn_images, no_recalibrate, finetune_epochs, finetune_lr, seed):
     """Finds, extracts and reports the best subnet for each budget.
 
     \b
@@ -163,14 +165,18 @@ def specialize(run_path, budget_text, out_dir, predictor_spec, resolutions, lut_
         raise ConfigError(f"--resolutions {list(chosen)}: the predictor knows only {list(known)}; search among those")
     space = dataclasses.replace(net.space, resolutions=chosen)
     models = [efficiency_model(b, space, lut_files, search_dirs=[run.root, "."]) for b in budgets]
-    source, _ = run.open_data(data, None)
-    evaluator = _evaluator(net, run, source, min(bn_images, source.n_train), 200, seed)
+    unmeasured = no_recalibrate and data is None and run.train_config is None  # no data is known: none is needed
+    if unmeasured and finetune_epochs:
+        raise ConfigError("--finetune-epochs trains on images: give --data with the supernet's own")
+    source = None if unmeasured else run.open_data(data, None)[0]
+    evaluator = None if no_recalibrate else _evaluator(net, run, source, min(bn_images, source.n_train), 200, seed)
     finetune_config = (
         FinetuneConfig(epochs=finetune_epochs, base_lr=finetune_lr, crop_scale=run.crop_scale(), seed=seed)
         if finetune_epochs
         else None
     )
-    provenance = {"supernet": str(run.supernet_dir), "predictor": predictor_name, "data": run.data_name(data)}
+    provenance = {"supernet": str(run.supernet_dir), "predictor": predictor_name,
+                  "data": None if unmeasured else run.data_name(data)}
     run_specialize(
         net, space, predictor, source, budgets, models, out_dir, evaluator,
         SearchConfig(population, generations, seed), finetune_config, provenance, progress=click.echo,

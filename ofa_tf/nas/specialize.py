@@ -164,8 +164,10 @@ def write_outcome_plot(
 
 
 def materialize(net, evaluator, outcome: SearchOutcome) -> Any:
-    """The chosen subnet as a stock Keras model, BN recalibrated at its resolution on training images."""
-    evaluator.recalibrate(outcome.config, outcome.config.resolution)
+    """The chosen subnet as a stock Keras model, BN recalibrated at its resolution on training images
+    (`evaluator` None: with the supernet's stored statistics)."""
+    if evaluator is not None:
+        evaluator.recalibrate(outcome.config, outcome.config.resolution)
     return extract_subnet(net, outcome.config, name="ofa_subnet")
 
 
@@ -195,10 +197,12 @@ def specialize(
         net: the supernet (`OFAMobileNetV3`).
         space: its search space with the resolutions to search.
         predictor: an `AccuracyPredictor` covering those resolutions.
-        source: the image source (training images for fine-tuning, test split for the measurement).
+        source: the image source (training images for fine-tuning, test split for the measurement);
+            None: nothing is measured (`measured_top1` None).
         budgets / efficiency_models: one model per budget (`efficiency_model`).
         out_dir: parent folder of the per-budget folders.
-        evaluator: a `SubnetEvaluator` on training images (BN recalibration).
+        evaluator: a `SubnetEvaluator` on training images (BN recalibration); None keeps the supernet's
+            stored BN statistics.
         search: evolution parameters.
         finetune_config: fine-tune each subnet with KD from the supernet's largest subnet (None: no fine-tuning).
         provenance: recorded in every `subnet.json` (supernet, predictor, data).
@@ -227,7 +231,8 @@ def specialize(
             "latency_ms": outcome.cost if model.kind == "latency" else None,
             "latency_table": model.source or None,
             "predicted_top1": 100.0 * outcome.predicted_accuracy,
-            "measured_top1": keras_top1(subnet, source.test_examples()),
+            "measured_top1": keras_top1(subnet, source.test_examples()) if source is not None else None,
+            "bn_statistics": "recalibrated" if evaluator is not None else "stored (supernet)",
             "search_seconds": outcome.seconds,
             "generations": 0 if outcome.population is None else search.generations,
             "search": dataclasses.asdict(search),
@@ -238,13 +243,16 @@ def specialize(
             "finetuned_top1": None,
         }
         if finetune_config is not None and finetune_config.epochs > 0:
-            evaluator.recalibrate(space.max_config(), outcome.config.resolution)
+            if evaluator is not None:
+                evaluator.recalibrate(space.max_config(), outcome.config.resolution)
             teacher = extract_subnet(net, space.max_config(outcome.config.resolution), name="teacher")
             finetune(subnet, teacher, source.train_examples(), source.n_train, finetune_config)
             summary["finetune_epochs"] = finetune_config.epochs
             summary["finetuned_top1"] = keras_top1(subnet, source.test_examples())
         atomic_save_model(subnet, directory / "subnet.keras")
         write_summary(directory, summary)
-        progress(f"  measured top-1 {summary['measured_top1']:.2f}% -> {directory}")
+        measured = summary["measured_top1"]
+        progress(f"  measured top-1 {measured:.2f}% -> {directory}" if measured is not None
+                 else f"  not measured (no data: give --data) -> {directory}")
         summaries.append(summary)
     return summaries
