@@ -16,7 +16,9 @@ from __future__ import annotations
 import collections
 import contextlib
 import io
+import logging
 import os
+import sys
 import tempfile
 import warnings
 from typing import Any, Callable, Iterable
@@ -25,6 +27,8 @@ from ofa_tf._backend import tf
 from ofa_tf.errors import ConfigError
 
 QUANTIZE_MODES = ("none", "fp16", "dynamic", "int8")
+# Lines the converter prints on every conversion that tell the user nothing (hidden; other output is kept).
+CONVERTER_NOISE = ("fully_quantize: ", "Please consider providing the trackable_obj argument")
 
 
 def _input_shape(model: Any, batch_size: int) -> list[int]:
@@ -63,8 +67,10 @@ def convert_to_tflite(
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():  # Keras prints the signature listing
         # int8 QAT models carry their input ranges in fake-quant nodes; the converter warns anyway
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
-        # no trackable object: the variables are frozen into constants (and BN folds into the convs)
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function(spec)])
+        # no trackable object: the variables are frozen into constants (and BN folds into the convs); absl's
+        # deprecation warning about it is for SavedModel-style conversion and is silenced
+        with _quiet_fd2(CONVERTER_NOISE), _absl_level(logging.ERROR):
+            converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function(spec)])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if quantize != "none":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -77,7 +83,19 @@ def convert_to_tflite(
         if int8_io:
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
-        return converter.convert()
+        with _quiet_fd2(CONVERTER_NOISE):
+            return converter.convert()
+
+
+@contextlib.contextmanager
+def _absl_level(level: int):
+    logger = logging.getLogger("absl")
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 def _interpreter_class():
@@ -107,20 +125,27 @@ def load_interpreter(model_content: bytes, num_threads: int | None = None, deleg
 
 
 @contextlib.contextmanager
-def _quiet_fd2():
-    """Hides the runtime's "Created TensorFlow Lite XNNPACK delegate" line (written to fd 2)."""
+def _quiet_fd2(noise: tuple[str, ...] | None = None):
+    """Hides what the runtime writes to fd 2 meanwhile: every line (`noise` None), or only lines containing
+    one of `noise` (the rest is written back, so real warnings and errors stay visible)."""
     try:
         saved = os.dup(2)
     except OSError:  # pragma: no cover - no real stderr
         yield
         return
     with tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
         os.dup2(sink.fileno(), 2)
         try:
             yield
         finally:
+            sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
+            if noise is not None:
+                sink.seek(0)
+                lines = sink.read().decode(errors="replace").splitlines(keepends=True)
+                sys.stderr.write("".join(line for line in lines if not any(n in line for n in noise)))
 
 
 def op_histogram(model_content: bytes) -> dict[str, int]:

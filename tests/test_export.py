@@ -230,3 +230,10 @@ def test_cli_refuses_data_of_other_classes(tmp_path):
     (folder / "subnet.json").write_text(json.dumps({"provenance": {"data": str(tmp_path / "imagenet")}}))
     result = _run(folder, "--out", tmp_path / "m.tflite")
     assert result.exit_code == 2 and str(tmp_path / "imagenet") in result.output, result.output
+
+
+def test_conversion_keeps_the_terminal_clean(subnet, data, capfd, caplog):
+    convert_to_tflite(rebuild(subnet, int8_friendly=True), "int8", images_for.representative_dataset(data[3]))
+    out, err = capfd.readouterr()
+    printed = out + err + caplog.text
+    assert "fully_quantize" not in printed and "trackable_obj" not in printed, printed
