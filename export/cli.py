@@ -24,13 +24,16 @@ import click
          "int8 0.6: int8 flips many low-margin predictions of a weakly trained model). Validation also fails "
          "when top-1 drops more than 5 points below the Keras model's.",
 )
+@click.option("--latency-only", is_flag=True,
+              help="Skip the top-1 checks (ops, finiteness and float tolerance still run): for untrained models "
+                   "exported to measure latency.")
 @click.option("--qat-epochs", type=int, default=0, show_default=True, help="Quantization-aware fine-tuning epochs (int8).")
 @click.option("--qat-learning-rate", type=float, default=0.005, show_default=True)
 @click.option("--qat-batch-size", type=int, default=64, show_default=True)
 @click.option("--qat-max-steps", type=int, default=None, help="Cap on the steps of each QAT epoch.")
 @click.option("--out", "out", type=click.Path(), required=True, help="The FILE.tflite (or SavedModel folder) to write.")
 def export(model, target, quantize, int8_io, int8_friendly, calibration_samples, calibration_seed, resolution, data,
-           validate_images, min_agreement, qat_epochs, qat_learning_rate, qat_batch_size, qat_max_steps, out):
+           validate_images, min_agreement, latency_only, qat_epochs, qat_learning_rate, qat_batch_size, qat_max_steps, out):
     """Export a subnet (.keras file or specialize run folder) to a validated TFLite model.
 
     The .tflite is run with LiteRT against the Keras model on the test split;
@@ -67,7 +70,8 @@ def export(model, target, quantize, int8_io, int8_friendly, calibration_samples,
     config = ExportConfig(
         model=model, out=out, quantize=quantize, int8_io=int8_io, int8_friendly=int8_friendly,
         calibration_samples=calibration_samples, calibration_seed=calibration_seed, resolution=resolution,
-        data=data, validate_images=validate_images, min_agreement=min_agreement, qat_epochs=qat_epochs, qat=qat,
+        data=data, validate_images=validate_images, min_agreement=min_agreement, latency_only=latency_only,
+        qat_epochs=qat_epochs, qat=qat,
     )
     result = run_export(config, log=click.echo)
     for line in result.report.summary_lines():

@@ -43,6 +43,7 @@ class ExportConfig:
         data: "bundled", or a dataset path as in `ofa-tf train --data`.
         validate_images: test images of the validation.
         min_agreement: top-1 agreement a quantized model needs (None: the mode's default).
+        latency_only: skip the top-1 checks (an untrained model exported for latency work).
         qat_epochs: quantization-aware fine-tuning epochs (0: post-training quantization).
         qat: the fine-tuning settings (its `epochs` is set from `qat_epochs`).
     """
@@ -58,6 +59,7 @@ class ExportConfig:
     data: str = "bundled"
     validate_images: int = 500
     min_agreement: float | None = None
+    latency_only: bool = False
     qat_epochs: int = 0
     qat: QATConfig = dataclasses.field(default_factory=QATConfig)
 
@@ -204,7 +206,8 @@ def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -
         keras_model = quantization_aware_training(float_model, source, config.qat, log=log)
         content = convert_to_tflite(keras_model, "int8", int8_io=config.int8_io)
         qat_reference = keras_logits(keras_model, images)
-        report = compare("int8", qat_reference, run_tflite(content, images), labels, content, config.min_agreement)
+        report = compare("int8", qat_reference, run_tflite(content, images), labels, content, config.min_agreement,
+                         latency_only=config.latency_only)
         float_report = compare("int8", reference, run_tflite(content, images), labels, content, 0.0)
     else:
         representative = None
@@ -212,7 +215,8 @@ def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -
             calibration = images_for.calibration_images(source, size, config.calibration_samples, config.calibration_seed)
             representative = images_for.representative_dataset(calibration)
         content = convert_to_tflite(float_model, config.quantize, representative, int8_io=config.int8_io)
-        report = validate(float_model, content, images, labels, config.quantize, config.min_agreement, reference=reference)
+        report = validate(float_model, content, images, labels, config.quantize, config.min_agreement, reference=reference,
+                          latency_only=config.latency_only)
     result = {"validation": report.to_dict(), "float_keras_top1": float(np.mean(reference.argmax(-1) == labels))}
     if float_report is not None:
         result["validation_against_float"] = float_report.to_dict()

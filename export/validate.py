@@ -6,6 +6,10 @@ Checks (a report lists every failed one):
   - fp16 / dynamic / int8: top-1 agreement with the Keras model ≥ `MIN_AGREEMENT`
     (fp16 99%, dynamic 90%, int8 60%), top-1 at most `MAX_TOP1_DROP` (5 points)
     below the Keras model's, and finite logits.
+The accuracy checks cannot judge a model whose logits are degenerate (an
+untrained model whose logits are all near zero, where quantization noise
+decides every prediction): such an export fails with a line naming `--latency-only`, which
+exports for latency work with the op, finiteness and float checks only.
 
 Why these int8 figures: agreement measures how often int8 flips a prediction,
 which depends on the model's logit margins more than on the quantization. The
@@ -32,6 +36,7 @@ from ofa_tf.export.tflite import delegate_partitions, load_interpreter, non_buil
 FLOAT_TOLERANCE = 1e-4
 MIN_AGREEMENT = {"fp16": 0.99, "dynamic": 0.90, "int8": 0.60}
 MAX_TOP1_DROP = 0.05
+DEGENERATE_LOGIT = 1e-6  # max |logit| below this: the model computes nothing class-specific
 
 
 @dataclasses.dataclass
@@ -51,6 +56,7 @@ class ValidationReport:
     ops: dict[str, int]
     delegate: dict[str, Any]
     failures: list[str]
+    latency_only: bool = False
 
     @property
     def passed(self) -> bool:
@@ -71,8 +77,18 @@ class ValidationReport:
             + (f", left out: {self.delegate['cut_at']}" if self.delegate["cut_at"] else ""),
             "  ops: " + ", ".join(f"{name} {count}" for name, count in sorted(self.ops.items())),
         ]
+        if self.latency_only:
+            lines.append("  accuracy not checked (--latency-only): ops, finiteness and float tolerance only")
         lines += [f"  FAILED: {failure}" for failure in self.failures]
         return lines
+
+
+def degenerate_logits(reference: np.ndarray) -> str | None:
+    """Why accuracy validation cannot judge a model with these Keras logits, or None when it can."""
+    scale = float(np.abs(reference).max())
+    if scale < DEGENERATE_LOGIT:
+        return f"every logit is below {DEGENERATE_LOGIT:g} in magnitude (max {scale:.2g}): an untrained model?"
+    return None  # one class for every image is not refused: int8 then agrees trivially, and validation passes
 
 
 def run_tflite(model_content: bytes, images: np.ndarray, num_threads: int | None = None) -> np.ndarray:
@@ -116,6 +132,7 @@ def compare(
     model_content: bytes,
     min_agreement: float | None = None,
     tolerance: float = FLOAT_TOLERANCE,
+    latency_only: bool = False,
 ) -> ValidationReport:
     """The report of TFLite `logits` against the Keras `reference` logits.
 
@@ -126,12 +143,19 @@ def compare(
         model_content: the flatbuffer (ops, delegate partitions, size).
         min_agreement: top-1 agreement needed by a quantized mode (default `MIN_AGREEMENT`).
         tolerance: float32 tolerance, relative to max(1, max |reference logit|).
+        latency_only: skip the top-1 checks (an export for latency work).
     """
     diff = float(np.abs(logits - reference).max())
     scale = max(1.0, float(np.abs(reference).max()))
     agreement = float(np.mean(logits.argmax(-1) == reference.argmax(-1)))
     needed = None if quantize == "none" else (MIN_AGREEMENT[quantize] if min_agreement is None else min_agreement)
+    degenerate = degenerate_logits(reference) if needed else None
+    if latency_only or degenerate:
+        needed = None
     failures = [f"non-builtin ops {op}" for op in non_builtin_ops(model_content)]
+    if degenerate and not latency_only:
+        failures.append(f"accuracy validation cannot judge this export: {degenerate} Export it with --latency-only "
+                        "for latency work (ops, finiteness and float tolerance are still checked)")
     if not np.isfinite(logits).all():
         failures.append("TFLite logits are not finite")
     if quantize == "none" and not diff <= tolerance * scale:
@@ -155,6 +179,7 @@ def compare(
         ops=op_histogram(model_content),
         delegate=delegate_partitions(model_content),
         failures=failures,
+        latency_only=latency_only,
     )
 
 
@@ -166,6 +191,7 @@ def validate(
     quantize: str,
     min_agreement: float | None = None,
     reference: np.ndarray | None = None,
+    latency_only: bool = False,
 ) -> ValidationReport:
     """Runs `model` (Keras) and `model_content` (LiteRT) on `images` and compares them.
 
@@ -176,6 +202,8 @@ def validate(
         quantize: the conversion mode.
         min_agreement: overrides the mode's default top-1 agreement.
         reference: precomputed Keras logits (skips running `model`).
+        latency_only: skip the top-1 checks (an export for latency work).
     """
     reference = keras_logits(model, images) if reference is None else reference
-    return compare(quantize, reference, run_tflite(model_content, images), labels, model_content, min_agreement)
+    logits = run_tflite(model_content, images)
+    return compare(quantize, reference, logits, labels, model_content, min_agreement, latency_only=latency_only)

@@ -237,3 +237,26 @@ def test_conversion_keeps_the_terminal_clean(subnet, data, capfd, caplog):
     out, err = capfd.readouterr()
     printed = out + err + caplog.text
     assert "fully_quantize" not in printed and "trackable_obj" not in printed, printed
+
+
+def test_degenerate_logits_are_named():
+    assert "below 1e-06" in validation.degenerate_logits(np.full((4, 10), 5e-11))
+    assert validation.degenerate_logits(np.eye(10)[:6]) is None
+
+
+def test_untrained_model_exports_for_latency_only(tmp_path):
+    import keras
+
+    net = build_tiny(seed=3)
+    model = extract_subnet(net, net.space.min_config().with_resolution(SIZE))
+    head = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][-1]
+    head.set_weights([np.zeros_like(w) for w in head.get_weights()])  # logits all 0: nothing to validate against
+    folder = tmp_path / "spec"
+    folder.mkdir()
+    model.save(folder / "subnet.keras")
+    failed = _run(folder, "--quantize", "int8", "--validate-images", 20, "--out", tmp_path / "a.tflite")
+    assert failed.exit_code == 1 and "cannot judge this export" in failed.output and "--latency-only" in failed.output
+    result = _run(folder, "--quantize", "int8", "--validate-images", 20, "--latency-only", "--out", tmp_path / "b.tflite")
+    assert result.exit_code == 0, result.output
+    assert "accuracy not checked (--latency-only)" in result.output and (tmp_path / "b.tflite").is_file()
+    assert json.loads((tmp_path / "b.json").read_text())["validation"]["latency_only"] is True
