@@ -64,12 +64,13 @@ def convert_to_tflite(
         raise ConfigError("int8 input/output needs quantize='int8'")
     spec = tf.TensorSpec(_input_shape(model, batch_size), tf.float32, name="image")
     function = tf.function(lambda image: model(image, training=False))
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():  # Keras prints the signature listing
+    # Keras prints the signature listing; the converter prints CONVERTER_NOISE
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), _quiet_fd2(CONVERTER_NOISE):
         # int8 QAT models carry their input ranges in fake-quant nodes; the converter warns anyway
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
         # no trackable object: the variables are frozen into constants (and BN folds into the convs); absl's
         # deprecation warning about it is for SavedModel-style conversion and is silenced
-        with _quiet_fd2(CONVERTER_NOISE), _absl_level(logging.ERROR):
+        with _absl_level(logging.ERROR):
             converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function(spec)])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if quantize != "none":
@@ -83,8 +84,7 @@ def convert_to_tflite(
         if int8_io:
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
-        with _quiet_fd2(CONVERTER_NOISE):
-            return converter.convert()
+        return converter.convert()
 
 
 @contextlib.contextmanager
