@@ -12,6 +12,7 @@ Usage: python benchmarks/bench_train.py [--resolution 128] [--batch-size 32] [--
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import tempfile
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 WARMUP_STEPS = 2
 
 
-def official_images_per_second(step_configs, images, labels, threads: int) -> float:
+def official_images_per_second(step_configs, images, labels, threads: int, depth_list: list[int]) -> float:
     import official_oracle  # noqa: F401  (installs the torchvision/gdown stand-ins)
     import torch
     from ofa.imagenet_classification.elastic_nn.networks import OFAMobileNetV3
@@ -35,7 +36,7 @@ def official_images_per_second(step_configs, images, labels, threads: int) -> fl
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     net = OFAMobileNetV3(n_classes=1000, dropout_rate=0.1, width_mult=1.0, ks_list=[3, 5, 7],
-                         expand_ratio_list=[3, 4, 6], depth_list=[2, 3, 4])
+                         expand_ratio_list=[3, 4, 6], depth_list=depth_list)
     net.train()
     optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=3e-5)
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
@@ -54,7 +55,7 @@ def official_images_per_second(step_configs, images, labels, threads: int) -> fl
     return len(images) / float(np.median(times))
 
 
-def ofa_tf_images_per_second(step_configs, images, labels) -> tuple[float, float]:
+def ofa_tf_images_per_second(step_configs, images, labels, depth_list: list[int]) -> tuple[float, float]:
     from ofa_tf._backend import tf
     from ofa_tf.data.sources import ArraySource
     from ofa_tf.training.config import apply_overrides, paper_preset
@@ -62,8 +63,9 @@ def ofa_tf_images_per_second(step_configs, images, labels) -> tuple[float, float
 
     uint8 = np.zeros(images.shape, np.uint8)  # the source only shapes the pipeline; steps get `images`
     source = ArraySource(uint8, labels, uint8, labels, tuple(str(i) for i in range(1000)), "random")
+    phase = dataclasses.replace(paper_preset().phases[-1], depth_list=tuple(depth_list))
     config = apply_overrides(
-        paper_preset(), {"batch_size": len(images), "holdout_images": 0, "phases": paper_preset().phases[-1:]}
+        paper_preset(), {"batch_size": len(images), "holdout_images": 0, "depth_list": depth_list, "phases": [phase]}
     )
     with tempfile.TemporaryDirectory() as tmp:
         trainer = ProgressiveShrinkingTrainer(config, tmp, source=source)
@@ -87,7 +89,9 @@ def ofa_tf_images_per_second(step_configs, images, labels) -> tuple[float, float
 @click.option("--subnets", default=2, show_default=True, help="Subnets per step (gradients summed).")
 @click.option("--steps", default=8, show_default=True, help="Timed steps (after 2 warm-up steps).")
 @click.option("--seed", default=0, show_default=True)
-def main(resolution: int, batch_size: int, subnets: int, steps: int, seed: int):
+@click.option("--depth-list", default="2,3,4", show_default=True,
+              help="Elastic depths of both supernets (a smoke run uses 2: no skippable blocks, a shorter trace).")
+def main(resolution: int, batch_size: int, subnets: int, steps: int, seed: int, depth_list: str):
     from results_io import published_run, write_results
 
     from ofa_tf import SearchSpace
@@ -95,17 +99,18 @@ def main(resolution: int, batch_size: int, subnets: int, steps: int, seed: int):
     rng = np.random.default_rng(seed)
     images = rng.normal(size=(batch_size, resolution, resolution, 3)).astype(np.float32)
     labels = rng.integers(0, 1000, size=batch_size).astype(np.int64)
-    space = SearchSpace()
+    depths = [int(d) for d in depth_list.split(",")]
+    space = SearchSpace(depth_list=tuple(depths))
     step_configs = [[space.sample(rng) for _ in range(subnets)] for _ in range(steps + WARMUP_STEPS)]
-    ours, trace = ofa_tf_images_per_second(step_configs, images, labels)
+    ours, trace = ofa_tf_images_per_second(step_configs, images, labels, depths)
     print(f"ofa-tf  : {ours:7.1f} images/s  (first step, with the one-time trace: {trace:.1f} s)")
-    theirs = official_images_per_second(step_configs, images, labels, threads=os.cpu_count() or 1)
+    theirs = official_images_per_second(step_configs, images, labels, os.cpu_count() or 1, depths)
     print(f"official: {theirs:7.1f} images/s  (PyTorch {__import__('torch').__version__}, {os.cpu_count()} threads)")
     ratio = ours / theirs
     print(f"ofa-tf / official training throughput: {ratio:.2f}x  (goal >= 1.0)")
     path = write_results(
         "bench_train",
-        f"Training throughput, OFA-MobileNetV3 w1.0, {resolution}px, batch {batch_size}, {subnets} subnets/step",
+        f"Training throughput, OFA-MobileNetV3 w1.0, depths {depth_list}, {resolution}px, batch {batch_size}, {subnets} subnets/step",
         ["implementation", "images/s"],
         [["ofa-tf (TensorFlow)", f"{ours:.1f}"], ["official ofa (PyTorch)", f"{theirs:.1f}"]],
         {"ratio_ofa_tf_over_official": round(ratio, 3), "ofa_tf_first_step_seconds": round(trace, 1),

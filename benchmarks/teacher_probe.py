@@ -38,10 +38,10 @@ SETTINGS = {
 }
 
 
-def setting_config(lr: float, batch: int, crop: float, epochs: float, resolution: int, width_mult: float) -> dict:
-    teacher = dict(name="teacher", ks_list=[7], expand_ratio_list=[6], depth_list=[4], epochs=epochs,
+def setting_config(lr: float, batch: int, crop: float, epochs: float, resolution: int, width_mult: float, depth: int = 4) -> dict:
+    teacher = dict(name="teacher", ks_list=[7], expand_ratio_list=[6], depth_list=[depth], epochs=epochs,
                    warmup_epochs=0, base_lr=lr, subnets_per_step=1, kd=False)
-    return dict(width_mult=width_mult, depth_list=[2, 3, 4], resolutions=[resolution], eval_resolutions=[resolution], holdout_images=1000,
+    return dict(width_mult=width_mult, depth_list=list(range(2, depth + 1)), resolutions=[resolution], eval_resolutions=[resolution], holdout_images=1000,
                 batch_size=batch, crop_scale=[crop, 1.0], phases=[teacher])
 
 
@@ -57,6 +57,7 @@ def matches(run_dir: Path, overrides: dict) -> bool:
         and config["batch_size"] == overrides["batch_size"]
         and config["crop_scale"] == overrides["crop_scale"]
         and config["resolutions"] == overrides["resolutions"]
+        and config["depth_list"] == overrides["depth_list"]
         and config["holdout_images"] == overrides["holdout_images"]
         and len(config["phases"]) == 1
         and all(phase[key] == value for key, value in wanted.items() if key != "name")
@@ -84,6 +85,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--resolution", type=int, default=48)
     parser.add_argument("--width-mult", type=float, default=0.5)
+    parser.add_argument("--depth", type=int, default=4, help="blocks per stage of the full network (a smoke run uses 2)")
     parser.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated labels of SETTINGS")
     args = parser.parse_args()
     labels = args.settings.split(",")
@@ -93,17 +95,17 @@ def main() -> None:
     results, rows = {}, []
     for label in labels:
         lr, batch, crop = SETTINGS[label]
-        result = run_setting(label, setting_config(lr, batch, crop, args.epochs, args.resolution, args.width_mult), Path(args.work))
+        result = run_setting(label, setting_config(lr, batch, crop, args.epochs, args.resolution, args.width_mult, args.depth), Path(args.work))
         results[label] = result
         rows.append([lr, batch, crop, result["top1"], result["images_per_second"]])
         print(label, result, flush=True)
-    published = args.epochs == 3.0 and args.resolution == 48 and args.width_mult == 0.5 and labels == list(SETTINGS)
+    published = vars(args) == {**vars(parser.parse_args([])), "work": args.work}
     write_results(
         "teacher_probe",
         f"Full network alone, {args.epochs:g} epochs at {args.resolution} px (bundled data, seed 0, test top-1 %)",
         ["base LR / 64 images", "batch", "crop min area", "top-1 %", "images/s (median step)"],
         rows,
-        {"results": results, "setup": f"ofa-tf train --preset cifar, teacher phase only, w{args.width_mult:g}, hold-out 1000, "
+        {"results": results, "setup": f"ofa-tf train --preset cifar, teacher phase only, w{args.width_mult:g}, depth {args.depth}, hold-out 1000, "
                                       "no warm-up, cosine LR; wall_seconds null = run reused from --work"},
         published=published,
     )

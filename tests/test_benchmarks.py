@@ -31,11 +31,11 @@ def _digest() -> str:
         ("bench_supernet", ["--width-mult", "0.25", "--resolution", "32", "--batch-size", "2", "--steps", "1",
                             "--depth-list", "2"]),
         ("bench_search", ["--generations", "2"]),
-        ("bench_train", ["--resolution", "32", "--batch-size", "2", "--subnets", "1", "--steps", "1"]),
+        ("bench_train", ["--resolution", "32", "--batch-size", "2", "--subnets", "1", "--steps", "1", "--depth-list", "2"]),
         ("bench_export", ["--resolution", "32", "--rounds", "1", "--runs", "1"]),
         ("regime_probe", ["--regimes", "32px/0.01ep/w0.25", "--seeds", "0", "--architectures", "smallest",
                           "--work", "{tmp}/probe"]),
-        ("teacher_probe", ["--epochs", "0.005", "--resolution", "32", "--width-mult", "0.25", "--settings", "lr0.05_b64_crop0.35",
+        ("teacher_probe", ["--epochs", "0.005", "--resolution", "32", "--width-mult", "0.25", "--settings", "lr0.05_b64_crop0.35", "--depth", "2",
                            "--work", "{tmp}/probe"]),
     ],
 )

@@ -6,11 +6,11 @@ import dataclasses
 import math
 from typing import Any
 
-import numpy as np
 
 from ofa_tf._backend import keras, tf
 from ofa_tf.data.pipeline import eval_dataset, train_dataset
 from ofa_tf.data.transforms import DEFAULT_CROP_SCALE
+from ofa_tf.training.graph_options import graph_rewrites_off
 from ofa_tf.training.losses import label_smoothed_cross_entropy, soft_target_cross_entropy
 from ofa_tf.errors import DivergedError
 
@@ -68,7 +68,8 @@ def finetune(model: Any, teacher: Any | None, examples: tf.data.Dataset, n_examp
 
     batches = train_dataset(examples, n_examples, config.batch_size, [resolution], config.seed, crop_scale=config.crop_scale)
     for images, labels in batches.take(steps):
-        loss = step(images, labels)
+        with graph_rewrites_off():
+            loss = step(images, labels)
         if not math.isfinite(float(loss)):
             raise DivergedError("fine-tuning diverged (loss is not finite): lower --finetune-lr")
     return steps
@@ -76,7 +77,12 @@ def finetune(model: Any, teacher: Any | None, examples: tf.data.Dataset, n_examp
 
 def keras_top1(model: Any, examples: tf.data.Dataset, batch_size: int = 256) -> float:
     """Top-1 (percent) of a fixed-resolution Keras model on (uint8 image, label) examples."""
-    batches = eval_dataset(examples, batch_size, int(model.inputs[0].shape[1]))
-    labels = np.concatenate([labels.numpy() for _, labels in batches])
-    logits = model.predict(batches.map(lambda images, _: images), verbose=0)
-    return 100.0 * float(np.mean(np.argmax(logits, axis=-1) == labels)) if len(labels) else 0.0
+    resolution = int(model.inputs[0].shape[1])
+    # One trace for every batch size (Keras' predict traces the last, smaller batch again).
+    images = tf.TensorSpec([None, resolution, resolution, 3], tf.float32)
+    predict = tf.function(lambda x: tf.argmax(model(x, training=False), axis=-1), input_signature=[images], autograph=False)
+    correct = total = 0
+    for batch, labels in eval_dataset(examples, batch_size, resolution):
+        correct += int(tf.reduce_sum(tf.cast(predict(batch) == labels, tf.int32)))
+        total += int(labels.shape[0])
+    return 100.0 * correct / total if total else 0.0
