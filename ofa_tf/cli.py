@@ -177,6 +177,8 @@ class _RichReporter:
 
     def step(self, metrics):
         status = f"loss {metrics['loss']:.3f}  lr {metrics['lr']:.4f}  {metrics['images_per_second']:.0f} img/s"
+        if metrics.get("skipped_images"):
+            status += f"  {metrics['skipped_images']} unreadable images skipped"
         self.progress.update(self.task, completed=metrics["step"], status=status)
 
     def phase_end(self, phase, evaluation):
@@ -275,10 +277,9 @@ def train(data, out_dir, preset, config_file, width_mult, resolutions, batch_siz
         if phases:
             config = train_config.select_phases(config, [p for p in phases.split(",") if p])
     trainer = ProgressiveShrinkingTrainer(config, out_dir, strategy=_strategy(distribute), reporter=_RichReporter())
-    skipped = trainer.source.skipped
-    if skipped:
-        click.echo(f"skipped {len(skipped)} unreadable images (e.g. {skipped[0]})", err=True)
     trainer.run()
+    if trainer.source.counter.count:
+        click.echo(f"skipped {trainer.source.counter.count} unreadable images (each pass over the data that read them counts them)", err=True)
     click.echo(f"supernet saved to {Path(out_dir) / 'supernet'}; metrics in {Path(out_dir) / 'metrics.jsonl'}")
 
 

@@ -35,6 +35,7 @@ def _digest() -> str:
         ("bench_export", ["--resolution", "32", "--rounds", "1", "--runs", "1"]),
         ("regime_probe", ["--regimes", "32px/0.01ep/w0.25", "--seeds", "0", "--architectures", "smallest",
                           "--work", "{tmp}/probe"]),
+        ("bench_input", ["--records", "300", "--throughput-records", "0", "--no-step", "--work", "{tmp}/input"]),
         ("teacher_probe", ["--epochs", "0.005", "--resolution", "32", "--width-mult", "0.25", "--settings", "lr0.05_b64_crop0.35", "--depth", "2",
                            "--work", "{tmp}/probe"]),
     ],

@@ -26,6 +26,7 @@ def train_dataset(
     seed: int = 0,
     start_batch: int = 0,
     crop_scale: Sequence[float] = DEFAULT_CROP_SCALE,
+    shuffle_buffer: int | None = None,
 ) -> tf.data.Dataset:
     """Infinite shuffled, augmented batches; each batch at one resolution from `resolutions`.
 
@@ -37,10 +38,13 @@ def train_dataset(
         seed: seeds the shuffle, the augmentation and the resolution sequence.
         start_batch: batches to skip, to resume a run where it stopped.
         crop_scale: area range of the random resized crop.
+        shuffle_buffer: decoded examples shuffled (None: `n_examples`, all of them; a streamed
+            source shuffles its records before decoding and needs a bounded buffer here).
     """
     if n_examples < batch_size:
         raise DataError(f"only {n_examples} images for batch size {batch_size}: lower --batch-size")
-    dataset = examples.shuffle(n_examples, seed=seed, reshuffle_each_iteration=True).repeat().enumerate()
+    buffer = n_examples if shuffle_buffer is None else shuffle_buffer
+    dataset = examples.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat().enumerate()
     dataset = dataset.skip(start_batch * batch_size)
 
     def transform(index, example):

@@ -246,7 +246,8 @@ def specialize(
             if evaluator is not None:
                 evaluator.recalibrate(space.max_config(), outcome.config.resolution)
             teacher = extract_subnet(net, space.max_config(outcome.config.resolution), name="teacher")
-            finetune(subnet, teacher, source.train_examples(), source.n_train, finetune_config)
+            examples = source.train_examples(seed=finetune_config.seed)
+            finetune(subnet, teacher, examples, source.n_train, finetune_config, source.decoded_shuffle_buffer)
             summary["finetune_epochs"] = finetune_config.epochs
             summary["finetuned_top1"] = keras_top1(subnet, source.test_examples())
         atomic_save_model(subnet, directory / "subnet.keras")

@@ -38,7 +38,14 @@ class FinetuneConfig:
     seed: int = 0
 
 
-def finetune(model: Any, teacher: Any | None, examples: tf.data.Dataset, n_examples: int, config: FinetuneConfig) -> int:
+def finetune(
+    model: Any,
+    teacher: Any | None,
+    examples: tf.data.Dataset,
+    n_examples: int,
+    config: FinetuneConfig,
+    shuffle_buffer: int | None = None,
+) -> int:
     """Trains `model` (stock Keras, fixed resolution) in place; returns the number of steps.
 
     Args:
@@ -48,6 +55,7 @@ def finetune(model: Any, teacher: Any | None, examples: tf.data.Dataset, n_examp
         examples: (uint8 image, label) training examples.
         n_examples: their number.
         config: hyper-parameters.
+        shuffle_buffer: decoded examples shuffled (None: all; a streamed source's `decoded_shuffle_buffer`).
     """
     resolution = int(model.inputs[0].shape[1])
     steps = max(1, int(config.epochs * n_examples) // config.batch_size)
@@ -66,7 +74,9 @@ def finetune(model: Any, teacher: Any | None, examples: tf.data.Dataset, n_examp
         optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
         return loss
 
-    batches = train_dataset(examples, n_examples, config.batch_size, [resolution], config.seed, crop_scale=config.crop_scale)
+    batches = train_dataset(
+        examples, n_examples, config.batch_size, [resolution], config.seed, crop_scale=config.crop_scale, shuffle_buffer=shuffle_buffer
+    )
     for images, labels in batches.take(steps):
         with graph_rewrites_off():
             loss = step(images, labels)

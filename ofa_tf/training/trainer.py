@@ -101,6 +101,7 @@ class ProgressiveShrinkingTrainer:
         self.run_dir = Path(run_dir)
         self.strategy = strategy or tf.distribute.get_strategy()
         self.reporter = reporter or SilentReporter()
+        self._input: dict[str, Any] | None = None  # this worker's input pipeline (streamed sources), logged by run()
         if config.deterministic:
             tf.config.experimental.enable_op_determinism()
         keras.utils.set_random_seed(config.seed)  # initial weights and dropout follow the seed
@@ -154,17 +155,41 @@ class ProgressiveShrinkingTrainer:
         )
 
     def _dataset(self, start_batch: int):
+        if self.source.decoded_shuffle_buffer is not None:  # streamed from files: a pipeline per worker
+            return self.strategy.distribute_datasets_from_function(lambda context: self._worker_dataset(context, start_batch))
         config = self.config
         dataset = train_dataset(
-            self.source.train_examples(),
+            self.source.train_examples(seed=config.seed),
             self.source.n_train,
             config.batch_size,
             config.resolutions,
             seed=config.seed,
             start_batch=start_batch,
             crop_scale=config.crop_scale,
+            shuffle_buffer=self.source.decoded_shuffle_buffer,
         )
         return self.strategy.experimental_distribute_dataset(dataset)
+
+    def _worker_dataset(self, context: tf.distribute.InputContext, start_batch: int) -> tf.data.Dataset:
+        """This worker's share of each batch, read from its own files (disjoint across workers), split
+        between its replicas; batch `i` has the same resolution on every worker."""
+        config = self.config
+        shard = (context.num_input_pipelines, context.input_pipeline_id)
+        per_replica = context.get_per_replica_batch_size(config.batch_size)
+        per_worker = config.batch_size // context.num_input_pipelines
+        files = getattr(self.source, "shard_files", lambda _: ())(shard)
+        self._input = {"event": "input", "pipeline": shard[1], "pipelines": shard[0], "files": list(files)}
+        dataset = train_dataset(
+            self.source.train_examples(seed=config.seed, shard=shard),
+            self.source.n_train // shard[0],
+            per_worker,
+            config.resolutions,
+            seed=config.seed,
+            start_batch=start_batch,
+            crop_scale=config.crop_scale,
+            shuffle_buffer=self.source.decoded_shuffle_buffer,
+        )
+        return dataset if per_replica == per_worker else dataset.rebatch(per_replica)
 
     def _build_step_function(self):
         """One traced function for every step: N subnets in a while loop, then the SGD update.
@@ -261,8 +286,8 @@ class ProgressiveShrinkingTrainer:
         """Runs (or resumes) every phase; returns the evaluation rows of all phases."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.run_dir / CONFIG_FILE, self.config.to_dict())
-        if self.source.skipped:
-            self._log({"event": "skipped_images", "count": len(self.source.skipped), "examples": list(self.source.skipped[:20])})
+        if self._input is not None:
+            self._log(self._input)
         self._restore_latest_checkpoint()
         results = self._load_results()
         for index in range(int(self.phase_index.numpy()), len(self.config.phases)):
@@ -359,6 +384,7 @@ class ProgressiveShrinkingTrainer:
                 "loss": loss,
                 "lr": lr,
                 "images_per_second": config.batch_size / (time.perf_counter() - started),
+                "skipped_images": self.source.counter.count,
             }
             self.reporter.step(metrics)
             self._log({"event": "step", **metrics})
@@ -416,7 +442,7 @@ class ProgressiveShrinkingTrainer:
         step = int(self.batches_done.numpy())
         with self._summary_writer.as_default():
             if record["event"] == "step":
-                for key in ("loss", "lr", "images_per_second"):
+                for key in ("loss", "lr", "images_per_second", "skipped_images"):
                     tf.summary.scalar(f"train/{key}", record[key], step=step)
             elif record["event"] == "evaluation":
                 for row in record["rows"]:
