@@ -31,9 +31,15 @@ import click
 @click.option("--qat-learning-rate", type=float, default=0.005, show_default=True)
 @click.option("--qat-batch-size", type=int, default=64, show_default=True)
 @click.option("--qat-max-steps", type=int, default=None, help="Cap on the steps of each QAT epoch.")
+@click.option("--depthwise-large", type=click.Choice(["auto", "plain", "windows"]), default="auto", show_default=True,
+              help="Depthwise kernels above 5x5 (OFA's 7x7): as they are, as exact sums of 5x5 windows, or "
+                   "whichever of the two runs faster on --device (both are converted and timed).")
+@click.option("--device", default="host", show_default=True,
+              help="Where --depthwise-large auto measures: host (LiteRT, 1 thread) or adb[:SERIAL] (a phone).")
 @click.option("--out", "out", type=click.Path(), required=True, help="The FILE.tflite (or SavedModel folder) to write.")
 def export(model, target, quantize, int8_io, int8_friendly, calibration_samples, calibration_seed, resolution, data,
-           validate_images, min_agreement, latency_only, qat_epochs, qat_learning_rate, qat_batch_size, qat_max_steps, out):
+           validate_images, min_agreement, latency_only, qat_epochs, qat_learning_rate, qat_batch_size, qat_max_steps,
+           depthwise_large, device, out):
     """Export a subnet (.keras file or specialize run folder) to a validated TFLite model.
 
     The .tflite is run with LiteRT against the Keras model on the test split;
@@ -71,7 +77,7 @@ def export(model, target, quantize, int8_io, int8_friendly, calibration_samples,
         model=model, out=out, quantize=quantize, int8_io=int8_io, int8_friendly=int8_friendly,
         calibration_samples=calibration_samples, calibration_seed=calibration_seed, resolution=resolution,
         data=data, validate_images=validate_images, min_agreement=min_agreement, latency_only=latency_only,
-        qat_epochs=qat_epochs, qat=qat,
+        qat_epochs=qat_epochs, qat=qat, depthwise_large=depthwise_large, device=device,
     )
     result = run_export(config, log=click.echo)
     for line in result.report.summary_lines():

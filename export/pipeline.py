@@ -23,6 +23,8 @@ from ofa_tf.export.qat import QATConfig
 from ofa_tf.export.tflite import QUANTIZE_MODES
 from ofa_tf.export.validate import ValidationReport
 
+DEPTHWISE_FORMS = ("auto", "plain", "windows")
+
 SUBNET_FILE = "subnet.keras"
 UNVERIFIED_SUFFIX = ".unverified"
 
@@ -46,6 +48,9 @@ class ExportConfig:
         latency_only: skip the top-1 checks (an untrained model exported for latency work).
         qat_epochs: quantization-aware fine-tuning epochs (0: post-training quantization).
         qat: the fine-tuning settings (its `epochs` is set from `qat_epochs`).
+        depthwise_large: how depthwise kernels above 5x5 are written: "plain", "windows" (sums of
+            5x5 windows, exact) or "auto" (both converted and timed on `device`, the faster kept).
+        device: where "auto" measures: "host" (LiteRT, 1 thread, CPU time) or "adb[:SERIAL]" (a phone).
     """
 
     model: str
@@ -62,8 +67,12 @@ class ExportConfig:
     latency_only: bool = False
     qat_epochs: int = 0
     qat: QATConfig = dataclasses.field(default_factory=QATConfig)
+    depthwise_large: str = "auto"
+    device: str = "host"
 
     def __post_init__(self):
+        if self.depthwise_large not in DEPTHWISE_FORMS:
+            raise ConfigError(f"--depthwise-large {self.depthwise_large}: expected one of {', '.join(DEPTHWISE_FORMS)}")
         if self.quantize not in QUANTIZE_MODES:
             raise ConfigError(f"--quantize {self.quantize}: expected one of {', '.join(QUANTIZE_MODES)}")
         if self.int8_io and self.quantize != "int8":
@@ -174,6 +183,25 @@ def _metadata(config: ExportConfig, content: bytes, source: Any, size: int, resu
     }
 
 
+def _has_large_depthwise(model: Any) -> bool:
+    return any(type(layer).__name__ == "DepthwiseConv2D" and max(layer.kernel_size) > 5 for layer in model.layers)
+
+
+def _choose_form(contents: dict[str, bytes], device: str) -> tuple[str, dict[str, Any] | None]:
+    """The form to ship: the only one, or the faster of the two measured on `device`."""
+    if len(contents) == 1:
+        (form,) = contents
+        return form, None if form == "plain" else {"form": form, "why": "asked for"}
+    from ofa_tf.android_bench.backend import BenchSettings, open_backend
+
+    settings = BenchSettings(num_threads=1, warmup_runs=3, num_runs=20, host_clock="cpu" if device == "host" else "wall")
+    backend = open_backend(device, settings)
+    latency = {form: backend.measure(content, name=f"{form} form").median_ms for form, content in contents.items()}
+    form = min(latency, key=latency.get)
+    why = ", ".join(f"{name} {ms:.2f} ms" for name, ms in latency.items()) + f" on {device}, 1 thread"
+    return form, {"form": form, "why": why, "latency_ms": latency, "device": backend.describe()}
+
+
 def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -> ExportResult:
     """Runs the export job described by `config`.
 
@@ -194,12 +222,31 @@ def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -
     size = export_resolution(model, config.resolution)
     source = require_classes(open_source(config.data), int(model.output_shape[-1]), f"the model {config.model}")
     images, labels = images_for.validation_images(source, size, config.validate_images)
-    float_model = rebuild(model, int8_friendly=config.int8_friendly, resolution=size)
-    reference = keras_logits(float_model, images)
     original = keras_logits(model, images)
-    rewrite_diff = float(np.abs(reference - original).max())
-    if rewrite_diff > 1e-4 * max(1.0, float(np.abs(original).max())):
-        raise ConfigError(f"the int8-friendly rewrite changed the float logits by {rewrite_diff:.3g}: export without it")
+    forms = {"plain": False, "windows": True} if _has_large_depthwise(model) else {"plain": False}
+    if config.depthwise_large != "auto" and config.depthwise_large in forms:
+        forms = {config.depthwise_large: forms[config.depthwise_large]}
+    float_models = {}
+    for form, windows in forms.items():
+        float_models[form] = rebuild(model, int8_friendly=config.int8_friendly, resolution=size, depthwise_windows=windows)
+        rewrite_diff = float(np.abs(keras_logits(float_models[form], images) - original).max())
+        if rewrite_diff > 1e-4 * max(1.0, float(np.abs(original).max())):
+            raise ConfigError(f"the export rewrite ({form}) changed the float logits by {rewrite_diff:.3g}: export without it")
+    representative = None
+    if config.quantize == "int8" and not config.qat_epochs:
+        calibration = images_for.calibration_images(source, size, config.calibration_samples, config.calibration_seed)
+        representative = images_for.representative_dataset(calibration)
+    mode = "none" if config.qat_epochs else config.quantize  # QAT: the forms are compared in float
+    if config.qat_epochs and len(float_models) == 1:
+        contents = dict.fromkeys(float_models)  # nothing to compare: QAT converts its own model
+    else:
+        contents = {form: convert_to_tflite(m, mode, representative, int8_io=config.int8_io and not config.qat_epochs)
+                    for form, m in float_models.items()}
+    form, depthwise = _choose_form(contents, config.device)
+    if depthwise is not None:
+        log(f"depthwise kernels above 5x5: {form} form ({depthwise['why']})")
+    float_model = float_models[form]
+    reference = keras_logits(float_model, images)
     float_report = None
     if config.qat_epochs:
         log(f"quantization-aware training: {config.qat_epochs} epoch(s)")
@@ -210,14 +257,12 @@ def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -
                          latency_only=config.latency_only)
         float_report = compare("int8", reference, run_tflite(content, images), labels, content, 0.0)
     else:
-        representative = None
-        if config.quantize == "int8":
-            calibration = images_for.calibration_images(source, size, config.calibration_samples, config.calibration_seed)
-            representative = images_for.representative_dataset(calibration)
-        content = convert_to_tflite(float_model, config.quantize, representative, int8_io=config.int8_io)
+        content = contents[form]
         report = validate(float_model, content, images, labels, config.quantize, config.min_agreement, reference=reference,
                           latency_only=config.latency_only)
     result = {"validation": report.to_dict(), "float_keras_top1": float(np.mean(reference.argmax(-1) == labels))}
+    if depthwise is not None:
+        result["depthwise_large_kernels"] = depthwise
     if float_report is not None:
         result["validation_against_float"] = float_report.to_dict()
     out = Path(config.out)

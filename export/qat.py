@@ -110,7 +110,9 @@ def _training_batches(source: Any, size: int, config: QATConfig) -> tf.data.Data
         image, label = example
         return train_transform(image, size, tf.stack([base_seed, index]), crop_scale=config.crop_scale), label
 
-    examples = source.train_examples().shuffle(4096, seed=config.seed, reshuffle_each_iteration=True)
+    # a streamed source shuffles its records before decoding and bounds the decoded buffer
+    buffer = source.decoded_shuffle_buffer or 4096
+    examples = source.train_examples(seed=config.seed).shuffle(buffer, seed=config.seed, reshuffle_each_iteration=True)
     return examples.enumerate().map(augment, num_parallel_calls=tf.data.AUTOTUNE).batch(config.batch_size, drop_remainder=True)
 
 

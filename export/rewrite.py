@@ -23,6 +23,14 @@ instead of three, each hard-sigmoid one. (The zero padding in front of
 stride-1 convolutions needs no rewrite: the converter already turns it into
 "same" padding; only the stride-2 ones stay PAD ops.)
 
+With `depthwise_windows=True` a depthwise convolution with a kernel larger
+than 5x5 (OFA's 7x7) is written as the sum of 5x5 depthwise convolutions over
+shifted crops of its padded input, each of the 49 taps in exactly one window
+(the others zero): XNNPACK runs 5x5 depthwise kernels on a fast path and 7x7
+ones on a slow one on x86 (4.37 vs 0.91 ms on 56x56x96 in the issue's
+measurement), while other runtimes may not; `export.pipeline` measures both
+forms on the target and keeps the faster.
+
 Every form equals the Keras model in float up to rounding (tests: ≤ 1e-4 on logits).
 """
 
@@ -36,7 +44,7 @@ HARD_SIGMOID = ("hard_sigmoid",)
 HARD_SWISH = ("hard_silu", "hard_swish")
 PASS_THROUGH_ACTIVATIONS = ("linear", "relu", "relu6", "softmax", "sigmoid")
 # layers f with f(s * x) = s * f(x): a pending scale passes through them
-SCALE_FREE = ("ZeroPadding2D", "GlobalAveragePooling2D", "Flatten", "Dropout")
+SCALE_FREE = ("ZeroPadding2D", "Cropping2D", "GlobalAveragePooling2D", "Flatten", "Dropout")
 
 
 class Scaled(NamedTuple):
@@ -60,8 +68,9 @@ class _Rebuilder:
         fold_scales: leave their `/ 6` to the next convolution or dense layer.
     """
 
-    def __init__(self, lib: Any, int8_friendly: bool, fold_scales: bool):
+    def __init__(self, lib: Any, int8_friendly: bool, fold_scales: bool, depthwise_windows: bool = False):
         self.layers = lib.layers
+        self.depthwise_windows = depthwise_windows
         # tf_keras has no hard_silu and its hard_sigmoid is 0.2x + 0.5: always use the stock formulation there
         self.int8_friendly = int8_friendly or lib.__name__.startswith("tf_keras")
         self.fold_scales = fold_scales
@@ -150,11 +159,66 @@ def _conv(self: _Rebuilder, source, x: Scaled) -> Scaled:
         dilation_rate=config["dilation_rate"], use_bias=config["use_bias"], name=source.name,
     )
     if type(source).__name__ == "DepthwiseConv2D":
+        if self.depthwise_windows and max(config["kernel_size"]) > WINDOW and config["dilation_rate"] in ((1, 1), 1):
+            y = Scaled(_depthwise_windows(self, source, x.tensor, x.scale))
+            return self.activation(y, f"{source.name}_act", _activation_name(config["activation"]))
         layer = self.layers.DepthwiseConv2D(depth_multiplier=config["depth_multiplier"], **args)
     else:
         layer = self.layers.Conv2D(config["filters"], groups=config.get("groups", 1), **args)
     y = Scaled(_copy(layer, x.tensor, source, x.scale))
     return self.activation(y, f"{source.name}_act", _activation_name(config["activation"]))
+
+
+WINDOW = 5  # the largest depthwise kernel XNNPACK runs on its fast path
+
+
+def _window_offsets(kernel: int) -> list[tuple[int, int, int]]:
+    """(offset, first tap, last tap + 1) along one axis: windows of WINDOW taps at `offset`, each tap
+    of the kernel counted in exactly one of them (in the last window it overlaps, a tap belongs to the
+    window that reaches it first)."""
+    spans, covered = [], 0
+    while covered < kernel:
+        offset = min(covered, kernel - WINDOW)
+        spans.append((offset, covered, min(offset + WINDOW, kernel)))
+        covered = offset + WINDOW
+    return spans
+
+
+def _depthwise_windows(self: _Rebuilder, source, x: Any, input_scale: float) -> Any:
+    """`source` (a k x k depthwise convolution, k > WINDOW) as a sum of WINDOW x WINDOW depthwise
+    convolutions over crops of its (explicitly) padded input."""
+    import numpy as np
+
+    config = source.get_config()
+    layers = self.layers
+    (kh, kw), (sh, sw) = config["kernel_size"], config["strides"]
+    height, width = int(x.shape[1]), int(x.shape[2])
+    if config["padding"] == "same":
+        out_h, out_w = -(-height // sh), -(-width // sw)
+        pad_h, pad_w = max((out_h - 1) * sh + kh - height, 0), max((out_w - 1) * sw + kw - width, 0)
+        padding = ((pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2))
+        x = layers.ZeroPadding2D(padding, name=f"{source.name}_pad")(x)
+        height, width = height + pad_h, width + pad_w
+    out_h, out_w = (height - kh) // sh + 1, (width - kw) // sw + 1
+    need_h, need_w = (out_h - 1) * sh + WINDOW, (out_w - 1) * sw + WINDOW
+    kernel, *bias = source.get_weights()
+    kernel = kernel / input_scale
+    terms = []
+    for row, first_row, end_row in _window_offsets(kh):
+        for col, first_col, end_col in _window_offsets(kw):
+            window = np.zeros((WINDOW, WINDOW, *kernel.shape[2:]), kernel.dtype)
+            rows, cols = slice(first_row - row, end_row - row), slice(first_col - col, end_col - col)
+            window[rows, cols] = kernel[first_row:end_row, first_col:end_col]
+            name = f"{source.name}_w{row}{col}"
+            crop = ((row, height - row - need_h), (col, width - col - need_w))
+            cropped = layers.Cropping2D(crop, name=f"{name}_crop")(x) if any(map(any, crop)) else x
+            layer = layers.DepthwiseConv2D(
+                WINDOW, strides=(sh, sw), padding="valid", depth_multiplier=config["depth_multiplier"],
+                use_bias=bool(bias) and not terms, name=name,
+            )
+            terms.append(layer(cropped))
+            layer.set_weights([window, *(bias if len(terms) == 1 else [])])
+    return layers.Add(name=f"{source.name}_sum")(terms)
 
 
 def _dense(self: _Rebuilder, source, x: Scaled) -> Scaled:
@@ -192,6 +256,7 @@ _BUILDERS = {
     "BatchNormalization": _batch_norm,
     "Activation": _activation,
     "ZeroPadding2D": _simple(lambda L, c: L.ZeroPadding2D(tuple(map(tuple, c["padding"])), name=c["name"])),
+    "Cropping2D": _simple(lambda L, c: L.Cropping2D(tuple(map(tuple, c["cropping"])), name=c["name"])),
     "GlobalAveragePooling2D": _simple(lambda L, c: L.GlobalAveragePooling2D(keepdims=c["keepdims"], name=c["name"])),
     "Multiply": _simple(lambda L, c: L.Multiply(name=c["name"])),
     "Add": _simple(lambda L, c: L.Add(name=c["name"])),
@@ -233,6 +298,7 @@ def rebuild(
     int8_friendly: bool = False,
     resolution: int | None = None,
     fold_scales: bool = True,
+    depthwise_windows: bool = False,
 ) -> Any:
     """`model` re-created layer by layer with the same weights.
 
@@ -246,10 +312,11 @@ def rebuild(
         resolution: input size (default: the model's own; needed when it has none).
         fold_scales: with the friendly activations, fold their `/ 6` into the
             next convolution or dense layer.
+        depthwise_windows: write depthwise kernels larger than 5x5 as sums of 5x5 windows.
     """
     if lib is None:
         from ofa_tf._backend import keras as lib
-    builder = _Rebuilder(lib, int8_friendly, fold_scales)
+    builder = _Rebuilder(lib, int8_friendly, fold_scales, depthwise_windows)
     inputs = lib.layers.Input(_input_shape(model, resolution), name=model.inputs[0].name.split(":")[0] or "image")
     tensors = {id(model.inputs[0]): Scaled(inputs)}
     for source in model.layers:

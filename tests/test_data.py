@@ -31,6 +31,11 @@ def test_train_batches_share_one_resolution_that_follows_the_seed():
     assert set(first) <= set(resolutions) and len(set(first)) > 1
     assert first != sizes(1)
     assert sizes(0, start_batch=5)[:7] == first[5:]  # resuming continues the same sequence
+    # a streamed source resumes with a new image order (no decoding of what was trained on), same resolutions
+    resumed = train_dataset(examples, 64, 8, resolutions, seed=0, start_batch=5, exact_resume=False).take(7)
+    assert [batch[0].shape[1] for batch in resumed] == first[5:]
+    skipped_to = next(iter(train_dataset(examples, 64, 8, resolutions, seed=0, start_batch=5)))[1]
+    assert not np.array_equal(next(iter(resumed))[1].numpy(), skipped_to.numpy())
     batch_images, batch_labels = next(iter(train_dataset(examples, 64, 8, resolutions, seed=0)))
     assert batch_images.shape[0] == 8 and batch_images.shape[1] == batch_images.shape[2]
     assert batch_images.dtype.name == "float32" and batch_labels.dtype.name == "int64"

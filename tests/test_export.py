@@ -260,3 +260,68 @@ def test_untrained_model_exports_for_latency_only(tmp_path):
     assert result.exit_code == 0, result.output
     assert "accuracy not checked (--latency-only)" in result.output and (tmp_path / "b.tflite").is_file()
     assert json.loads((tmp_path / "b.json").read_text())["validation"]["latency_only"] is True
+
+
+@pytest.mark.parametrize("padding, strides, size", [("valid", 1, 13), ("valid", 2, 14), ("same", 1, 12), ("same", 2, 11)])
+def test_large_depthwise_kernels_as_5x5_windows_are_exact(padding, strides, size):
+    import keras
+
+    rng = np.random.default_rng(strides)
+    inputs = keras.Input((size, size, 8))
+    layer = keras.layers.DepthwiseConv2D(7, strides=strides, padding=padding, use_bias=True, activation="relu6")
+    model = keras.Model(inputs, layer(inputs))
+    layer.set_weights([rng.normal(size=(7, 7, 8, 1)).astype(np.float32), rng.normal(size=8).astype(np.float32)])
+    windows = rebuild(model, depthwise_windows=True)
+    kernels = [tuple(l.kernel_size) for l in windows.layers if type(l).__name__ == "DepthwiseConv2D"]
+    assert kernels == [(5, 5)] * 4  # each of the 49 taps in exactly one window
+    x = rng.normal(size=(2, size, size, 8)).astype(np.float32)
+    expected = model(x).numpy()
+    assert np.abs(windows(x).numpy() - expected).max() <= 1e-5 * np.abs(expected).max()
+
+
+@pytest.fixture(scope="module")
+def large_kernel_subnet(tmp_path_factory):
+    net = build_tiny(seed=6)
+    folder = tmp_path_factory.mktemp("k7")
+    extract_subnet(net, net.space.max_config().with_resolution(SIZE)).save(folder / "subnet.keras")  # all 7x7
+    return folder
+
+
+class _FakePhone:
+    """A target on which the form `faster` runs 3x faster (windowed graphs hold 4x the depthwise ops)."""
+
+    def __init__(self, faster):
+        self.faster = faster
+
+    def measure(self, model, name="model"):
+        from ofa_tf.android_bench.measurement import Measurement
+
+        windowed = model == b"windows" or (model != b"plain" and op_histogram(model)["DEPTHWISE_CONV_2D"] > 30)
+        ms = 1.0 if windowed == (self.faster == "windows") else 3.0
+        return Measurement(mean_ms=ms, std_ms=0.0, count=1, median_ms=ms, min_ms=ms, max_ms=ms)
+
+    def describe(self):
+        return {"device": "fake"}
+
+
+@pytest.mark.parametrize("faster", ["plain", "windows"])
+def test_the_depthwise_form_is_chosen_by_measurement(monkeypatch, faster):
+    from ofa_tf.android_bench import backend
+    from ofa_tf.export.pipeline import _choose_form
+
+    monkeypatch.setattr(backend, "open_backend", lambda device, settings: _FakePhone(faster))
+    form, card = _choose_form({"plain": b"plain", "windows": b"windows"}, "adb:fake")
+    assert form == faster and card["latency_ms"] == {faster: 1.0, ({"plain", "windows"} - {faster}).pop(): 3.0}
+    assert _choose_form({"plain": b"plain"}, "adb:fake") == ("plain", None)  # nothing to choose: nothing measured
+
+
+def test_export_ships_the_depthwise_form_the_device_runs_faster(large_kernel_subnet, tmp_path, monkeypatch):
+    from ofa_tf.android_bench import backend
+
+    monkeypatch.setattr(backend, "open_backend", lambda device, settings: _FakePhone("windows"))
+    out = tmp_path / "model.tflite"
+    result = _run(large_kernel_subnet, "--validate-images", 20, "--device", "adb:fake", "--out", out)
+    assert result.exit_code == 0, result.output
+    card = json.loads((tmp_path / "model.json").read_text())["depthwise_large_kernels"]
+    assert card["form"] == "windows" and card["latency_ms"] == {"plain": 3.0, "windows": 1.0} and "windows form" in result.output
+    assert op_histogram(out.read_bytes())["DEPTHWISE_CONV_2D"] > 30  # what was shipped is the form that won

@@ -27,6 +27,7 @@ def train_dataset(
     start_batch: int = 0,
     crop_scale: Sequence[float] = DEFAULT_CROP_SCALE,
     shuffle_buffer: int | None = None,
+    exact_resume: bool = True,
 ) -> tf.data.Dataset:
     """Infinite shuffled, augmented batches; each batch at one resolution from `resolutions`.
 
@@ -40,12 +41,19 @@ def train_dataset(
         crop_scale: area range of the random resized crop.
         shuffle_buffer: decoded examples shuffled (None: `n_examples`, all of them; a streamed
             source shuffles its records before decoding and needs a bounded buffer here).
+        exact_resume: resume by reading and dropping the `start_batch` batches already trained on
+            (the uninterrupted order, bit for bit); False starts a new order at once (a streamed source
+            would decode every dropped image) while resolutions and crops still follow the batch index.
     """
     if n_examples < batch_size:
         raise DataError(f"only {n_examples} images for batch size {batch_size}: lower --batch-size")
     buffer = n_examples if shuffle_buffer is None else shuffle_buffer
-    dataset = examples.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat().enumerate()
-    dataset = dataset.skip(start_batch * batch_size)
+    order_seed = seed if exact_resume else seed + 7919 * start_batch
+    dataset = examples.shuffle(buffer, seed=order_seed, reshuffle_each_iteration=True).repeat()
+    if exact_resume:
+        dataset = dataset.enumerate().skip(start_batch * batch_size)
+    else:
+        dataset = dataset.enumerate(start=start_batch * batch_size)
 
     def transform(index, example):
         image, label = example

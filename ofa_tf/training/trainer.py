@@ -179,8 +179,11 @@ class ProgressiveShrinkingTrainer:
         per_worker = config.batch_size // context.num_input_pipelines
         files = getattr(self.source, "shard_files", lambda _: ())(shard)
         self._input = {"event": "input", "pipeline": shard[1], "pipelines": shard[0], "files": list(files)}
+        # resuming a streamed run starts a new file order rather than decoding every image already
+        # trained on; --deterministic keeps the exact order (and pays that cost)
+        order_seed = config.seed if config.deterministic or start_batch == 0 else config.seed + 7919 * start_batch
         dataset = train_dataset(
-            self.source.train_examples(seed=config.seed, shard=shard),
+            self.source.train_examples(seed=order_seed, shard=shard),
             self.source.n_train // shard[0],
             per_worker,
             config.resolutions,
@@ -188,6 +191,7 @@ class ProgressiveShrinkingTrainer:
             start_batch=start_batch,
             crop_scale=config.crop_scale,
             shuffle_buffer=self.source.decoded_shuffle_buffer,
+            exact_resume=config.deterministic,
         )
         return dataset if per_replica == per_worker else dataset.rebatch(per_replica)
 
