@@ -67,11 +67,16 @@ def interleaved_medians_ms(contents: dict, threads: int, rounds: int, runs: int,
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def closest_subnet(net, target_macs: float, resolution: int, n: int = 300):
+def closest_subnet(net, target_macs: float, resolution: int, n: int = 300, kernel: int | None = None):
+    """The sampled subnet (every kernel `kernel` when given) whose MACs are closest to `target_macs`."""
+    import dataclasses
+
     import ofa_tf
 
     rng = np.random.default_rng(0)
     candidates = [net.space.sample(rng) for _ in range(n)]
+    if kernel is not None:
+        candidates = [dataclasses.replace(c, ks=(kernel,) * len(c.ks)) for c in candidates]
     return min(candidates, key=lambda c: abs(ofa_tf.count_macs(c, resolution=resolution, space=net.space) - target_macs))
 
 
@@ -84,6 +89,8 @@ def main():
     parser.add_argument("--resolution", type=int, default=224)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-kernel-study", dest="kernel_study", action="store_false",
+                        help="skip the all-3x3 / all-5x5 / all-7x7 subnets at equal MACs (a smoke run)")
     args = parser.parse_args()
 
     import ofa_tf
@@ -117,9 +124,19 @@ def main():
         (ours, "int8 plain"): convert_to_tflite(subnet, "int8", calibration),
         (ours, "int8 friendly"): convert_to_tflite(friendly, "int8", calibration),
         (ours, "int8 friendly folded"): convert_to_tflite(rebuild(subnet, int8_friendly=True), "int8", calibration),
+        (ours, "fp32 7x7 as 5x5 windows"): convert_to_tflite(rebuild(subnet, depthwise_windows=True)),
         (theirs, "fp32"): convert_to_tflite(reference),
         (theirs, "int8 plain"): convert_to_tflite(reference, "int8", calibration),
     }
+    kernel_macs = {}
+    if args.kernel_study:  # uniform kernels at MobileNetV3Large's MACs: the 7x7 depthwise cost on this runtime
+        for kernel in (3, 5, 7):
+            uniform = closest_subnet(net, reference_macs, size, kernel=kernel).with_resolution(size)
+            kernel_macs[kernel] = int(ofa_tf.count_macs(uniform, resolution=size, space=net.space))
+            model = ofa_tf.extract_subnet(net, uniform)
+            exports[(f"all-{kernel}x{kernel} subnet", "fp32")] = convert_to_tflite(model)
+            if kernel == 7:
+                exports[("all-7x7 subnet", "fp32 7x7 as 5x5 windows")] = convert_to_tflite(rebuild(model, depthwise_windows=True))
     latency = {}
     for threads, clock in CLOCKS.items():
         medians = interleaved_medians_ms(exports, threads, args.rounds, args.runs, clock)
@@ -142,6 +159,12 @@ def main():
         for mode, base in (("fp32", "fp32"), ("int8 friendly folded", "int8 plain"))
         for threads, clock in ((1, "1 thread CPU time"), (2, "2 threads wall"))
     })
+    if args.kernel_study:
+        for mode in ("fp32", "fp32 7x7 as 5x5 windows"):
+            ratios[f"all-7x7 {mode} / all-5x5 fp32, 1 thread CPU time"] = _ratio(
+                latency, ("all-7x7 subnet", mode), ("all-5x5 subnet", "fp32"), 1)
+    ratios["ofa-tf fp32 7x7 as 5x5 windows / MobileNetV3Large fp32, 1 thread CPU time"] = _ratio(
+        latency, (ours, "fp32 7x7 as 5x5 windows"), (theirs, "fp32"), 1)
     for key, value in ratios.items():
         print(f"{key}: {value}")
     path = write_results(
@@ -152,7 +175,8 @@ def main():
         rows,
         {
             "ratios": ratios,
-            "macs": {ours: int(subnet_macs), theirs: int(reference_macs)},
+            "macs": {ours: int(subnet_macs), theirs: int(reference_macs),
+                     **{f"all-{k}x{k} subnet": v for k, v in kernel_macs.items()}},
             "subnet": config.to_json(),
             "note": "MobileNetV3Large's Keras graph uses TF ops for hard-sigmoid, so the int8-friendly rewrite does not apply to it",
             "why int8 is not faster here": (
