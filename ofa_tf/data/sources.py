@@ -156,19 +156,20 @@ class SkipCounter:
             self.count += int(n)
         return np.int64(0)
 
-    def decode_and_count(self, dataset: tf.data.Dataset, decode: Callable[[tf.Tensor], tf.Tensor]) -> tf.data.Dataset:
+    def decode_and_count(self, dataset: tf.data.Dataset, decode: Callable[[tf.Tensor, tf.Tensor], tuple]) -> tf.data.Dataset:
         """(record, label) -> (uint8 image, label); records that fail to decode are dropped and counted.
 
         Args:
             dataset: (record, label) pairs, records being file paths or serialized examples.
-            decode: record -> image; may fail (corrupt file, not an image, label out of range).
+            decode: (record, label) -> (image, label), run in parallel; may fail (corrupt file, not an
+                image, label out of range).
         """
         # a marker after the last record, so that records dropped at the end of a pass are counted too
         end = tf.data.Dataset.from_tensors((tf.constant(""), tf.constant(-1, tf.int64), tf.constant(True)))
         marked = dataset.map(lambda record, label: (record, label, tf.constant(False))).concatenate(end)
 
         def decode_marked(index, record, label, is_end):
-            image = tf.cond(is_end, lambda: tf.zeros([1, 1, 3], tf.uint8), lambda: decode(record))
+            image, label = tf.cond(is_end, lambda: (tf.zeros([1, 1, 3], tf.uint8), label), lambda: decode(record, label))
             return index, image, label, is_end
 
         decoded = marked.enumerate().map(
@@ -203,7 +204,8 @@ class EncodedSource(_Labelled):
         train / test: (paths, labels) arrays.
         class_names: label names.
         name: where the images came from.
-        counter: counts and names the files that could not be decoded.
+        counter: counts the files that could not be decoded.
+        decoded_shuffle_buffer: decoded images the training pipeline shuffles (paths are shuffled before).
     """
 
     train: tuple[np.ndarray, np.ndarray]
@@ -219,7 +221,7 @@ class EncodedSource(_Labelled):
 
     def _examples(self, records: np.ndarray, labels: np.ndarray, seed: int | None = None) -> tf.data.Dataset:
         pairs = tf.data.Dataset.from_tensor_slices((records, labels.astype(np.int64)))
-        return self.counter.decode_and_count(_shuffled_pairs(pairs, len(records), seed), _decode_file)
+        return self.counter.decode_and_count(_shuffled_pairs(pairs, len(records), seed), lambda path, label: (_decode_file(path), label))
 
     def train_examples(self, seed: int | None = None, shard: tuple[int, int] = (1, 0)) -> tf.data.Dataset:
         """Training examples; with `seed`, in a new order each pass (shuffled before decoding).
@@ -268,7 +270,9 @@ class TFRecordSource(_Labelled):
         label_offset: subtracted from `image/class/label` (1 for ImageNet's 1..1000).
         exact_count: whether `n_train` was counted.
         skip: records at the start of each training file that belong to another split (hold-out, test).
+        test_prefix: without validation files, the test split: (file, records) read from the start of each.
         counter: counts the records that could not be decoded.
+        decoded_shuffle_buffer: decoded images the training pipeline shuffles (records are shuffled before).
     """
 
     train_files: tuple[str, ...]
@@ -283,23 +287,17 @@ class TFRecordSource(_Labelled):
     counter: SkipCounter = dataclasses.field(default_factory=SkipCounter)
     decoded_shuffle_buffer: int = DECODED_SHUFFLE_BUFFER
 
-    def _parse(self, serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def _decode(self, serialized: tf.Tensor, _) -> tuple[tf.Tensor, tf.Tensor]:
+        """A record -> (image, label); fails (and is dropped) without a label in the class list."""
         features = tf.io.parse_single_example(serialized, _TFRECORD_FEATURES)
-        return features["image/encoded"], features["image/class/label"] - self.label_offset
-
-    def _decode(self, serialized: tf.Tensor) -> tf.Tensor:
-        encoded, label = self._parse(serialized)
+        label = features["image/class/label"] - self.label_offset
         in_range = tf.logical_and(label >= 0, label < self.n_classes)
         with tf.control_dependencies([tf.debugging.Assert(in_range, ["label outside the class list", label])]):
-            return decode_image(encoded)
+            return decode_image(features["image/encoded"]), tf.identity(label)
 
     def _examples(self, records: tf.data.Dataset) -> tf.data.Dataset:
-        labelled = records.map(lambda r: (r, self._parse_label(r)))
-        return self.counter.decode_and_count(labelled, self._decode)
-
-    def _parse_label(self, serialized: tf.Tensor) -> tf.Tensor:
-        parsed = tf.io.parse_single_example(serialized, {"image/class/label": tf.io.FixedLenFeature([], tf.int64, -1)})
-        return parsed["image/class/label"] - self.label_offset
+        unlabelled = records.map(lambda record: (record, tf.constant(-1, tf.int64)))  # labels are parsed with the images
+        return self.counter.decode_and_count(unlabelled, self._decode)
 
     def shard_files(self, shard: tuple[int, int] = (1, 0)) -> tuple[str, ...]:
         """The training files input pipeline `shard[1]` of `shard[0]` reads (every n-th file)."""
