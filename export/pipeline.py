@@ -187,8 +187,22 @@ def _has_large_depthwise(model: Any) -> bool:
     return any(type(layer).__name__ == "DepthwiseConv2D" and max(layer.kernel_size) > 5 for layer in model.layers)
 
 
-def _choose_form(contents: dict[str, bytes], device: str) -> tuple[str, dict[str, Any] | None]:
-    """The form to ship: the only one, or the faster of the two measured on `device`."""
+# a faster form is shipped only if its top-1 agreement with the float model is at most this much lower
+# (int8: each 5x5 window's partial sum is quantized on its own, which can add rounding)
+MAX_AGREEMENT_LOSS = 0.01
+
+
+def _choose_form(
+    contents: dict[str, bytes], device: str, agreement: Callable[[bytes], float] | None = None
+) -> tuple[str, dict[str, Any] | None]:
+    """The form to ship: the only one, or the faster of the two measured on `device` unless it agrees
+    with the float model less often (by more than MAX_AGREEMENT_LOSS) than the other.
+
+    Args:
+        contents: form -> flatbuffer.
+        device: "host" or "adb[:SERIAL]".
+        agreement: flatbuffer -> top-1 agreement with the float Keras model (None: not compared, float exports).
+    """
     if len(contents) == 1:
         (form,) = contents
         return form, None if form == "plain" else {"form": form, "why": "asked for"}
@@ -199,7 +213,14 @@ def _choose_form(contents: dict[str, bytes], device: str) -> tuple[str, dict[str
     latency = {form: backend.measure(content, name=f"{form} form").median_ms for form, content in contents.items()}
     form = min(latency, key=latency.get)
     why = ", ".join(f"{name} {ms:.2f} ms" for name, ms in latency.items()) + f" on {device}, 1 thread"
-    return form, {"form": form, "why": why, "latency_ms": latency, "device": backend.describe()}
+    card = {"latency_ms": latency, "device": backend.describe()}
+    if agreement is not None:
+        card["agreement"] = agreed = {name: agreement(content) for name, content in contents.items()}
+        best = max(agreed.values())
+        if agreed[form] < best - MAX_AGREEMENT_LOSS:
+            form = max(agreed, key=agreed.get)
+            why += f"; the faster form agrees with the float model on {100 * min(agreed.values()):.1f}% vs {100 * best:.1f}%"
+    return form, {"form": form, "why": why, **card}
 
 
 def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -> ExportResult:
@@ -242,7 +263,11 @@ def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -
     else:
         contents = {form: convert_to_tflite(m, mode, representative, int8_io=config.int8_io and not config.qat_epochs)
                     for form, m in float_models.items()}
-    form, depthwise = _choose_form(contents, config.device)
+    agreement = None
+    if mode not in ("none", "fp16") and len(contents) > 1:
+        expected = keras_logits(float_models["plain"], images).argmax(-1)
+        agreement = lambda content: float(np.mean(run_tflite(content, images).argmax(-1) == expected))  # noqa: E731
+    form, depthwise = _choose_form(contents, config.device, agreement)
     if depthwise is not None:
         log(f"depthwise kernels above 5x5: {form} form ({depthwise['why']})")
     float_model = float_models[form]

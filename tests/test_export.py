@@ -313,6 +313,10 @@ def test_the_depthwise_form_is_chosen_by_measurement(monkeypatch, faster):
     form, card = _choose_form({"plain": b"plain", "windows": b"windows"}, "adb:fake")
     assert form == faster and card["latency_ms"] == {faster: 1.0, ({"plain", "windows"} - {faster}).pop(): 3.0}
     assert _choose_form({"plain": b"plain"}, "adb:fake") == ("plain", None)  # nothing to choose: nothing measured
+    # a faster int8 form that flips more predictions (> 1 point of agreement) is not shipped
+    worse = {"plain": 0.95, "windows": 0.90} if faster == "windows" else {"plain": 0.90, "windows": 0.95}
+    form, card = _choose_form({"plain": b"plain", "windows": b"windows"}, "adb:fake", lambda content: worse[content.decode()])
+    assert form != faster and card["agreement"] == worse and "agrees with the float model" in card["why"]
 
 
 def test_export_ships_the_depthwise_form_the_device_runs_faster(large_kernel_subnet, tmp_path, monkeypatch):
