@@ -223,26 +223,11 @@ def _choose_form(
     return form, {"form": form, "why": why, **card}
 
 
-def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -> ExportResult:
-    """Runs the export job described by `config`.
-
-    Args:
-        config: what to export, how, and where.
-        log: called with progress lines (the CLI prints them).
-    """
-    from ofa_tf.data.sources import open_source, require_classes
-    from ofa_tf.export import quantize as images_for
-    from ofa_tf.export.qat import quantization_aware_training
+def _float_forms(model: Any, config: ExportConfig, size: int, images: np.ndarray) -> dict[str, Any]:
+    """The float model rebuilt in each depthwise form to consider, each checked against `model` in float."""
     from ofa_tf.export.rewrite import rebuild
-    from ofa_tf.export.tflite import convert_to_tflite
-    from ofa_tf.export.validate import compare, keras_logits, run_tflite, validate
-    from ofa_tf.io import atomic_write_bytes, atomic_write_json
+    from ofa_tf.export.validate import keras_logits
 
-    log = log or (lambda line: None)
-    model = load_model(config.model)
-    size = export_resolution(model, config.resolution)
-    source = require_classes(open_source(config.data), int(model.output_shape[-1]), f"the model {config.model}")
-    images, labels = images_for.validation_images(source, size, config.validate_images)
     original = keras_logits(model, images)
     forms = {"plain": False, "windows": True} if _has_large_depthwise(model) else {"plain": False}
     if config.depthwise_large != "auto" and config.depthwise_large in forms:
@@ -253,6 +238,29 @@ def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -
         rewrite_diff = float(np.abs(keras_logits(float_models[form], images) - original).max())
         if rewrite_diff > 1e-4 * max(1.0, float(np.abs(original).max())):
             raise ConfigError(f"the export rewrite ({form}) changed the float logits by {rewrite_diff:.3g}: export without it")
+    return float_models
+
+
+def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -> ExportResult:
+    """Runs the export job described by `config`.
+
+    Args:
+        config: what to export, how, and where.
+        log: called with progress lines (the CLI prints them).
+    """
+    from ofa_tf.data.sources import open_source, require_classes
+    from ofa_tf.export import quantize as images_for
+    from ofa_tf.export.qat import quantization_aware_training
+    from ofa_tf.export.tflite import convert_to_tflite
+    from ofa_tf.export.validate import compare, keras_logits, run_tflite, validate
+    from ofa_tf.io import atomic_write_bytes, atomic_write_json
+
+    log = log or (lambda line: None)
+    model = load_model(config.model)
+    size = export_resolution(model, config.resolution)
+    source = require_classes(open_source(config.data), int(model.output_shape[-1]), f"the model {config.model}")
+    images, labels = images_for.validation_images(source, size, config.validate_images)
+    float_models = _float_forms(model, config, size, images)
     representative = None
     if config.quantize == "int8" and not config.qat_epochs:
         calibration = images_for.calibration_images(source, size, config.calibration_samples, config.calibration_seed)

@@ -18,6 +18,12 @@ def batch_resolution(resolutions: Sequence[int], seed: int, batch_index) -> tf.T
     return tf.gather(choices, pick)
 
 
+def order_seed(seed: int, start_batch: int, exact_resume: bool) -> int:
+    """The seed of the example order: `seed`, or one per resume point for a run resumed without replaying
+    the batches it already trained on (a new order, not the uninterrupted one)."""
+    return seed if exact_resume or start_batch == 0 else seed + 7919 * start_batch
+
+
 def train_dataset(
     examples: tf.data.Dataset,
     n_examples: int,
@@ -48,8 +54,8 @@ def train_dataset(
     if n_examples < batch_size:
         raise DataError(f"only {n_examples} images for batch size {batch_size}: lower --batch-size")
     buffer = n_examples if shuffle_buffer is None else shuffle_buffer
-    order_seed = seed if exact_resume else seed + 7919 * start_batch
-    dataset = examples.shuffle(buffer, seed=order_seed, reshuffle_each_iteration=True).repeat()
+    shuffle_seed = order_seed(seed, start_batch, exact_resume)
+    dataset = examples.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=True).repeat()
     if exact_resume:
         dataset = dataset.enumerate().skip(start_batch * batch_size)
     else:

@@ -18,7 +18,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from ofa_tf._backend import keras, tf
-from ofa_tf.data.pipeline import train_dataset
+from ofa_tf.data.pipeline import order_seed, train_dataset
 from ofa_tf.data.sources import ImageSource, open_source
 from ofa_tf.errors import ConfigError, DivergedError, MissingFileError
 from ofa_tf.io import atomic_write_json
@@ -181,9 +181,8 @@ class ProgressiveShrinkingTrainer:
         self._input = {"event": "input", "pipeline": shard[1], "pipelines": shard[0], "files": list(files)}
         # resuming a streamed run starts a new file order rather than decoding every image already
         # trained on; --deterministic keeps the exact order (and pays that cost)
-        order_seed = config.seed if config.deterministic or start_batch == 0 else config.seed + 7919 * start_batch
         dataset = train_dataset(
-            self.source.train_examples(seed=order_seed, shard=shard),
+            self.source.train_examples(seed=order_seed(config.seed, start_batch, config.deterministic), shard=shard),
             self.source.n_train // shard[0],
             per_worker,
             config.resolutions,
