@@ -223,8 +223,9 @@ def _choose_form(
     return form, {"form": form, "why": why, **card}
 
 
-def _float_forms(model: Any, config: ExportConfig, size: int, images: np.ndarray) -> dict[str, Any]:
-    """The float model rebuilt in each depthwise form to consider, each checked against `model` in float."""
+def _float_forms(model: Any, config: ExportConfig, size: int, images: np.ndarray) -> dict[str, tuple[Any, np.ndarray]]:
+    """form -> (the float model rebuilt in that depthwise form, its logits on `images`), for each form to
+    consider, each checked against `model` in float."""
     from ofa_tf.export.rewrite import rebuild
     from ofa_tf.export.validate import keras_logits
 
@@ -232,13 +233,14 @@ def _float_forms(model: Any, config: ExportConfig, size: int, images: np.ndarray
     forms = {"plain": False, "windows": True} if _has_large_depthwise(model) else {"plain": False}
     if config.depthwise_large != "auto" and config.depthwise_large in forms:
         forms = {config.depthwise_large: forms[config.depthwise_large]}
-    float_models = {}
+    rebuilt = {}
     for form, windows in forms.items():
-        float_models[form] = rebuild(model, int8_friendly=config.int8_friendly, resolution=size, depthwise_windows=windows)
-        rewrite_diff = float(np.abs(keras_logits(float_models[form], images) - original).max())
+        float_model = rebuild(model, int8_friendly=config.int8_friendly, resolution=size, depthwise_windows=windows)
+        rebuilt[form] = float_model, keras_logits(float_model, images)
+        rewrite_diff = float(np.abs(rebuilt[form][1] - original).max())
         if rewrite_diff > 1e-4 * max(1.0, float(np.abs(original).max())):
             raise ConfigError(f"the export rewrite ({form}) changed the float logits by {rewrite_diff:.3g}: export without it")
-    return float_models
+    return rebuilt
 
 
 def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -> ExportResult:
@@ -260,35 +262,33 @@ def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -
     size = export_resolution(model, config.resolution)
     source = require_classes(open_source(config.data), int(model.output_shape[-1]), f"the model {config.model}")
     images, labels = images_for.validation_images(source, size, config.validate_images)
-    float_models = _float_forms(model, config, size, images)
+    rebuilt = _float_forms(model, config, size, images)
     representative = None
     if config.quantize == "int8" and not config.qat_epochs:
         calibration = images_for.calibration_images(source, size, config.calibration_samples, config.calibration_seed)
         representative = images_for.representative_dataset(calibration)
     mode = "none" if config.qat_epochs else config.quantize  # QAT: the forms are compared in float
-    if config.qat_epochs and len(float_models) == 1:
-        contents = dict.fromkeys(float_models)  # nothing to compare: QAT converts its own model
+    if config.qat_epochs and len(rebuilt) == 1:
+        contents = dict.fromkeys(rebuilt)  # nothing to compare: QAT converts its own model
     else:
         contents = {form: convert_to_tflite(m, mode, representative, int8_io=config.int8_io and not config.qat_epochs)
-                    for form, m in float_models.items()}
+                    for form, (m, _) in rebuilt.items()}
     agreement = None
     if mode not in ("none", "fp16") and len(contents) > 1:
-        expected = keras_logits(float_models["plain"], images).argmax(-1)
+        expected = rebuilt["plain"][1].argmax(-1)
         agreement = lambda content: float(np.mean(run_tflite(content, images).argmax(-1) == expected))  # noqa: E731
     form, depthwise = _choose_form(contents, config.device, agreement)
     if depthwise is not None:
         log(f"depthwise kernels above 5x5: {form} form ({depthwise['why']})")
-    float_model = float_models[form]
-    reference = keras_logits(float_model, images)
+    float_model, reference = rebuilt[form]
     float_report = None
     if config.qat_epochs:
         log(f"quantization-aware training: {config.qat_epochs} epoch(s)")
         keras_model = quantization_aware_training(float_model, source, config.qat, log=log)
         content = convert_to_tflite(keras_model, "int8", int8_io=config.int8_io)
-        qat_reference = keras_logits(keras_model, images)
-        report = compare("int8", qat_reference, run_tflite(content, images), labels, content, config.min_agreement,
-                         latency_only=config.latency_only)
-        float_report = compare("int8", reference, run_tflite(content, images), labels, content, 0.0)
+        qat_reference, logits = keras_logits(keras_model, images), run_tflite(content, images)
+        report = compare("int8", qat_reference, logits, labels, content, config.min_agreement, latency_only=config.latency_only)
+        float_report = compare("int8", reference, logits, labels, content, 0.0)
     else:
         content = contents[form]
         report = validate(float_model, content, images, labels, config.quantize, config.min_agreement, reference=reference,

@@ -299,6 +299,10 @@ class TFRecordSource(_Labelled):
         unlabelled = records.map(lambda record: (record, tf.constant(-1, tf.int64)))  # labels are parsed with the images
         return self.counter.decode_and_count(unlabelled, self._decode)
 
+    def _skips(self) -> list[int]:
+        """Records to skip at the start of each training file (`skip` padded with zeros)."""
+        return list(self.skip) + [0] * (len(self.train_files) - len(self.skip))
+
     def shard_files(self, shard: tuple[int, int] = (1, 0)) -> tuple[str, ...]:
         """The training files input pipeline `shard[1]` of `shard[0]` reads (every n-th file)."""
         count, index = shard
@@ -316,7 +320,7 @@ class TFRecordSource(_Labelled):
             seed: shuffles files and (in a bounded buffer) records, anew each pass (None: file order).
             shard: (number of input pipelines, this one's index): each reads a disjoint set of files.
         """
-        skips = dict(zip(self.train_files, list(self.skip) + [0] * (len(self.train_files) - len(self.skip))))
+        skips = dict(zip(self.train_files, self._skips()))
         mine = self.shard_files(shard)
         files = tf.data.Dataset.from_tensor_slices((list(mine), tf.constant([skips[f] for f in mine], tf.int64)))
         files = _shuffled_pairs(files, len(mine), seed)
@@ -334,7 +338,7 @@ class TFRecordSource(_Labelled):
     def recalibration_images(self, n: int, seed: int) -> tf.data.Dataset:
         """`n` training images: the first ones of a file order fixed by `seed` (only they are read)."""
         order = np.random.default_rng(seed).permutation(len(self.train_files))
-        skips = list(self.skip) + [0] * (len(self.train_files) - len(self.skip))
+        skips = self._skips()
         records = tf.data.Dataset.from_tensor_slices(
             ([self.train_files[i] for i in order], tf.constant([skips[i] for i in order], tf.int64))
         )
@@ -348,15 +352,15 @@ class TFRecordSource(_Labelled):
             return self, tf.data.Dataset.from_tensor_slices((np.zeros((0, 1, 1, 3), np.uint8), np.zeros(0, np.int64)))
         if self.exact_count:
             _holdout_mask(self.n_train, n, seed)  # validates n
-        skips = list(self.skip) + [0] * (len(self.train_files) - len(self.skip))
+        skips = self._skips()
         prefix, taken = _prefix(self.train_files, skips, n, np.random.default_rng(seed).permutation(len(self.train_files)))
         if taken < n or taken == self.n_train:
             raise DataError(f"cannot hold out {n} of {self.n_train} training images: choose a hold-out size below {taken}")
-        new_skips = list(skips)
-        for file, k in prefix:
-            new_skips[self.train_files.index(file)] += k
-        rest = dataclasses.replace(self, skip=tuple(new_skips), n_train=self.n_train - n)
-        return rest, self._examples(_prefix_records(prefix, skips={f: s for f, s in zip(self.train_files, skips)}))
+        held = dict(prefix)
+        rest = dataclasses.replace(
+            self, skip=tuple(k + held.get(f, 0) for f, k in zip(self.train_files, skips)), n_train=self.n_train - n
+        )
+        return rest, self._examples(_prefix_records(prefix, skips=dict(zip(self.train_files, skips))))
 
 
 def _count_records(file: str) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from ofa_tf._backend import tf
 from ofa_tf.data.pipeline import eval_dataset, recalibration_batches
@@ -23,6 +23,15 @@ def preserved_bn_statistics(net) -> Iterator[None]:
         for variable, value in zip(net.non_trainable_variables, saved):
             variable.assign(value)
         net.set_max_net()
+
+
+def count_correct(logits: Callable[[tf.Tensor], tf.Tensor], batches: Iterable) -> tuple[int, int]:
+    """(correct top-1 predictions, images) of `logits` over (images, labels) `batches`."""
+    correct = total = 0
+    for images, labels in batches:
+        correct += int(tf.reduce_sum(tf.cast(tf.argmax(logits(images), axis=-1) == labels, tf.int32)))
+        total += int(labels.shape[0])
+    return correct, total
 
 
 class SubnetEvaluator:
@@ -74,11 +83,7 @@ class SubnetEvaluator:
         if recalibrate:
             self.recalibrate(config, resolution)
         arch = self.net.arch_tensors(config)
-        correct = total = 0
-        for images, labels in eval_dataset(examples, batch_size, resolution):
-            predictions = tf.argmax(self._forward(images, arch), axis=-1)
-            correct += int(tf.reduce_sum(tf.cast(predictions == labels, tf.int32)))
-            total += int(labels.shape[0])
+        correct, total = count_correct(lambda images: self._forward(images, arch), eval_dataset(examples, batch_size, resolution))
         if total == 0:
             raise DataError("evaluation got no images: the evaluation split is empty")
         return 100.0 * correct / total

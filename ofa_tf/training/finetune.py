@@ -10,6 +10,7 @@ from typing import Any
 from ofa_tf._backend import keras, tf
 from ofa_tf.data.pipeline import eval_dataset, train_dataset
 from ofa_tf.data.transforms import DEFAULT_CROP_SCALE
+from ofa_tf.training.evaluation import count_correct
 from ofa_tf.training.graph_options import graph_rewrites_off
 from ofa_tf.training.losses import label_smoothed_cross_entropy, soft_target_cross_entropy
 from ofa_tf.errors import DivergedError
@@ -90,9 +91,6 @@ def keras_top1(model: Any, examples: tf.data.Dataset, batch_size: int = 256) -> 
     resolution = int(model.inputs[0].shape[1])
     # One trace for every batch size (Keras' predict traces the last, smaller batch again).
     images = tf.TensorSpec([None, resolution, resolution, 3], tf.float32)
-    predict = tf.function(lambda x: tf.argmax(model(x, training=False), axis=-1), input_signature=[images], autograph=False)
-    correct = total = 0
-    for batch, labels in eval_dataset(examples, batch_size, resolution):
-        correct += int(tf.reduce_sum(tf.cast(predict(batch) == labels, tf.int32)))
-        total += int(labels.shape[0])
+    logits = tf.function(lambda x: model(x, training=False), input_signature=[images], autograph=False)
+    correct, total = count_correct(logits, eval_dataset(examples, batch_size, resolution))
     return 100.0 * correct / total if total else 0.0
