@@ -3,6 +3,7 @@
 import numpy as np
 
 from ofa_tf._backend import keras, tf
+from ofa_tf.training.graph_options import graph_rewrites_off
 
 from conftest import build_tiny
 
@@ -33,7 +34,8 @@ def test_training_step_traces_once_over_many_subnets():
     for i in range(24):
         config = net.sample_active_subnet(seed=i)
         seen.add((tuple(config["ks"]), tuple(config["d"])))
-        loss = float(step(images, labels))
+        with graph_rewrites_off():  # as the trainer runs its step (grappler does not change tracing)
+            loss = float(step(images, labels))
         assert np.isfinite(loss)
     assert len(seen) == 24
     assert step.experimental_get_tracing_count() == 1
@@ -114,3 +116,17 @@ def test_hard_activations_custom_gradients_equal_the_composite():
             a, b = ours(x), composite(x)
         assert float(tf.reduce_max(tf.abs(a - b))) == 0.0
         assert float(tf.reduce_max(tf.abs(tape.gradient(a, x) - tape.gradient(b, x)))) <= 1e-6
+
+
+def test_skipped_blocks_run_on_no_images_and_keep_their_statistics():
+    net = build_tiny(seed=5)
+    images = tf.constant(np.random.default_rng(4).normal(size=(4, 32, 32, 3)).astype(np.float32))
+    forward = tf.function(lambda x, arch: net(x, training=True, arch=arch), autograph=False)
+    arch = net.arch_tensors(net.space.normalize(ks=5, e=4, d=2))
+    skipped, kept = net.blocks[3], net.blocks[1]  # depth indices 3 and 1 of stage 0
+    before = {id(v): v.numpy().copy() for block in (skipped, kept) for v in block.non_trainable_variables}
+    forward(images, arch)
+    assert all(np.array_equal(before[id(v)], v.numpy()) for v in skipped.non_trainable_variables)
+    assert not all(np.array_equal(before[id(v)], v.numpy()) for v in kept.non_trainable_variables)
+    ops = {op.type for op in forward.get_concrete_function(images, arch).graph.get_operations()}
+    assert not ops & {"If", "StatelessIf", "Case", "StatelessCase", "While"}  # no control flow: one flat graph

@@ -61,18 +61,18 @@ class ElasticBatchNormalization(keras.layers.Layer):
         channels = channels_of(inputs)
         gamma = tf.cast(leading(self.gamma, [channels]), tf.float32)
         beta = tf.cast(leading(self.beta, [channels]), tf.float32)
-        mean = leading(self.moving_mean, [channels])
-        variance = leading(self.moving_variance, [channels])
+        running_mean = leading(self.moving_mean, [channels])
+        running_variance = leading(self.moving_variance, [channels])
         if not training:
             outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
-                inputs, gamma, beta, mean, variance, epsilon=self.epsilon, is_training=False
+                inputs, gamma, beta, running_mean, running_variance, epsilon=self.epsilon, is_training=False
             )
             return outputs
         if self.update_factor is None:
             # One fused op normalizes with the batch statistics and returns the running
             # ones updated with the unbiased batch variance (n / (n - 1)), as PyTorch.
             outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-                inputs, gamma, beta, mean, variance, epsilon=self.epsilon, is_training=True,
+                inputs, gamma, beta, running_mean, running_variance, epsilon=self.epsilon, is_training=True,
                 exponential_avg_factor=1.0 - self.momentum,
             )
         else:  # recalibration: the running average of biased batch statistics
@@ -81,8 +81,12 @@ class ElasticBatchNormalization(keras.layers.Layer):
             )
             count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:3]), tf.float32)
             factor = tf.convert_to_tensor(self.update_factor)
-            mean += factor * (batch_mean - mean)
-            variance += factor * (unbiased * tf.maximum(count - 1.0, 1.0) / count - variance)
+            mean = running_mean + factor * (batch_mean - running_mean)
+            variance = running_variance + factor * (unbiased * tf.maximum(count - 1.0, 1.0) / count - running_variance)
+        if inputs.shape[0] is None:  # an empty batch (a skipped block) has no statistics: keep the running ones
+            has_images = tf.shape(inputs)[0] > 0
+            mean = tf.where(has_images, mean, running_mean)
+            variance = tf.where(has_images, variance, running_variance)
         self._assign_leading(self.moving_mean, mean, channels)
         self._assign_leading(self.moving_variance, variance, channels)
         return outputs

@@ -91,10 +91,11 @@ class ElasticMBConvBlock(keras.layers.Layer):
             return self.mid_channels[int(expand_index)]
         return tf.gather(self._mid_table, expand_index)
 
-    def call(self, inputs, kernel_index=None, expand_index=None, training=None):
+    def call(self, inputs, kernel_index=None, expand_index=None, training=None, residual=True):
         """Runs the block for `kernel_size_list[kernel_index]` and `mid_channels[expand_index]`.
 
         Both indices may be Python ints or int32 scalar tensors; None means the largest.
+        `residual=False` leaves out the shortcut (the caller adds it).
         """
         if expand_index is None:
             expand_index = int(np.argmax(self.mid_channels))
@@ -106,7 +107,7 @@ class ElasticMBConvBlock(keras.layers.Layer):
         if self.use_se:
             x = self.se(x)
         x = self.project_bn(self.project_conv(x), training=training)
-        return x + inputs if self.has_residual else x
+        return x + inputs if self.has_residual and residual else x
 
     def reorganize_middle_channels(self, expand_ratio_stage: int = 0) -> None:
         """Sorts middle channels by L1 importance, as upstream `re_organize_middle_weights`.

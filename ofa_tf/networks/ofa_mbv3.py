@@ -23,8 +23,9 @@ class OFAMobileNetV3(keras.Model):
     expand index per block, depth per stage) read inside the graph, so one
     `tf.function` trace serves every subnet: the depthwise kernel is chosen
     by index (gather and slice), widths are slices of the shared weights and
-    skipped blocks are bypassed with `tf.cond`. A small subnet therefore
-    computes less, it is not a masked large one. Any input resolution works.
+    a block beyond its stage's depth runs on an empty batch (its input is
+    sliced to zero images and passed around it), so the graph has no control
+    flow. A small subnet therefore computes less, it is not a masked large one. Any input resolution works.
 
     Args:
         width_mult: width multiplier (1.0 and 1.2 are the released supernets).
@@ -150,7 +151,7 @@ class OFAMobileNetV3(keras.Model):
         """Logits of the active subnet, or of `arch`.
 
         `arch` is a dict from `arch_tensors` (one graph for every subnet: blocks
-        beyond a stage's depth are skipped with `tf.cond`) or a `SubnetConfig`
+        beyond a stage's depth run on no images, see `_skippable`) or a `SubnetConfig`
         (a graph of that subnet only, without control flow; e.g. the teacher).
         """
         if arch is None:
@@ -163,19 +164,22 @@ class OFAMobileNetV3(keras.Model):
         always_active = min(self.space.depth_list)
         for spec, block in zip(self.space.blocks, self.blocks):
 
-            def run_block(x=x, block=block, i=spec.index):
+            def run_block(x, residual=True, block=block, i=spec.index):
                 return block(
                     x,
                     kernel_index=arch["kernel_index"][i],
                     expand_index=arch["expand_index"][i],
                     training=training,
+                    residual=residual,
                 )
 
             active = spec.depth_index < arch["depth"][spec.stage]
             if spec.depth_index < always_active or active is True:
-                x = run_block()
+                x = run_block(x)
+            elif tf.executing_eagerly():  # the depth is known: skip in Python
+                x = run_block(x) if bool(active) else x
             elif active is not False:
-                x = tf.cond(active, run_block, lambda x=x: x)
+                x = _skippable(run_block, x, active)
         x = self.final_expand_conv(x)
         x = activations.hard_swish(self.final_expand_bn(x, training=training))
         x = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
@@ -279,3 +283,20 @@ class OFAMobileNetV3(keras.Model):
             bn_epsilon=self.bn_epsilon,
         )
         return config
+
+
+def _skippable(run_block, x: tf.Tensor, active: tf.Tensor) -> tf.Tensor:
+    """`run_block(x)` if `active` else `x`, without control flow, for a residual block.
+
+    The block's branch runs on the first n images, n = the batch size or 0,
+    and is zero-padded back to the batch before the shortcut is added. A
+    skipped block thus runs its ops on an empty batch (no arithmetic, no
+    gradient, BN statistics kept), and an active one pays no copy (slice and
+    pad of nothing forward their input, forward and backward). A `tf.cond`
+    per block costs ~1,100 graph nodes of branch functions and gradient
+    plumbing instead, which made the first training step slower to trace and start.
+    """
+    batch = tf.shape(x)[0]
+    n = tf.where(active, batch, 0)
+    branch = run_block(tf.slice(x, [0, 0, 0, 0], tf.stack([n, -1, -1, -1])), residual=False)
+    return x + tf.pad(branch, tf.stack([tf.stack([0, batch - n]), [0, 0], [0, 0], [0, 0]]))
