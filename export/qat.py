@@ -19,6 +19,7 @@ import numpy as np
 from ofa_tf._backend import tf
 from ofa_tf.data.transforms import train_transform
 from ofa_tf.errors import ConfigError, DivergedError
+from ofa_tf.training.graph_options import graph_rewrites_off
 
 
 @dataclasses.dataclass
@@ -156,9 +157,11 @@ def quantization_aware_training(model: Any, source: Any, config: QATConfig, log:
     total = steps_per_epoch * config.epochs
     schedule = tf_keras.optimizers.schedules.CosineDecay(config.learning_rate, total)
     optimizer = tf_keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
+    optimizer.build(student.trainable_variables)  # slots made outside the step: it is traced once, not twice
     step = _train_step(student, model, optimizer, config.kd_ratio)
     for epoch in range(config.epochs):
-        losses = [float(step(images, labels)) for images, labels in batches.take(steps_per_epoch)]
+        with graph_rewrites_off():
+            losses = [float(step(images, labels)) for images, labels in batches.take(steps_per_epoch)]
         if log is not None:
             log(f"QAT epoch {epoch + 1}/{config.epochs}: loss {np.mean(losses):.4f} over {len(losses)} steps")
         if not math.isfinite(float(np.mean(losses))):

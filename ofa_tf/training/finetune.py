@@ -62,6 +62,7 @@ def finetune(
     steps = max(1, int(config.epochs * n_examples) // config.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(config.base_lr, steps)
     optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
+    optimizer.build(model.trainable_variables)  # slots made outside the step: it is traced once, not twice
 
     @tf.function
     def step(images, labels):
