@@ -1,6 +1,6 @@
 """Imports Keras on the TensorFlow backend, or fails with a clear message.
 
-The supernet needs `tf.function`, `tf.cond`/`tf.switch_case` on variables
+The supernet needs `tf.function`, graph ops on variables (slicing by tensors)
 and `tf.distribute`, so other Keras backends cannot run it.
 """
 
