@@ -7,7 +7,7 @@ thread (which other jobs on a shared machine do not inflate), median over
 `--rounds` x `--runs` invokes, the models interleaved round by round; the
 2-thread figures are wall-clock medians (secondary: noisy on a busy machine).
 The ofa-tf subnet is the one of the w1.0 space whose MACs are closest to
-MobileNetV3Large's at the same resolution (weights random: latency does not
+MobileNetV3Large's at the same resolution (`--width-mult`: both at another width) (weights random: latency does not
 depend on them; the subnet's BN statistics are recalibrated on bundled images
 so that its activation ranges, and so its int8 scales, are those of a trained
 net). "int8 plain" converts the model as it is; "int8 friendly" rewrites
@@ -89,6 +89,8 @@ def main():
     parser.add_argument("--resolution", type=int, default=224)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--width-mult", type=float, default=1.0,
+                        help="of both networks (MobileNetV3Large's alpha); below 1.0 for a smoke run")
     parser.add_argument("--no-kernel-study", dest="kernel_study", action="store_false",
                         help="skip the all-3x3 / all-5x5 / all-7x7 subnets at equal MACs (a smoke run)")
     args = parser.parse_args()
@@ -104,10 +106,10 @@ def main():
 
     size = args.resolution
     reference = keras.applications.MobileNetV3Large(
-        weights=None, input_shape=(size, size, 3), include_preprocessing=False, classes=1000
+        weights=None, input_shape=(size, size, 3), alpha=args.width_mult, include_preprocessing=False, classes=1000
     )
     reference_macs = ofa_tf.count_model_macs(reference)
-    net = ofa_tf.OFAMobileNetV3(width_mult=1.0, n_classes=1000)
+    net = ofa_tf.OFAMobileNetV3(width_mult=args.width_mult, n_classes=1000)
     net.build((None, None, None, 3))
     config = closest_subnet(net, reference_macs, size).with_resolution(size)
     # random weights with BN statistics of real images: activation ranges (and so int8 scales) as in a trained net
@@ -178,6 +180,7 @@ def main():
             "macs": {ours: int(subnet_macs), theirs: int(reference_macs),
                      **{f"all-{k}x{k} subnet": v for k, v in kernel_macs.items()}},
             "subnet": config.to_json(),
+            "width_mult": args.width_mult,
             "note": "MobileNetV3Large's Keras graph uses TF ops for hard-sigmoid, so the int8-friendly rewrite does not apply to it",
             "why int8 is not faster here": (
                 "ablation on this CPU (same subnet, CPU time at 1 thread): with every hard activation replaced by ReLU "

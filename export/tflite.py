@@ -16,7 +16,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import io
-import logging
 import os
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from ofa_tf.errors import ConfigError
 
 QUANTIZE_MODES = ("none", "fp16", "dynamic", "int8")
 # Lines the converter prints on every conversion that tell the user nothing (hidden; other output is kept).
-CONVERTER_NOISE = ("fully_quantize: ", "Please consider providing the trackable_obj argument")
+CONVERTER_NOISE = ("fully_quantize: ",)
 
 
 def _input_shape(model: Any, batch_size: int) -> list[int]:
@@ -68,10 +67,9 @@ def convert_to_tflite(
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), _quiet_fd2(CONVERTER_NOISE):
         # int8 QAT models carry their input ranges in fake-quant nodes; the converter warns anyway
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
-        # no trackable object: the variables are frozen into constants (and BN folds into the convs); absl's
-        # deprecation warning about it is for SavedModel-style conversion and is silenced
-        with _absl_level(logging.ERROR):
-            converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function(spec)])
+        # the function is the trackable object: the converter keeps the concrete-function path (variables
+        # frozen into constants, BN folded into the convs) rather than saving a SavedModel first
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function(spec)], function)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if quantize != "none":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -85,17 +83,6 @@ def convert_to_tflite(
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
         return converter.convert()
-
-
-@contextlib.contextmanager
-def _absl_level(level: int):
-    logger = logging.getLogger("absl")
-    previous = logger.level
-    logger.setLevel(level)
-    try:
-        yield
-    finally:
-        logger.setLevel(previous)
 
 
 def _interpreter_class():

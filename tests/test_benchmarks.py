@@ -32,7 +32,7 @@ def _digest() -> str:
                             "--depth-list", "2"]),
         ("bench_search", ["--generations", "2"]),
         ("bench_train", ["--resolution", "32", "--batch-size", "2", "--subnets", "1", "--steps", "1", "--depth-list", "2"]),
-        ("bench_export", ["--resolution", "32", "--rounds", "1", "--runs", "1", "--no-kernel-study"]),
+        ("bench_export", ["--resolution", "32", "--rounds", "1", "--runs", "1", "--no-kernel-study", "--width-mult", "0.25"]),
         ("regime_probe", ["--regimes", "32px/0.01ep/w0.25", "--seeds", "0", "--architectures", "smallest",
                           "--work", "{tmp}/probe"]),
         ("bench_input", ["--records", "300", "--throughput-records", "0", "--no-step", "--work", "{tmp}/input"]),
