@@ -157,8 +157,16 @@ def model(model_file: str, enable_op_profiling: bool, json_path: str | None, **o
     default=None,
     help="Time full-integer layer models (as `ofa-tf export --quantize int8 --int8-io`; default float32).",
 )
+@click.option(
+    "--depthwise-forms",
+    default="plain,windows5,windows3",
+    show_default=True,
+    help="Forms each key with a 7x7 depthwise kernel is timed in (as it is, as sums of 5x5 / 3x3 windows); "
+    "the fastest is recorded and `ofa-tf export --target` applies it.",
+)
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Table to write, luts/NAME.yaml.")
-def lut(width_mult: float, resolutions: str, n_classes: int, quantize: str | None, out_path: str, **options):
+def lut(width_mult: float, resolutions: str, n_classes: int, quantize: str | None, depthwise_forms: str, out_path: str,
+        **options):
     """Build a latency lookup table (official OFA YAML) by timing one small model per key.
 
     Resumable: rerun the same command after an interruption and only the
@@ -175,7 +183,8 @@ def lut(width_mult: float, resolutions: str, n_classes: int, quantize: str | Non
     from ofa_tf.android_bench.lut import LutConfig, build_lut
 
     settings, backend = _open_backend(options)
-    config = LutConfig(width_mult, _resolutions(resolutions), n_classes, quantize, options["device"], settings)
+    forms = tuple(form.strip() for form in depthwise_forms.split(",") if form.strip())
+    config = LutConfig(width_mult, _resolutions(resolutions), n_classes, quantize, options["device"], settings, forms)
     with _progress("LUT") as update:
         card = build_lut(config, backend, out_path, on_progress=update)
     click.echo(
@@ -195,6 +204,9 @@ def lut(width_mult: float, resolutions: str, n_classes: int, quantize: str | Non
 @click.option("--out", "out_prefix", default=None, help="Report prefix (default: beside the LUT, NAME.validate_R).")
 def validate(lut_path, n_subnets, width_mult, resolution, n_classes, seed, out_prefix, **options):
     """Compare LUT sums with measured whole-subnet latencies (r, ρ, MAPE, scatter plot, correction).
+
+    Each subnet is exported as `ofa-tf export --target LUT` would: every 7x7
+    depthwise layer in the form the table measured fastest for it.
 
     \b
     Example:

@@ -15,6 +15,12 @@ of hard-swish stays a MUL (`fold_scales=False`): folding it would leave it at
 the output of the keys that end in hard-swish, where the converter fuses it
 back into a float HARD_SWISH; a folded whole subnet is so up to one int8 MUL
 per hard-swish faster than the sum of its keys.
+
+A block key whose depthwise kernel is above 5x5 is timed in each of
+`depthwise_forms` (`ofa_tf.export.forms`: as it is, as sums of 5x5 or 3x3
+windows); its entry holds the fastest (`mean` etc.), `form` (which one) and
+`forms_ms` (every form's mean), which `ofa-tf export --target` and `ofa-tf
+bench validate` apply layer by layer.
 """
 
 from __future__ import annotations
@@ -30,8 +36,9 @@ import numpy as np
 import yaml
 
 from ofa_tf.android_bench.backend import Backend, BenchSettings
-from ofa_tf.android_bench.layer_models import LayerSpec, build_layer_model, layer_specs
+from ofa_tf.android_bench.layer_models import FIRST_BLOCK, LayerSpec, build_layer_model, layer_specs
 from ofa_tf.errors import ConfigError
+from ofa_tf.export.forms import FORMS, DepthwiseLayer, check_form, windowable
 from ofa_tf.io import atomic_write_json, atomic_write_text
 from ofa_tf.space import SearchSpace
 
@@ -51,6 +58,7 @@ class LutConfig:
         quantize: None (float32) or "int8" (full-integer layer models).
         device: "host", "adb" or "adb:SERIAL".
         settings: benchmark run settings.
+        depthwise_forms: forms each key with a depthwise kernel above 5x5 is timed in.
     """
 
     width_mult: float = 1.0
@@ -59,10 +67,15 @@ class LutConfig:
     quantize: str | None = None
     device: str = "host"
     settings: BenchSettings = BenchSettings()
+    depthwise_forms: tuple[str, ...] = tuple(FORMS)
 
     def __post_init__(self) -> None:
         if self.quantize not in QUANTIZE_MODES:
             raise ConfigError(f"--quantize {self.quantize}: LUTs are built for float32 (default) or int8 models")
+        if "plain" not in self.depthwise_forms:
+            raise ConfigError("--depthwise-forms must include plain (every runtime runs it)")
+        for form in self.depthwise_forms:
+            check_form(form)
 
     @property
     def space(self) -> SearchSpace:
@@ -71,6 +84,7 @@ class LutConfig:
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["resolutions"] = list(self.resolutions)
+        out["depthwise_forms"] = list(self.depthwise_forms)
         return out
 
     def same_table(self, other: dict[str, Any]) -> bool:
@@ -117,24 +131,55 @@ def _versions() -> dict[str, str]:
     return {"ofa_tf": metadata.version("ofa-tf"), "tensorflow": tf.__version__}
 
 
-def layer_tflite(model: Any, quantize: str | None, seed: int = 0) -> bytes:
+def layer_tflite(model: Any, quantize: str | None, seed: int = 0, depthwise_form: str = "plain") -> bytes:
     """The flatbuffer of one layer model: float32, or int8 with int8 input and output.
 
     Args:
         model: from `build_layer_model`.
         quantize: None or "int8".
         seed: of the random-normal calibration tensors (int8).
+        depthwise_form: the form of a depthwise kernel above 5x5 (`ofa_tf.export.forms`).
     """
     from ofa_tf.export.quantize import representative_dataset
     from ofa_tf.export.rewrite import rebuild
     from ofa_tf.export.tflite import convert_to_tflite
 
     if quantize is None:
-        return convert_to_tflite(model)
+        return convert_to_tflite(model if depthwise_form == "plain" else rebuild(model, depthwise_form=depthwise_form))
     shape = tuple(model.inputs[0].shape[1:])
     calibration = np.random.default_rng(seed).standard_normal((CALIBRATION_SAMPLES, *shape)).astype(np.float32)
-    friendly = rebuild(model, int8_friendly=True, fold_scales=False)
+    friendly = rebuild(model, int8_friendly=True, fold_scales=False, depthwise_form=depthwise_form)
     return convert_to_tflite(friendly, "int8", representative_dataset(calibration), int8_io=True)
+
+
+def _windowable(spec: LayerSpec, config: LutConfig) -> bool:
+    if spec.kind != "expanded_conv" or spec.block == FIRST_BLOCK:
+        return False
+    stride = config.space.blocks[spec.block].stride
+    layer = DepthwiseLayer(spec.kernel_size, stride, SearchSpace.conv_output_size(spec.input_shape[0], stride), spec.mid)
+    return windowable(layer, int8=config.quantize == "int8")
+
+
+def measure_key(model: Any, spec: LayerSpec, config: LutConfig, backend: Backend) -> dict[str, Any]:
+    """The table entry of one key: its fastest form's statistics, and with several forms `form` and `forms_ms`.
+
+    Args:
+        model: the key's layer model (`build_layer_model`).
+        spec: the key.
+        config: the table's settings (quantization, forms).
+        backend: where it is timed.
+    """
+    forms = config.depthwise_forms if _windowable(spec, config) else ("plain",)
+    entries = {
+        form: backend.measure(
+            layer_tflite(model, config.quantize, depthwise_form=form), spec.key if form == "plain" else f"{spec.key} ({form})"
+        ).lut_entry()
+        for form in forms
+    }
+    if len(entries) == 1:
+        return entries["plain"]
+    fastest = min(entries, key=lambda form: entries[form]["mean"])
+    return {**entries[fastest], "form": fastest, "forms_ms": {form: entry["mean"] for form, entry in entries.items()}}
 
 
 def build_lut(
@@ -170,8 +215,7 @@ def build_lut(
         supernet = OFAMobileNetV3(width_mult=config.width_mult, n_classes=config.n_classes)
         supernet.build((None, None, None, 3))
     for number, spec in enumerate(todo, start=1):
-        model = layer_tflite(build_layer_model(supernet, spec), config.quantize)
-        entries[spec.key] = backend.measure(model, spec.key).lut_entry()
+        entries[spec.key] = measure_key(build_layer_model(supernet, spec), spec, config, backend)
         if number % save_every == 0:
             _write(out, specs, entries, card)
         if on_progress is not None:

@@ -1,7 +1,8 @@
 """Checks a latency table against whole-model measurements of random subnets.
 
-Each sampled subnet is extracted, converted to TFLite and timed on the
-device; its prediction is the LUT sum. The report holds Pearson r, Spearman
+Each sampled subnet is extracted, converted to TFLite in the depthwise forms
+the table measured fastest (as `ofa-tf export --target` converts it) and
+timed on the device; its prediction is the LUT sum. The report holds Pearson r, Spearman
 ρ, the mean absolute percentage error, the bias, and a linear correction of
 the sum (kept when it lowers the leave-one-out error).
 """
@@ -99,6 +100,8 @@ def validate_lut(config: ValidateConfig, backend: Backend, on_progress: Progress
         backend: where models are timed.
         on_progress: called as (subnets done, total, label) after each subnet.
     """
+    from ofa_tf.export.forms import TableForms
+    from ofa_tf.export.rewrite import rebuild
     from ofa_tf.export.tflite import convert_to_tflite
     from ofa_tf.extract import extract_subnet
     from ofa_tf.networks import OFAMobileNetV3
@@ -110,6 +113,7 @@ def validate_lut(config: ValidateConfig, backend: Backend, on_progress: Progress
             f"{config.lut} lacks keys of width {config.width_mult}, {config.n_classes} classes at "
             f"{config.resolution} px: build them with `ofa-tf bench lut` or pass the table's --width-mult/--resolution"
         )
+    forms = TableForms(table.entries, config.lut)
     net = OFAMobileNetV3(width_mult=config.width_mult, n_classes=config.n_classes)
     net.build((None, None, None, 3))
     rng = np.random.default_rng(config.seed)
@@ -117,7 +121,7 @@ def validate_lut(config: ValidateConfig, backend: Backend, on_progress: Progress
     predicted = table.latency(space.to_indices(subnets), config.resolution)
     measured = []
     for number, subnet in enumerate(subnets, start=1):
-        model = convert_to_tflite(extract_subnet(net, subnet))
+        model = convert_to_tflite(rebuild(extract_subnet(net, subnet), depthwise_form=forms))
         measured.append(backend.measure(model, f"subnet {number}").mean_ms)
         if on_progress is not None:
             on_progress(number, config.n, f"subnet {number}")

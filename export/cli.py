@@ -7,8 +7,8 @@ import click
 
 @click.command()
 @click.argument("model", type=click.Path())
-@click.option("--tflite", "target", flag_value="tflite", default=True, help="Export to a validated .tflite (default).")
-@click.option("--saved-model", "target", flag_value="saved_model", help="Export to a TensorFlow SavedModel folder instead.")
+@click.option("--tflite", "output_format", flag_value="tflite", default=True, help="Export to a validated .tflite (default).")
+@click.option("--saved-model", "output_format", flag_value="saved_model", help="Export to a TensorFlow SavedModel folder instead.")
 @click.option("--quantize", type=click.Choice(["none", "fp16", "dynamic", "int8"]), default="none", show_default=True)
 @click.option("--int8-io", is_flag=True, help="int8 input and output tensors (with --quantize int8).")
 @click.option("--int8-friendly/--no-int8-friendly", default=None, help="Rewrite hard-swish for XNNPACK int8 (default: on for int8).")
@@ -31,15 +31,19 @@ import click
 @click.option("--qat-learning-rate", type=float, default=0.005, show_default=True)
 @click.option("--qat-batch-size", type=int, default=64, show_default=True)
 @click.option("--qat-max-steps", type=int, default=None, help="Cap on the steps of each QAT epoch.")
-@click.option("--depthwise-large", type=click.Choice(["auto", "plain", "windows"]), default="auto", show_default=True,
-              help="Depthwise kernels above 5x5 (OFA's 7x7): as they are, as exact sums of 5x5 windows, or "
-                   "whichever of the two runs faster on --device (both are converted and timed).")
+@click.option("--depthwise-large", type=click.Choice(["auto", "plain", "windows5", "windows3"]), default="auto",
+              show_default=True,
+              help="Depthwise kernels above 5x5 (OFA's 7x7): as they are, as exact sums of 5x5 or 3x3 windows, or "
+                   "whichever form runs fastest on --device (each is converted and timed).")
 @click.option("--device", default="host", show_default=True,
               help="Where --depthwise-large auto measures: host (LiteRT, 1 thread) or adb[:SERIAL] (a phone).")
+@click.option("--target", default=None,
+              help="A latency table (luts/NAME.yaml or a YAML path, from `ofa-tf bench lut`): each large depthwise "
+                   "layer gets the form the table measured fastest for its shape, instead of timing on --device.")
 @click.option("--out", "out", type=click.Path(), required=True, help="The FILE.tflite (or SavedModel folder) to write.")
-def export(model, target, quantize, int8_io, int8_friendly, calibration_samples, calibration_seed, resolution, data,
+def export(model, output_format, quantize, int8_io, int8_friendly, calibration_samples, calibration_seed, resolution, data,
            validate_images, min_agreement, latency_only, qat_epochs, qat_learning_rate, qat_batch_size, qat_max_steps,
-           depthwise_large, device, out):
+           depthwise_large, device, target, out):
     """Export a subnet (.keras file or specialize run folder) to a validated TFLite model.
 
     The .tflite is run with LiteRT against the Keras model on the test split;
@@ -50,6 +54,7 @@ def export(model, target, quantize, int8_io, int8_friendly, calibration_samples,
     \b
     Examples:
       ofa-tf export runs/spec --quantize int8 --out model_int8.tflite
+      ofa-tf export runs/spec --target pixel7 --out model.tflite     # forms of luts/pixel7.yaml
       ofa-tf export runs/spec --saved-model --out model_savedmodel
       ofa-tf export subnet.keras --quantize int8 --int8-io --qat-epochs 2 --out model_qat.tflite
     """
@@ -61,7 +66,7 @@ def export(model, target, quantize, int8_io, int8_friendly, calibration_samples,
 
     data = data or recorded_data(model)
 
-    if target == "saved_model":
+    if output_format == "saved_model":
         from ofa_tf.errors import ConfigError
         from ofa_tf.export.saved_model import export_saved_model
 
@@ -77,7 +82,7 @@ def export(model, target, quantize, int8_io, int8_friendly, calibration_samples,
         model=model, out=out, quantize=quantize, int8_io=int8_io, int8_friendly=int8_friendly,
         calibration_samples=calibration_samples, calibration_seed=calibration_seed, resolution=resolution,
         data=data, validate_images=validate_images, min_agreement=min_agreement, latency_only=latency_only,
-        qat_epochs=qat_epochs, qat=qat, depthwise_large=depthwise_large, device=device,
+        qat_epochs=qat_epochs, qat=qat, depthwise_large=depthwise_large, device=device, target=target,
     )
     result = run_export(config, log=click.echo)
     for line in result.report.summary_lines():

@@ -23,7 +23,7 @@ from ofa_tf.export.qat import QATConfig
 from ofa_tf.export.tflite import QUANTIZE_MODES
 from ofa_tf.export.validate import ValidationReport
 
-DEPTHWISE_FORMS = ("auto", "plain", "windows")
+DEPTHWISE_CHOICES = ("auto", "plain", "windows5", "windows3")
 
 SUBNET_FILE = "subnet.keras"
 UNVERIFIED_SUFFIX = ".unverified"
@@ -48,9 +48,12 @@ class ExportConfig:
         latency_only: skip the top-1 checks (an untrained model exported for latency work).
         qat_epochs: quantization-aware fine-tuning epochs (0: post-training quantization).
         qat: the fine-tuning settings (its `epochs` is set from `qat_epochs`).
-        depthwise_large: how depthwise kernels above 5x5 are written: "plain", "windows" (sums of
-            5x5 windows, exact) or "auto" (both converted and timed on `device`, the faster kept).
+        depthwise_large: how depthwise kernels above 5x5 are written (`export.forms`): "plain",
+            "windows5" / "windows3" (sums of 5x5 / 3x3 windows, exact) or "auto" (every form converted
+            and timed on `device`, the fastest kept).
         device: where "auto" measures: "host" (LiteRT, 1 thread, CPU time) or "adb[:SERIAL]" (a phone).
+        target: a latency table (luts/NAME.yaml, or a YAML path) built by `ofa-tf bench lut`: each large
+            depthwise layer gets the form the table measured fastest for its shape (nothing is timed).
     """
 
     model: str
@@ -69,10 +72,13 @@ class ExportConfig:
     qat: QATConfig = dataclasses.field(default_factory=QATConfig)
     depthwise_large: str = "auto"
     device: str = "host"
+    target: str | None = None
 
     def __post_init__(self):
-        if self.depthwise_large not in DEPTHWISE_FORMS:
-            raise ConfigError(f"--depthwise-large {self.depthwise_large}: expected one of {', '.join(DEPTHWISE_FORMS)}")
+        if self.depthwise_large not in DEPTHWISE_CHOICES:
+            raise ConfigError(f"--depthwise-large {self.depthwise_large}: expected one of {', '.join(DEPTHWISE_CHOICES)}")
+        if self.target is not None and self.depthwise_large != "auto":
+            raise ConfigError(f"--target {self.target} chooses the depthwise forms: drop --depthwise-large {self.depthwise_large}")
         if self.quantize not in QUANTIZE_MODES:
             raise ConfigError(f"--quantize {self.quantize}: expected one of {', '.join(QUANTIZE_MODES)}")
         if self.int8_io and self.quantize != "int8":
@@ -183,64 +189,88 @@ def _metadata(config: ExportConfig, content: bytes, source: Any, size: int, resu
     }
 
 
-def _has_large_depthwise(model: Any) -> bool:
-    return any(type(layer).__name__ == "DepthwiseConv2D" and max(layer.kernel_size) > 5 for layer in model.layers)
-
-
 # a faster form is shipped only if its top-1 agreement with the float model is at most this much lower
-# (int8: each 5x5 window's partial sum is quantized on its own, which can add rounding)
+# (int8: each window's partial sum is quantized on its own, which can add rounding)
 MAX_AGREEMENT_LOSS = 0.01
 
 
 def _choose_form(
-    contents: dict[str, bytes], device: str, agreement: Callable[[bytes], float] | None = None
+    contents: dict[str, bytes], device: str, agreement: Callable[[bytes], float] | None = None, table: Any = None
 ) -> tuple[str, dict[str, Any] | None]:
-    """The form to ship: the only one, or the faster of the two measured on `device` unless it agrees
-    with the float model less often (by more than MAX_AGREEMENT_LOSS) than the other.
+    """The form to ship: the only one, the table's (`table` given), or the fastest measured on `device`;
+    unless it agrees with the float model less often (by more than MAX_AGREEMENT_LOSS) than another.
 
     Args:
         contents: form -> flatbuffer.
         device: "host" or "adb[:SERIAL]".
         agreement: flatbuffer -> top-1 agreement with the float Keras model (None: not compared, float exports).
+        table: the `TableForms` behind the "table" form, which is then chosen without timing.
     """
     if len(contents) == 1:
         (form,) = contents
         return form, None if form == "plain" else {"form": form, "why": "asked for"}
-    from ofa_tf.android_bench.backend import BenchSettings, open_backend
+    if table is not None:
+        form, why, card = "table", f"each layer in the form {table.source} measured fastest", {"table": table.source}
+    else:
+        from ofa_tf.android_bench.backend import BenchSettings, open_backend
 
-    settings = BenchSettings(num_threads=1, warmup_runs=3, num_runs=20, host_clock="cpu" if device == "host" else "wall")
-    backend = open_backend(device, settings)
-    latency = {form: backend.measure(content, name=f"{form} form").median_ms for form, content in contents.items()}
-    form = min(latency, key=latency.get)
-    why = ", ".join(f"{name} {ms:.2f} ms" for name, ms in latency.items()) + f" on {device}, 1 thread"
-    card = {"latency_ms": latency, "device": backend.describe()}
+        settings = BenchSettings(num_threads=1, warmup_runs=3, num_runs=20, host_clock="cpu" if device == "host" else "wall")
+        backend = open_backend(device, settings)
+        latency = {form: backend.measure(content, name=f"{form} form").median_ms for form, content in contents.items()}
+        form = min(latency, key=latency.get)
+        why = ", ".join(f"{name} {ms:.2f} ms" for name, ms in latency.items()) + f" on {device}, 1 thread"
+        card = {"latency_ms": latency, "device": backend.describe()}
     if agreement is not None:
         card["agreement"] = agreed = {name: agreement(content) for name, content in contents.items()}
         best = max(agreed.values())
         if agreed[form] < best - MAX_AGREEMENT_LOSS:
+            why += f"; it agrees with the float model on {100 * agreed[form]:.1f}% vs {100 * best:.1f}%"
             form = max(agreed, key=agreed.get)
-            why += f"; the faster form agrees with the float model on {100 * min(agreed.values()):.1f}% vs {100 * best:.1f}%"
     return form, {"form": form, "why": why, **card}
 
 
-def _float_forms(model: Any, config: ExportConfig, size: int, images: np.ndarray) -> dict[str, tuple[Any, np.ndarray]]:
+def _candidate_forms(layers: dict[str, Any], config: ExportConfig) -> tuple[dict[str, Any], Any]:
+    """form -> the `depthwise_form` to rebuild with, for each form to consider; and the table applied
+    (`config.target`), or None. `layers`: the model's large depthwise layers (`large_depthwise_layers`)."""
+    from ofa_tf.export.forms import FORMS, TableForms, for_int8, windowable
+
+    int8 = config.quantize == "int8"
+    layers = {name: layer for name, layer in layers.items() if windowable(layer, int8)}
+    if not layers:
+        return {"plain": "plain"}, None
+    if config.target is not None:
+        from ofa_tf.nas.efficiency_predictor import find_latency_tables
+
+        table = TableForms.from_yaml(*find_latency_tables(config.target, ["."]))
+        if set(table.describe(layers).values()) == {"plain"}:
+            return {"plain": "plain"}, None
+        return {"plain": "plain", "table": for_int8(table) if int8 else table}, table
+    forms = FORMS if config.depthwise_large == "auto" else [config.depthwise_large]
+    return {form: for_int8(form) if int8 and form != "plain" else form for form in forms}, None
+
+
+def _float_forms(model: Any, config: ExportConfig, size: int, images: np.ndarray) -> tuple[dict[str, tuple[Any, np.ndarray]], Any, dict]:
     """form -> (the float model rebuilt in that depthwise form, its logits on `images`), for each form to
-    consider, each checked against `model` in float."""
+    consider, each checked against `model` in float; the latency table whose forms are applied, or None;
+    and the model's large depthwise layers (name -> `DepthwiseLayer`)."""
+    from ofa_tf.export.forms import large_depthwise_layers
     from ofa_tf.export.rewrite import rebuild
     from ofa_tf.export.validate import keras_logits
 
     original = keras_logits(model, images)
-    forms = {"plain": False, "windows": True} if _has_large_depthwise(model) else {"plain": False}
-    if config.depthwise_large != "auto" and config.depthwise_large in forms:
-        forms = {config.depthwise_large: forms[config.depthwise_large]}
+    plain = rebuild(model, int8_friendly=config.int8_friendly, resolution=size)
+    layers = large_depthwise_layers(plain)
+    forms, table = _candidate_forms(layers, config)
     rebuilt = {}
-    for form, windows in forms.items():
-        float_model = rebuild(model, int8_friendly=config.int8_friendly, resolution=size, depthwise_windows=windows)
+    for form, choice in forms.items():
+        float_model = plain if form == "plain" else rebuild(
+            model, int8_friendly=config.int8_friendly, resolution=size, depthwise_form=choice
+        )
         rebuilt[form] = float_model, keras_logits(float_model, images)
         rewrite_diff = float(np.abs(rebuilt[form][1] - original).max())
         if rewrite_diff > 1e-4 * max(1.0, float(np.abs(original).max())):
             raise ConfigError(f"the export rewrite ({form}) changed the float logits by {rewrite_diff:.3g}: export without it")
-    return rebuilt
+    return rebuilt, table, layers
 
 
 def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -> ExportResult:
@@ -262,7 +292,7 @@ def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -
     size = export_resolution(model, config.resolution)
     source = require_classes(open_source(config.data), int(model.output_shape[-1]), f"the model {config.model}")
     images, labels = images_for.validation_images(source, size, config.validate_images)
-    rebuilt = _float_forms(model, config, size, images)
+    rebuilt, table, layers = _float_forms(model, config, size, images)
     representative = None
     if config.quantize == "int8" and not config.qat_epochs:
         calibration = images_for.calibration_images(source, size, config.calibration_samples, config.calibration_seed)
@@ -277,10 +307,15 @@ def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -
     if mode not in ("none", "fp16") and len(contents) > 1:
         expected = rebuilt["plain"][1].argmax(-1)
         agreement = lambda content: float(np.mean(run_tflite(content, images).argmax(-1) == expected))  # noqa: E731
-    form, depthwise = _choose_form(contents, config.device, agreement)
-    if depthwise is not None:
-        log(f"depthwise kernels above 5x5: {form} form ({depthwise['why']})")
+    form, depthwise = _choose_form(contents, config.device, agreement, table)
     float_model, reference = rebuilt[form]
+    if depthwise is not None:
+        from ofa_tf.export.forms import for_int8, form_of
+
+        choice = table if form == "table" else form
+        choice = for_int8(choice) if config.quantize == "int8" else choice
+        depthwise["layers"] = {name: form_of(choice, layer) for name, layer in layers.items()}
+        log(f"depthwise kernels above 5x5: {form} form ({depthwise['why']})")
     float_report = None
     if config.qat_epochs:
         log(f"quantization-aware training: {config.qat_epochs} epoch(s)")

@@ -23,13 +23,14 @@ instead of three, each hard-sigmoid one. (The zero padding in front of
 stride-1 convolutions needs no rewrite: the converter already turns it into
 "same" padding; only the stride-2 ones stay PAD ops.)
 
-With `depthwise_windows=True` a depthwise convolution with a kernel larger
-than 5x5 (OFA's 7x7) is written as the sum of 5x5 depthwise convolutions over
-shifted crops of its padded input, each of the 49 taps in exactly one window
-(the others zero): XNNPACK runs 5x5 depthwise kernels on a fast path and 7x7
-ones on a slow one on x86 (4.37 vs 0.91 ms on 56x56x96 in the issue's
-measurement), while other runtimes may not; `export.pipeline` measures both
-forms on the target and keeps the faster.
+With `depthwise_form="windows5"` (or `"windows3"`) a depthwise convolution
+with a kernel larger than 5x5 (OFA's 7x7) is written as the sum of 5x5 (3x3)
+depthwise convolutions over shifted crops of its padded input, each of the 49
+taps in exactly one window (the others zero): XNNPACK runs 3x3 and 5x5
+depthwise kernels on fast paths and 7x7 ones on a slow one on x86 (4.37 vs
+0.91 ms on 56x56x96 in the issue's measurement), while other runtimes may
+not. The form can also be chosen per layer (`export.forms`): the export
+measures the forms on the target, or applies a latency table's choices.
 
 Every form equals the Keras model in float up to rounding (tests: ≤ 1e-4 on logits).
 """
@@ -39,6 +40,7 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple
 
 from ofa_tf.errors import ConfigError
+from ofa_tf.export.forms import FORMS, DepthwiseLayer, FormChoice, form_of
 
 HARD_SIGMOID = ("hard_sigmoid",)
 HARD_SWISH = ("hard_silu", "hard_swish")
@@ -66,11 +68,12 @@ class _Rebuilder:
         lib: `keras` or `tf_keras`.
         int8_friendly: write the hard activations with stock layers.
         fold_scales: leave their `/ 6` to the next convolution or dense layer.
+        depthwise_form: the form of depthwise kernels above 5x5 (`export.forms`).
     """
 
-    def __init__(self, lib: Any, int8_friendly: bool, fold_scales: bool, depthwise_windows: bool = False):
+    def __init__(self, lib: Any, int8_friendly: bool, fold_scales: bool, depthwise_form: FormChoice = "plain"):
         self.layers = lib.layers
-        self.depthwise_windows = depthwise_windows
+        self.depthwise_form = depthwise_form
         # tf_keras has no hard_silu and its hard_sigmoid is 0.2x + 0.5: always use the stock formulation there
         self.int8_friendly = int8_friendly or lib.__name__.startswith("tf_keras")
         self.fold_scales = fold_scales
@@ -159,8 +162,10 @@ def _conv(self: _Rebuilder, source, x: Scaled) -> Scaled:
         dilation_rate=config["dilation_rate"], use_bias=config["use_bias"], name=source.name,
     )
     if type(source).__name__ == "DepthwiseConv2D":
-        if self.depthwise_windows and max(config["kernel_size"]) > WINDOW and config["dilation_rate"] in ((1, 1), 1):
-            y = Scaled(_depthwise_windows(self, source, x.tensor, x.scale))
+        square = config["kernel_size"][0] == config["kernel_size"][1] and config["strides"][0] == config["strides"][1]
+        window = FORMS[form_of(self.depthwise_form, DepthwiseLayer.of(config, x.tensor.shape))] if square else 0
+        if window and config["dilation_rate"] in ((1, 1), 1):
+            y = Scaled(_depthwise_windows(self, source, x.tensor, x.scale, window))
             return self.activation(y, f"{source.name}_act", _activation_name(config["activation"]))
         layer = self.layers.DepthwiseConv2D(depth_multiplier=config["depth_multiplier"], **args)
     else:
@@ -169,23 +174,20 @@ def _conv(self: _Rebuilder, source, x: Scaled) -> Scaled:
     return self.activation(y, f"{source.name}_act", _activation_name(config["activation"]))
 
 
-WINDOW = 5  # the largest depthwise kernel XNNPACK runs on its fast path
-
-
-def _window_offsets(kernel: int) -> list[tuple[int, int, int]]:
-    """(offset, first tap, last tap + 1) along one axis: windows of WINDOW taps at `offset`, each tap
-    of the kernel counted in exactly one of them (in the last window it overlaps, a tap belongs to the
-    window that reaches it first)."""
+def _window_offsets(kernel: int, window: int) -> list[tuple[int, int, int]]:
+    """(offset, first tap, last tap + 1) along one axis: windows of `window` taps at `offset`, each
+    tap of the kernel counted in exactly one of them (in the last window it overlaps, a tap belongs to
+    the window that reaches it first)."""
     spans, covered = [], 0
     while covered < kernel:
-        offset = min(covered, kernel - WINDOW)
-        spans.append((offset, covered, min(offset + WINDOW, kernel)))
-        covered = offset + WINDOW
+        offset = min(covered, kernel - window)
+        spans.append((offset, covered, min(offset + window, kernel)))
+        covered = offset + window
     return spans
 
 
-def _depthwise_windows(self: _Rebuilder, source, x: Any, input_scale: float) -> Any:
-    """`source` (a k x k depthwise convolution, k > WINDOW) as a sum of WINDOW x WINDOW depthwise
+def _depthwise_windows(self: _Rebuilder, source, x: Any, input_scale: float, window: int) -> Any:
+    """`source` (a k x k depthwise convolution, k > window) as a sum of window x window depthwise
     convolutions over crops of its (explicitly) padded input."""
     import numpy as np
 
@@ -200,24 +202,24 @@ def _depthwise_windows(self: _Rebuilder, source, x: Any, input_scale: float) -> 
         x = layers.ZeroPadding2D(padding, name=f"{source.name}_pad")(x)
         height, width = height + pad_h, width + pad_w
     out_h, out_w = (height - kh) // sh + 1, (width - kw) // sw + 1
-    need_h, need_w = (out_h - 1) * sh + WINDOW, (out_w - 1) * sw + WINDOW
+    need_h, need_w = (out_h - 1) * sh + window, (out_w - 1) * sw + window
     kernel, *bias = source.get_weights()
     kernel = kernel / input_scale
     terms = []
-    for row, first_row, end_row in _window_offsets(kh):
-        for col, first_col, end_col in _window_offsets(kw):
-            window = np.zeros((WINDOW, WINDOW, *kernel.shape[2:]), kernel.dtype)
+    for row, first_row, end_row in _window_offsets(kh, window):
+        for col, first_col, end_col in _window_offsets(kw, window):
+            taps = np.zeros((window, window, *kernel.shape[2:]), kernel.dtype)
             rows, cols = slice(first_row - row, end_row - row), slice(first_col - col, end_col - col)
-            window[rows, cols] = kernel[first_row:end_row, first_col:end_col]
+            taps[rows, cols] = kernel[first_row:end_row, first_col:end_col]
             name = f"{source.name}_w{row}{col}"
             crop = ((row, height - row - need_h), (col, width - col - need_w))
             cropped = layers.Cropping2D(crop, name=f"{name}_crop")(x) if any(map(any, crop)) else x
             layer = layers.DepthwiseConv2D(
-                WINDOW, strides=(sh, sw), padding="valid", depth_multiplier=config["depth_multiplier"],
+                window, strides=(sh, sw), padding="valid", depth_multiplier=config["depth_multiplier"],
                 use_bias=bool(bias) and not terms, name=name,
             )
             terms.append(layer(cropped))
-            layer.set_weights([window, *(bias if len(terms) == 1 else [])])
+            layer.set_weights([taps, *(bias if len(terms) == 1 else [])])
     return layers.Add(name=f"{source.name}_sum")(terms)
 
 
@@ -298,7 +300,7 @@ def rebuild(
     int8_friendly: bool = False,
     resolution: int | None = None,
     fold_scales: bool = True,
-    depthwise_windows: bool = False,
+    depthwise_form: FormChoice = "plain",
 ) -> Any:
     """`model` re-created layer by layer with the same weights.
 
@@ -312,11 +314,13 @@ def rebuild(
         resolution: input size (default: the model's own; needed when it has none).
         fold_scales: with the friendly activations, fold their `/ 6` into the
             next convolution or dense layer.
-        depthwise_windows: write depthwise kernels larger than 5x5 as sums of 5x5 windows.
+        depthwise_form: depthwise kernels larger than 5x5 as they are ("plain"), as sums of 5x5
+            ("windows5") or 3x3 ("windows3") windows, or a function of each layer's shape giving one
+            of these (`export.forms`).
     """
     if lib is None:
         from ofa_tf._backend import keras as lib
-    builder = _Rebuilder(lib, int8_friendly, fold_scales, depthwise_windows)
+    builder = _Rebuilder(lib, int8_friendly, fold_scales, depthwise_form)
     inputs = lib.layers.Input(_input_shape(model, resolution), name=model.inputs[0].name.split(":")[0] or "image")
     tensors = {id(model.inputs[0]): Scaled(inputs)}
     for source in model.layers:

@@ -35,7 +35,8 @@ from ofa_tf.space import SearchSpace, SubnetConfig
 
 DATA = Path(__file__).parent / "data" / "benchmark_model"
 TINY_SPACE = SearchSpace(width_mult=0.25, n_classes=10, resolutions=(32,))
-TINY_LUT_ARGS = ["--width-mult", "0.25", "--n-classes", "10", "--num-runs", "3", "--warmup-runs", "1"]
+# plain forms only: timing each 7x7 key in three forms triples its conversions (test_lut_times_large_kernels_in_every_form)
+TINY_LUT_ARGS = ["--width-mult", "0.25", "--n-classes", "10", "--num-runs", "3", "--warmup-runs", "1", "--depthwise-forms", "plain"]
 
 FAKE_ADB = '''#!{python}
 """Fake adb: devices per FAKE_ADB_MODE, push into a folder, benchmark_model through LiteRT."""
@@ -385,13 +386,51 @@ def test_lut_resumes_only_missing_keys(tiny_lut, tmp_path):
     entries = yaml.safe_load(out.read_text())
     missing = list(entries)[5:8]
     out.write_text(yaml.safe_dump({k: v for k, v in entries.items() if k not in missing}, sort_keys=False))
-    config = LutConfig(0.25, (32,), 10, settings=BenchSettings(num_runs=3, warmup_runs=1))
+    config = LutConfig(0.25, (32,), 10, settings=BenchSettings(num_runs=3, warmup_runs=1), depthwise_forms=("plain",))
     backend = _CountingBackend()
     card = build_lut(config, backend, out, save_every=2)
     assert backend.keys == missing and card["measured_now"] == 3 and card["n_entries"] == 96
     assert list(yaml.safe_load(out.read_text())) == list(entries)  # same order as all_keys
     with pytest.raises(ConfigError, match="built with other settings"):
-        build_lut(LutConfig(0.25, (32,), 10, settings=BenchSettings(num_runs=4)), backend, out)
+        build_lut(LutConfig(0.25, (32,), 10, settings=BenchSettings(num_runs=4), depthwise_forms=("plain",)), backend, out)
+    with pytest.raises(ConfigError, match="built with other settings"):  # a table of plain forms is not extended with others
+        build_lut(LutConfig(0.25, (32,), 10, settings=BenchSettings(num_runs=3, warmup_runs=1)), backend, out)
+
+
+class _FormBackend:
+    """Times a model by its depthwise form, read from the measurement's name: windows3 fastest."""
+
+    MS = {"plain": 3.0, "windows5": 2.0, "windows3": 1.0}
+
+    def __init__(self):
+        self.models = {}
+
+    def measure(self, model: bytes, name: str = "model") -> Measurement:
+        form = name.rsplit("(", 1)[1].rstrip(")") if name.endswith(")") else "plain"
+        self.models[form] = model
+        return Measurement(mean_ms=self.MS[form], std_ms=0.0, count=1)
+
+
+def test_lut_times_large_kernels_in_every_form():
+    from ofa_tf.android_bench.layer_models import build_layer_model, layer_specs
+    from ofa_tf.android_bench.lut import measure_key
+    from ofa_tf.export.tflite import op_histogram
+    from ofa_tf.networks import OFAMobileNetV3
+
+    net = OFAMobileNetV3(width_mult=0.25, n_classes=10)
+    net.build((None, None, None, 3))
+    specs = layer_specs(TINY_SPACE, [32])
+    config = LutConfig(0.25, (32,), 10)
+    large = next(spec for spec in specs if spec.kernel_size == 7)
+    backend = _FormBackend()
+    entry = measure_key(build_layer_model(net, large), large, config, backend)
+    assert entry["mean"] == 1.0 and entry["form"] == "windows3" and entry["forms_ms"] == _FormBackend.MS
+    depthwise = {form: op_histogram(model)["DEPTHWISE_CONV_2D"] for form, model in backend.models.items()}
+    assert depthwise == {"plain": 1, "windows5": 4, "windows3": 9}  # each form converted as the export writes it
+    small = next(spec for spec in specs if spec.kernel_size == 3)
+    assert "form" not in measure_key(build_layer_model(net, small), small, config, _FormBackend())  # one form: plain
+    with pytest.raises(ConfigError, match="must include plain"):
+        LutConfig(0.25, (32,), 10, depthwise_forms=("windows5",))
 
 
 class _RecordingBackend:

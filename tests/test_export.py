@@ -4,6 +4,7 @@ Tiny models only (width 0.25, min subnet, 32 px, a few dozen images): the file
 runs in about a minute.
 """
 
+import dataclasses
 import json
 
 import numpy as np
@@ -262,8 +263,9 @@ def test_untrained_model_exports_for_latency_only(tmp_path):
     assert json.loads((tmp_path / "b.json").read_text())["validation"]["latency_only"] is True
 
 
+@pytest.mark.parametrize("form, windows", [("windows5", [(5, 5)] * 4), ("windows3", [(3, 3)] * 9)])
 @pytest.mark.parametrize("padding, strides, size", [("valid", 1, 13), ("valid", 2, 14), ("same", 1, 12), ("same", 2, 11)])
-def test_large_depthwise_kernels_as_5x5_windows_are_exact(padding, strides, size):
+def test_large_depthwise_kernels_as_windows_are_exact(padding, strides, size, form, windows):
     import keras
 
     rng = np.random.default_rng(strides)
@@ -271,24 +273,32 @@ def test_large_depthwise_kernels_as_5x5_windows_are_exact(padding, strides, size
     layer = keras.layers.DepthwiseConv2D(7, strides=strides, padding=padding, use_bias=True, activation="relu6")
     model = keras.Model(inputs, layer(inputs))
     layer.set_weights([rng.normal(size=(7, 7, 8, 1)).astype(np.float32), rng.normal(size=8).astype(np.float32)])
-    windows = rebuild(model, depthwise_windows=True)
-    kernels = [tuple(l.kernel_size) for l in windows.layers if type(l).__name__ == "DepthwiseConv2D"]
-    assert kernels == [(5, 5)] * 4  # each of the 49 taps in exactly one window
+    rewritten = rebuild(model, depthwise_form=form)
+    kernels = [tuple(l.kernel_size) for l in rewritten.layers if type(l).__name__ == "DepthwiseConv2D"]
+    assert kernels == windows  # each of the 49 taps in exactly one window
     x = rng.normal(size=(2, size, size, 8)).astype(np.float32)
     expected = model(x).numpy()
-    assert np.abs(windows(x).numpy() - expected).max() <= 1e-5 * np.abs(expected).max()
+    assert np.abs(rewritten(x).numpy() - expected).max() <= 1e-5 * np.abs(expected).max()
 
 
 @pytest.fixture(scope="module")
 def large_kernel_subnet(tmp_path_factory):
     net = build_tiny(seed=6)
     folder = tmp_path_factory.mktemp("k7")
-    extract_subnet(net, net.space.max_config().with_resolution(SIZE)).save(folder / "subnet.keras")  # all 7x7
-    return folder
+    # all 7x7, 2 blocks per stage: 10 large depthwise layers
+    config = dataclasses.replace(net.space.max_config(), d=(2,) * net.space.n_stages).with_resolution(SIZE)
+    extract_subnet(net, config).save(folder / "subnet.keras")
+    return folder, net.space, config
+
+
+def _form_of(model: bytes) -> str:
+    """The form of the large-kernel subnet: 1 + 10 depthwise ops plain, 1 + 4 x 10 in 5x5 windows, 1 + 9 x 10 in 3x3."""
+    count = op_histogram(model)["DEPTHWISE_CONV_2D"]
+    return {11: "plain", 41: "windows5", 91: "windows3"}.get(count, f"{count} depthwise ops")
 
 
 class _FakePhone:
-    """A target on which the form `faster` runs 3x faster (windowed graphs hold 4x the depthwise ops)."""
+    """A target on which the form `faster` runs 3x faster than the others."""
 
     def __init__(self, faster):
         self.faster = faster
@@ -296,36 +306,96 @@ class _FakePhone:
     def measure(self, model, name="model"):
         from ofa_tf.android_bench.measurement import Measurement
 
-        windowed = model == b"windows" or (model != b"plain" and op_histogram(model)["DEPTHWISE_CONV_2D"] > 30)
-        ms = 1.0 if windowed == (self.faster == "windows") else 3.0
+        form = model.decode() if model in FORM_CONTENTS.values() else _form_of(model)
+        ms = 1.0 if form == self.faster else 3.0
         return Measurement(mean_ms=ms, std_ms=0.0, count=1, median_ms=ms, min_ms=ms, max_ms=ms)
 
     def describe(self):
         return {"device": "fake"}
 
 
-@pytest.mark.parametrize("faster", ["plain", "windows"])
+FORM_CONTENTS = {"plain": b"plain", "windows5": b"windows5", "windows3": b"windows3"}
+
+
+@pytest.mark.parametrize("faster", list(FORM_CONTENTS))
 def test_the_depthwise_form_is_chosen_by_measurement(monkeypatch, faster):
     from ofa_tf.android_bench import backend
     from ofa_tf.export.pipeline import _choose_form
 
     monkeypatch.setattr(backend, "open_backend", lambda device, settings: _FakePhone(faster))
-    form, card = _choose_form({"plain": b"plain", "windows": b"windows"}, "adb:fake")
-    assert form == faster and card["latency_ms"] == {faster: 1.0, ({"plain", "windows"} - {faster}).pop(): 3.0}
+    form, card = _choose_form(FORM_CONTENTS, "adb:fake")
+    assert form == faster and card["latency_ms"] == {f: 1.0 if f == faster else 3.0 for f in FORM_CONTENTS}
     assert _choose_form({"plain": b"plain"}, "adb:fake") == ("plain", None)  # nothing to choose: nothing measured
     # a faster int8 form that flips more predictions (> 1 point of agreement) is not shipped
-    worse = {"plain": 0.95, "windows": 0.90} if faster == "windows" else {"plain": 0.90, "windows": 0.95}
-    form, card = _choose_form({"plain": b"plain", "windows": b"windows"}, "adb:fake", lambda content: worse[content.decode()])
+    worse = {f: 0.90 if f == faster else 0.95 for f in FORM_CONTENTS}
+    form, card = _choose_form(FORM_CONTENTS, "adb:fake", lambda content: worse[content.decode()])
     assert form != faster and card["agreement"] == worse and "agrees with the float model" in card["why"]
 
 
 def test_export_ships_the_depthwise_form_the_device_runs_faster(large_kernel_subnet, tmp_path, monkeypatch):
     from ofa_tf.android_bench import backend
 
-    monkeypatch.setattr(backend, "open_backend", lambda device, settings: _FakePhone("windows"))
+    monkeypatch.setattr(backend, "open_backend", lambda device, settings: _FakePhone("windows3"))
     out = tmp_path / "model.tflite"
-    result = _run(large_kernel_subnet, "--validate-images", 20, "--device", "adb:fake", "--out", out)
+    result = _run(large_kernel_subnet[0], "--validate-images", 20, "--device", "adb:fake", "--out", out)
     assert result.exit_code == 0, result.output
     card = json.loads((tmp_path / "model.json").read_text())["depthwise_large_kernels"]
-    assert card["form"] == "windows" and card["latency_ms"] == {"plain": 3.0, "windows": 1.0} and "windows form" in result.output
-    assert op_histogram(out.read_bytes())["DEPTHWISE_CONV_2D"] > 30  # what was shipped is the form that won
+    assert card["form"] == "windows3" and card["latency_ms"] == {"plain": 3.0, "windows5": 3.0, "windows3": 1.0}
+    assert "windows3 form" in result.output and set(card["layers"].values()) == {"windows3"} and len(card["layers"]) == 10
+    assert _form_of(out.read_bytes()) == "windows3"  # what was shipped is the form that won
+
+
+def test_export_applies_a_latency_tables_forms_layer_by_layer(large_kernel_subnet, tmp_path, monkeypatch):
+    import yaml
+
+    from ofa_tf.android_bench import backend
+    from ofa_tf.nas.latency_table import subnet_block_keys
+
+    folder, space, config = large_kernel_subnet
+    monkeypatch.setattr(backend, "open_backend", lambda *args, **kwargs: pytest.fail("--target times nothing"))
+    # a table whose timings favour 3x3 windows at stride 1 and 5x5 windows at stride 2
+    entries = {}
+    for key in subnet_block_keys(space, config, SIZE):
+        stride_2 = "-stride:2-" in key
+        forms_ms = {"plain": 3.0, "windows5": 1.0 if stride_2 else 2.0, "windows3": 2.0 if stride_2 else 1.0}
+        entries[key] = {"mean": 1.0, "form": min(forms_ms, key=forms_ms.get), "forms_ms": forms_ms}
+    (tmp_path / "luts").mkdir()
+    (tmp_path / "luts" / "phone.yaml").write_text(yaml.safe_dump(entries))
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "model.tflite"
+    result = _run(folder, "--validate-images", 20, "--target", "phone", "--out", out)
+    assert result.exit_code == 0, result.output
+    card = json.loads((tmp_path / "model.json").read_text())["depthwise_large_kernels"]
+    strides = {f"blocks_{b.index}_depthwise": b.stride for b in space.blocks if b.depth_index < 2}
+    assert card["form"] == "table" and card["table"] == "luts/phone.yaml"
+    assert card["layers"] == {name: "windows5" if s == 2 else "windows3" for name, s in strides.items()}
+    depthwise = op_histogram(out.read_bytes())["DEPTHWISE_CONV_2D"]
+    assert depthwise == 1 + sum(4 if s == 2 else 9 for s in strides.values())  # the shipped graph holds those forms
+    # a table without this model's shapes, or --depthwise-large with --target: one line naming the fix
+    (tmp_path / "luts" / "other.yaml").write_text(yaml.safe_dump(dict(list(entries.items())[1:])))
+    missing = _run(folder, "--validate-images", 20, "--target", "other", "--out", tmp_path / "other.tflite")
+    assert missing.exit_code == 2 and "has no block with a 7x7 depthwise layer" in missing.output
+    assert "ofa-tf bench lut" in missing.output and len(missing.output.strip().splitlines()) == 1
+    both = _run(folder, "--target", "phone", "--depthwise-large", "plain", "--out", tmp_path / "x.tflite")
+    assert both.exit_code == 2 and "drop --depthwise-large" in both.output
+
+
+def test_int8_keeps_the_smallest_maps_plain(large_kernel_subnet):
+    """XNNPACK's int8 kernels cannot run windowed depthwise layers with outputs below 4x4 (they fail to
+    prepare, or abort the process inside a block): int8 exports write only the larger ones in windows."""
+    from ofa_tf.export.forms import INT8_MIN_WINDOWED_OUTPUT, for_int8, form_of, large_depthwise_layers
+    from ofa_tf.export.pipeline import ExportConfig, _candidate_forms, load_model
+
+    layers = large_depthwise_layers(rebuild(load_model(large_kernel_subnet[0])))
+    small = {name for name, layer in layers.items() if layer.output_size < INT8_MIN_WINDOWED_OUTPUT}
+    assert small and len(small) < len(layers)  # 32 px: outputs 8, 4, 2, 1
+    forms, _ = _candidate_forms(layers, ExportConfig(model="m", out="m.tflite", quantize="int8"))
+    assert set(forms) == {"plain", "windows5", "windows3"}
+    assert {name: form_of(forms["windows3"], layer) for name, layer in layers.items()} == {
+        name: "plain" if name in small else "windows3" for name in layers
+    }
+    assert all(form_of("windows3", layer) == "windows3" for layer in layers.values())  # float: every layer
+    # only small layers: an int8 export has nothing to choose
+    tiny = {name: layers[name] for name in small}
+    assert _candidate_forms(tiny, ExportConfig(model="m", out="m.tflite", quantize="int8"))[0] == {"plain": "plain"}
+    assert form_of(for_int8("windows5"), next(iter(tiny.values()))) == "plain"

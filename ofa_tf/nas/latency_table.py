@@ -19,7 +19,7 @@ import yaml
 
 from ofa_tf.errors import ConfigError, MissingFileError
 from ofa_tf.nas.block_tables import sum_per_resolution
-from ofa_tf.space import ArchIndices, BlockSpec, SearchSpace
+from ofa_tf.space import ArchIndices, BlockSpec, SearchSpace, SubnetConfig
 
 
 def _shape(*dims: int) -> str:
@@ -67,6 +67,14 @@ def block_keys(space: SearchSpace, resolution: int) -> list[list[list[str]]]:
     ]
 
 
+def subnet_block_keys(space: SearchSpace, config: SubnetConfig, resolution: int) -> list[str]:
+    """Keys of the elastic blocks `config` runs at `resolution`, in network order."""
+    arch = space.to_indices([config])
+    keys = block_keys(space, resolution)
+    active = np.flatnonzero(space.active_block_mask(arch.depth)[0])
+    return [keys[i][arch.kernel_index[0, i]][arch.expand_index[0, i]] for i in active]
+
+
 def all_keys(space: SearchSpace, resolutions: Iterable[int]) -> list[str]:
     """Every key a search over `resolutions` can query (what a LUT builder must measure)."""
     keys: dict[str, None] = {}
@@ -76,6 +84,23 @@ def all_keys(space: SearchSpace, resolutions: Iterable[int]) -> list[str]:
             for per_expand in per_kernel:
                 keys.update(dict.fromkeys(per_expand))
     return list(keys)
+
+
+def read_entries(*paths: str | os.PathLike) -> dict[str, Any]:
+    """The merged entries (key -> {mean: ms, ...}) of official-format YAML tables."""
+    entries: dict[str, Any] = {}
+    for path in paths:
+        if not os.path.isfile(path):
+            raise MissingFileError(f"latency table {path} does not exist: build one with `ofa-tf bench lut`")
+        try:
+            with open(path) as handle:
+                content = yaml.safe_load(handle)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path} is not valid YAML ({error.__class__.__name__})") from None
+        if not isinstance(content, dict) or not all(isinstance(v, dict) and "mean" in v for v in content.values()):
+            raise ConfigError(f"{path} is not a latency table: expected key -> {{mean: ms}} entries")
+        entries.update(content)
+    return entries
 
 
 class LatencyTable:
@@ -93,19 +118,7 @@ class LatencyTable:
     @classmethod
     def from_yaml(cls, space: SearchSpace, *paths: str | os.PathLike) -> "LatencyTable":
         """Loads and merges official-format YAML tables (e.g. one per resolution)."""
-        entries: dict[str, Any] = {}
-        for path in paths:
-            if not os.path.isfile(path):
-                raise MissingFileError(f"latency table {path} does not exist: build one with `ofa-tf bench lut`")
-            try:
-                with open(path) as handle:
-                    content = yaml.safe_load(handle)
-            except yaml.YAMLError as error:
-                raise ConfigError(f"{path} is not valid YAML ({error.__class__.__name__})") from None
-            if not isinstance(content, dict) or not all(isinstance(v, dict) and "mean" in v for v in content.values()):
-                raise ConfigError(f"{path} is not a latency table: expected key -> {{mean: ms}} entries")
-            entries.update(content)
-        return cls(space, entries)
+        return cls(space, read_entries(*paths))
 
     def _mean(self, key: str) -> float:
         try:
