@@ -47,6 +47,10 @@ def _ready_interpreter(content: bytes, threads: int):
     return interpreter
 
 
+WINDOWED = {"fp32 7x7 as 5x5 windows": "windows5", "fp32 7x7 as 3x3 windows": "windows3"}
+PER_BLOCK = "fp32 7x7 fastest form per block"
+
+
 def interleaved_medians_ms(contents: dict, threads: int, rounds: int, runs: int, clock: Callable[[], int]) -> dict:
     """Median ms per model: `rounds` passes over all models, `runs` invokes of each per pass.
 
@@ -78,6 +82,25 @@ def closest_subnet(net, target_macs: float, resolution: int, n: int = 300, kerne
     if kernel is not None:
         candidates = [dataclasses.replace(c, ks=(kernel,) * len(c.ks)) for c in candidates]
     return min(candidates, key=lambda c: abs(ofa_tf.count_macs(c, resolution=resolution, space=net.space) - target_macs))
+
+
+def per_block_forms(net, config, size: int):
+    """The depthwise form of each 7x7 block of `config`, timed in every form on this host as
+    `ofa-tf bench lut` times its keys (what `ofa-tf export --target` applies from a table)."""
+    from ofa_tf.android_bench.backend import BenchSettings
+    from ofa_tf.android_bench.host import HostBackend
+    from ofa_tf.android_bench.layer_models import build_layer_model, layer_specs
+    from ofa_tf.android_bench.lut import LutConfig, measure_key
+    from ofa_tf.export.forms import TableForms
+    from ofa_tf.nas.latency_table import subnet_block_keys
+
+    settings = BenchSettings(num_threads=1, warmup_runs=5, num_runs=50, host_clock="cpu")
+    table = LutConfig(net.space.width_mult, (size,), net.space.n_classes, settings=settings)
+    specs = {spec.key: spec for spec in layer_specs(net.space, [size])}
+    keys = [key for key in subnet_block_keys(net.space, config, size) if specs[key].kernel_size > 5]
+    backend = HostBackend(settings)
+    entries = {key: measure_key(build_layer_model(net, specs[key]), specs[key], table, backend) for key in keys}
+    return TableForms(entries, "per-block timings on this host")
 
 
 def _ratio(latency: dict, a: tuple, b: tuple, threads: int) -> float:
@@ -126,7 +149,9 @@ def main():
         (ours, "int8 plain"): convert_to_tflite(subnet, "int8", calibration),
         (ours, "int8 friendly"): convert_to_tflite(friendly, "int8", calibration),
         (ours, "int8 friendly folded"): convert_to_tflite(rebuild(subnet, int8_friendly=True), "int8", calibration),
-        (ours, "fp32 7x7 as 5x5 windows"): convert_to_tflite(rebuild(subnet, depthwise_windows=True)),
+        (ours, "fp32 7x7 as 5x5 windows"): convert_to_tflite(rebuild(subnet, depthwise_form="windows5")),
+        (ours, "fp32 7x7 as 3x3 windows"): convert_to_tflite(rebuild(subnet, depthwise_form="windows3")),
+        (ours, PER_BLOCK): convert_to_tflite(rebuild(subnet, depthwise_form=per_block_forms(net, config, size))),
         (theirs, "fp32"): convert_to_tflite(reference),
         (theirs, "int8 plain"): convert_to_tflite(reference, "int8", calibration),
     }
@@ -138,7 +163,10 @@ def main():
             model = ofa_tf.extract_subnet(net, uniform)
             exports[(f"all-{kernel}x{kernel} subnet", "fp32")] = convert_to_tflite(model)
             if kernel == 7:
-                exports[("all-7x7 subnet", "fp32 7x7 as 5x5 windows")] = convert_to_tflite(rebuild(model, depthwise_windows=True))
+                for mode, form in WINDOWED.items():
+                    exports[("all-7x7 subnet", mode)] = convert_to_tflite(rebuild(model, depthwise_form=form))
+                forms = per_block_forms(net, uniform, size)
+                exports[("all-7x7 subnet", PER_BLOCK)] = convert_to_tflite(rebuild(model, depthwise_form=forms))
     latency = {}
     for threads, clock in CLOCKS.items():
         medians = interleaved_medians_ms(exports, threads, args.rounds, args.runs, clock)
@@ -162,11 +190,12 @@ def main():
         for threads, clock in ((1, "1 thread CPU time"), (2, "2 threads wall"))
     })
     if args.kernel_study:
-        for mode in ("fp32", "fp32 7x7 as 5x5 windows"):
+        for mode in ("fp32", *WINDOWED, PER_BLOCK):
             ratios[f"all-7x7 {mode} / all-5x5 fp32, 1 thread CPU time"] = _ratio(
                 latency, ("all-7x7 subnet", mode), ("all-5x5 subnet", "fp32"), 1)
-    ratios["ofa-tf fp32 7x7 as 5x5 windows / MobileNetV3Large fp32, 1 thread CPU time"] = _ratio(
-        latency, (ours, "fp32 7x7 as 5x5 windows"), (theirs, "fp32"), 1)
+    for mode in (*WINDOWED, PER_BLOCK):
+        ratios[f"ofa-tf {mode} / MobileNetV3Large fp32, 1 thread CPU time"] = _ratio(
+            latency, (ours, mode), (theirs, "fp32"), 1)
     for key, value in ratios.items():
         print(f"{key}: {value}")
     path = write_results(

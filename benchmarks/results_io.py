@@ -24,13 +24,16 @@ def results_dir(published: bool) -> Path:
     return RESULTS_DIR if published else CUSTOM_DIR
 
 
-def published_run(context=None) -> bool:
-    """Whether the running click command got only default options (its published settings)."""
+def published_run(context=None, except_for: tuple[str, ...] = ()) -> bool:
+    """Whether the running click command got only default options (its published settings), apart from
+    the parameters `except_for` (e.g. a required input)."""
     import click
     from click.core import ParameterSource
 
     context = context or click.get_current_context()
-    return all(context.get_parameter_source(name) == ParameterSource.DEFAULT for name in context.params)
+    return all(
+        context.get_parameter_source(name) == ParameterSource.DEFAULT for name in context.params if name not in except_for
+    )
 
 
 def machine_info() -> dict[str, Any]:
