@@ -99,9 +99,17 @@ def test_predictor_build_train_and_specialize(supernet_dir, tmp_path):
     table, lut, limit = _fake_latency_table(supernet_dir, tmp_path)
     out = tmp_path / "out"
     result = _invoke("specialize", *common, "--budget", f"1M-MACs,900M-MACs,{limit}ms@fakephone", "--out", out,
-                     "--generations", 5, "--bn-images", 64, "--lut", lut)
+                     "--generations", 5, "--bn-images", 64, "--lut", lut, "--finalists", 3)
     assert result.exit_code == 0, result.output
-    assert "above the largest subnet" in result.output
+    assert "above the largest subnet" in result.output and "finalists on the hold-out split" in result.output
+    shipped = []
+    for folder in ("1M-MACs", "900M-MACs"):  # the best measured finalist ships; a larger budget measures the smaller's winner too
+        summary = json.loads((out / folder / "subnet.json").read_text())
+        records = summary["finalists"]
+        assert 1 <= len(records) <= 3 and all(r["cost"] <= float(folder[:-6].rstrip("M")) * 1e6 for r in records)
+        assert summary["config"] == max(records, key=lambda r: r["holdout_top1"])["config"]
+        shipped.append(summary["config"])
+    assert shipped[0] in [r["config"] for r in records]
     latency = json.loads((out / f"{limit}ms_fakephone" / "subnet.json").read_text())
     chosen = table.space.to_indices([SubnetConfig.from_dict(latency["config"])])
     assert latency["latency_ms"] == pytest.approx(table.latency(chosen)[0]) and latency["latency_ms"] <= limit

@@ -135,11 +135,15 @@ def _open_predictor(spec: str | None, run, space):
 @click.option("--bn-images", type=int, default=2000, show_default=True, help="BN recalibration images.")
 @click.option("--no-recalibrate", is_flag=True,
               help="Keep the supernet's stored BN statistics (then a bare supernet without --data is not measured).")
+@click.option("--finalists", type=int, default=0, show_default=True,
+              help="Measure up to N candidates per budget (the predictor's choice, smaller budgets' winners, the best "
+                   "predicted per cost band up to the budget) on the hold-out split and ship the best measured; 0 trusts "
+                   "the predictor, as the reference.")
 @click.option("--finetune-epochs", type=int, default=0, show_default=True, help="KD fine-tuning of each subnet.")
 @click.option("--finetune-lr", type=float, default=0.005, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 def specialize(run_path, budget_text, out_dir, predictor_spec, resolutions, lut_files, data, generations, population,
-               bn_images, no_recalibrate, finetune_epochs, finetune_lr, seed):
+               bn_images, no_recalibrate, finalists, finetune_epochs, finetune_lr, seed):
     """Finds, extracts and reports the best subnet for each budget.
 
     \b
@@ -152,6 +156,8 @@ def specialize(run_path, budget_text, out_dir, predictor_spec, resolutions, lut_
     budgets = parse_budgets(budget_text)  # before loading anything: a typo fails at once
     if generations < 1 or population < 4:
         raise ConfigError("--generations must be >= 1 and --population >= 4")
+    if finalists < 0:
+        raise ConfigError(f"--finalists {finalists}: give 0 (trust the predictor) or the number of candidates to measure")
     run, net = _load(run_path)
     from ofa_tf.nas.efficiency_predictor import efficiency_model
     from ofa_tf.nas.specialize import SearchConfig, specialize as run_specialize
@@ -168,7 +174,9 @@ def specialize(run_path, budget_text, out_dir, predictor_spec, resolutions, lut_
     unmeasured = no_recalibrate and data is None and run.train_config is None  # no data is known: none is needed
     if unmeasured and finetune_epochs:
         raise ConfigError("--finetune-epochs trains on images: give --data with the supernet's own")
-    source = None if unmeasured else run.open_data(data, None)[0]
+    if finalists > 1 and (unmeasured or no_recalibrate):
+        raise ConfigError("--finalists measures candidates after BN recalibration on the run's data: drop --no-recalibrate")
+    source, holdout = (None, None) if unmeasured else run.open_data(data, None)
     evaluator = None if no_recalibrate else _evaluator(net, run, source, min(bn_images, source.n_train), 200, seed)
     finetune_config = (
         FinetuneConfig(epochs=finetune_epochs, base_lr=finetune_lr, crop_scale=run.crop_scale(), seed=seed)
@@ -179,5 +187,6 @@ def specialize(run_path, budget_text, out_dir, predictor_spec, resolutions, lut_
                   "data": None if unmeasured else run.data_name(data)}
     run_specialize(
         net, space, predictor, source, budgets, models, out_dir, evaluator,
-        SearchConfig(population, generations, seed), finetune_config, provenance, progress=click.echo,
+        SearchConfig(population, generations, seed, finalists), finetune_config, provenance, progress=click.echo,
+        holdout=holdout,
     )

@@ -2,6 +2,7 @@
 
 Per budget, `OUT_DIR/<budget>/` holds:
     subnet.json    config, resolution, MACs, params, latency, predicted and measured top-1
+                   (and, with finalists, each finalist's hold-out top-1)
     subnet.keras   the extracted stock Keras model, BN recalibrated at its resolution
     pareto.png     random subnets, final population and front, budget, chosen subnet
     report.md      the summary with the plot
@@ -29,6 +30,7 @@ from ofa_tf.space import ArchIndices, SearchSpace, SubnetConfig
 from ofa_tf.training.finetune import FinetuneConfig, finetune, keras_top1
 
 RANDOM_POINTS = 1000
+FINALIST_SAMPLES = 20_000  # random subnets whose best per cost band may join the finalists
 BUDGET_USE = 0.9  # a chosen subnet below this share of its budget gets a note saying why
 NEAR_BUDGET_SAMPLES = 20_000
 
@@ -40,11 +42,14 @@ class SearchConfig:
     Args:
         population_size / generations: of the evolution.
         seed: makes the search deterministic.
+        finalists: 0 trusts the predictor (the reference); N > 0 measures up to N candidates on the
+            hold-out split (`choose_by_measurement`) and ships the best measured.
     """
 
     population_size: int = 100
     generations: int = 500
     seed: int = 0
+    finalists: int = 0
 
 
 @dataclasses.dataclass
@@ -135,6 +140,57 @@ def budget_use_note(
     )
 
 
+def finalists(
+    space: SearchSpace, predict, model: EfficiencyModel, outcome: SearchOutcome, n: int, earlier: list[SubnetConfig], seed: int
+) -> list[SubnetConfig]:
+    """Up to `n` distinct candidates for a budget: the search's winner, the winners of smaller budgets
+    that fit, and the best-predicted subnet of each cost band between the winner and the budget.
+
+    The bands make the finalists reach the budget where the predictor ranks larger subnets too low
+    (its error is largest at the top end, where it has seen the fewest subnets); the earlier winners
+    make a larger budget's measured best at least a smaller one's.
+
+    Args:
+        space / predict / model: the search's space, predictor and cost.
+        outcome: the search's result for the budget.
+        n: how many at most.
+        earlier: winners of smaller budgets of the same kind.
+        seed: fixes the random candidates.
+    """
+    chosen = [outcome.config] + [c for c in earlier if model.cost(space.to_indices([c]))[0] <= outcome.budget.limit]
+    pool = space.sample_indices(np.random.default_rng(seed), FINALIST_SAMPLES, with_resolution=True, size_spread=True)
+    if outcome.population is not None:
+        pool = ArchIndices(*(np.concatenate([a, b]) for a, b in zip(dataclasses.astuple(pool), dataclasses.astuple(outcome.population))))
+    costs, accuracy = model.cost(pool), predict(pool)
+    edges = np.linspace(outcome.cost, min(outcome.budget.limit, model.feasible_range(space)[1]), max(n - len(chosen), 0) + 1)
+    for low, high in zip(edges[:-1], edges[1:]):
+        band = np.flatnonzero((costs > low) & (costs <= high))
+        if band.size:
+            chosen.append(space.from_indices(pool.take(band[[int(np.argmax(accuracy[band]))]]))[0])
+    unique = list(dict.fromkeys(chosen))
+    return unique[:n]
+
+
+def choose_by_measurement(
+    candidates: list[SubnetConfig], measure, predict, space: SearchSpace, model: EfficiencyModel
+) -> tuple[SubnetConfig, list[dict[str, Any]]]:
+    """The candidate with the best measured top-1 (the first, the predictor's choice, on ties), and a
+    record per candidate (config, cost, predicted and hold-out top-1).
+
+    Args:
+        candidates: from `finalists`, the predictor's choice first.
+        measure: (config, resolution) -> top-1 percent on the hold-out split.
+        predict / space / model: for the records.
+    """
+    arch = space.to_indices(candidates)
+    records = [
+        {"config": c.to_dict(), "cost": float(cost), "predicted_top1": 100.0 * float(p), "holdout_top1": measure(c, c.resolution)}
+        for c, cost, p in zip(candidates, model.cost(arch), predict(arch))
+    ]
+    best = max(range(len(records)), key=lambda i: (records[i]["holdout_top1"], -i))
+    return candidates[best], records
+
+
 def budget_folder_name(budget: Budget) -> str:
     """A file-system-safe folder name for a budget ("600M-MACs", "25ms_note10")."""
     return re.sub(r"[^A-Za-z0-9.\-]+", "_", budget.text)
@@ -190,6 +246,7 @@ def specialize(
     finetune_config: FinetuneConfig | None = None,
     provenance: dict[str, Any] | None = None,
     progress=lambda message: None,
+    holdout=None,
 ) -> list[dict[str, Any]]:
     """Searches, extracts, measures and writes one folder per budget; returns the summaries.
 
@@ -203,10 +260,11 @@ def specialize(
         out_dir: parent folder of the per-budget folders.
         evaluator: a `SubnetEvaluator` on training images (BN recalibration); None keeps the supernet's
             stored BN statistics.
-        search: evolution parameters.
+        search: evolution parameters (`finalists` > 1 needs `evaluator` and `holdout`).
         finetune_config: fine-tune each subnet with KD from the supernet's largest subnet (None: no fine-tuning).
         provenance: recorded in every `subnet.json` (supernet, predictor, data).
         progress: receives one-line status messages.
+        holdout: labelled hold-out examples (the predictor's) the finalists are measured on.
     """
     summaries = []
     counts = EfficiencyTable(space)
@@ -214,9 +272,27 @@ def specialize(
     for budget, model in sorted(zip(budgets, efficiency_models), key=lambda pair: (pair[1].kind, pair[0].limit)):
         known = space.to_indices(winners[model.kind]) if winners.get(model.kind) else None
         outcome = search_budget(space, predictor.predict, model, budget, search, known)
-        winners.setdefault(model.kind, []).append(outcome.config)
         progress(f"{budget.text}: {model.describe(outcome.cost)}, predicted top-1 {100 * outcome.predicted_accuracy:.2f}% "
                  f"({outcome.seconds:.2f} s search)" + (f"; note: {outcome.note}" if outcome.note else ""))
+        measured_finalists = None
+        if search.finalists > 1:
+            candidates = finalists(space, predictor.predict, model, outcome, search.finalists,
+                                   winners.get(model.kind, []), search.seed)
+            chosen, measured_finalists = choose_by_measurement(
+                candidates, lambda c, r: evaluator.top1(c, r, holdout), predictor.predict, space, model
+            )
+            if chosen != outcome.config:
+                arch = space.to_indices([chosen])
+                first, best = measured_finalists[0], max(r["holdout_top1"] for r in measured_finalists)
+                largest = max(r["cost"] for r in measured_finalists)
+                outcome = dataclasses.replace(
+                    outcome, config=chosen, cost=float(model.cost(arch)[0]), predicted_accuracy=float(predictor.predict(arch)[0]),
+                    note=f"the best hold-out top-1 ({best:.1f}%) of {len(candidates)} finalists up to {model.describe(largest)}, "
+                         f"above the predictor's choice ({model.describe(first['cost'])}, {first['holdout_top1']:.1f}%)",
+                )
+            progress(f"  {len(candidates)} finalists on the hold-out split: "
+                     + ", ".join(f"{model.describe(r['cost'])} {r['holdout_top1']:.1f}%" for r in measured_finalists))
+        winners.setdefault(model.kind, []).append(outcome.config)
         directory = Path(out_dir) / budget_folder_name(budget)
         directory.mkdir(parents=True, exist_ok=True)
         write_outcome_plot(directory / "pareto.png", outcome, space, predictor.predict, model, search.seed)
@@ -241,6 +317,7 @@ def specialize(
             "provenance": provenance or {},
             "finetune_epochs": None,
             "finetuned_top1": None,
+            "finalists": measured_finalists,
         }
         if finetune_config is not None and finetune_config.epochs > 0:
             if evaluator is not None:
