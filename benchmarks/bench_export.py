@@ -47,7 +47,8 @@ def _ready_interpreter(content: bytes, threads: int):
     return interpreter
 
 
-WINDOWED = {"fp32 7x7 as 5x5 windows": "windows5", "fp32 7x7 as 3x3 windows": "windows3"}
+WINDOWED = {"fp32 7x7 as 5x5 windows": "windows5", "fp32 7x7 as 3x3 windows": "windows3",
+            "fp32 7x7 as 5x5 + dilated 3x3": "dilated"}
 PER_BLOCK = "fp32 7x7 fastest form per block"
 
 
@@ -149,8 +150,7 @@ def main():
         (ours, "int8 plain"): convert_to_tflite(subnet, "int8", calibration),
         (ours, "int8 friendly"): convert_to_tflite(friendly, "int8", calibration),
         (ours, "int8 friendly folded"): convert_to_tflite(rebuild(subnet, int8_friendly=True), "int8", calibration),
-        (ours, "fp32 7x7 as 5x5 windows"): convert_to_tflite(rebuild(subnet, depthwise_form="windows5")),
-        (ours, "fp32 7x7 as 3x3 windows"): convert_to_tflite(rebuild(subnet, depthwise_form="windows3")),
+        **{(ours, mode): convert_to_tflite(rebuild(subnet, depthwise_form=form)) for mode, form in WINDOWED.items()},
         (ours, PER_BLOCK): convert_to_tflite(rebuild(subnet, depthwise_form=per_block_forms(net, config, size))),
         (theirs, "fp32"): convert_to_tflite(reference),
         (theirs, "int8 plain"): convert_to_tflite(reference, "int8", calibration),

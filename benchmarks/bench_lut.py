@@ -9,7 +9,7 @@ Spearman ρ, MAPE of the raw sum, and MAPE after the linear correction
 (in-sample and leave-one-out). Goal: MAPE ≤ 10% after correction.
 
 Twice, side by side: "before" times each 7x7 key as it is (plain forms
-only), "after" in every depthwise form (plain, 5x5 windows, 3x3 windows),
+only), "after" in every depthwise form (`ofa_tf.export.forms.FORMS`),
 keeping the fastest; each table's subnets are exported in its forms (as
 `ofa-tf export --target` does), so the same subnets' measured latencies
 compare the two exports.

@@ -3,7 +3,7 @@
 For a trained run (its supernet and accuracy predictor), builds two host
 latency tables at the run's width, classes and resolutions (LiteRT, XNNPACK,
 1 thread, CPU time): "before" times each key as it is, "after" times each 7x7
-key in every depthwise form (plain, 5x5 windows, 3x3 windows) and keeps the
+key in every depthwise form (`ofa_tf.export.forms.FORMS`) and keeps the
 fastest. Then runs `ofa-tf specialize --budget Xms` with each table at the
 same budgets, exports every chosen subnet with `ofa-tf export --target` (the
 table's forms) and times it: how the chosen subnets change (7x7 kernels,
@@ -24,7 +24,6 @@ import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-TABLES = {"before": ("plain",), "after": ("plain", "windows5", "windows3")}
 
 
 def _run_cli(args: list[str]) -> None:
@@ -48,6 +47,7 @@ def main(run_dir: str, fractions: str, num_runs: int, work: str):
     from ofa_tf.android_bench.lut import LutConfig, build_lut
     from ofa_tf.nas.latency_table import LatencyTable
     from ofa_tf.run_folder import open_run
+    from ofa_tf.export.forms import FORMS
     from ofa_tf.space import SearchSpace, SubnetConfig
 
     run = open_run(run_dir)
@@ -57,7 +57,7 @@ def main(run_dir: str, fractions: str, num_runs: int, work: str):
     backend = HostBackend(settings)
     work_dir = Path(work)
     tables, timings = {}, {}
-    for name, forms in TABLES.items():
+    for name, forms in (("before", ("plain",)), ("after", FORMS)):
         path = work_dir / "luts" / f"host_{name}.yaml"
         start = time.perf_counter()
         build_lut(LutConfig(space.width_mult, resolutions, space.n_classes, settings=settings, depthwise_forms=forms),

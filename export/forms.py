@@ -3,9 +3,11 @@
 XNNPACK, LiteRT's CPU delegate, runs 3x3 and 5x5 depthwise kernels on fast
 paths and OFA's 7x7 on a slow one on x86. `export.rewrite` can write a 7x7
 kernel as the sum of 5x5 or of 3x3 depthwise windows over crops of its padded
-input: exact in float, and faster or slower depending on the runtime, the
-shape and the stride (on this host 3x3 windows win at stride 1, 5x5 windows at
-stride 2). The form is chosen by measurement on the target: for a whole model
+input ("windows5", "windows3"), or, at stride 1, as a centred 5x5 kernel plus
+five dilated 3x3 kernels that hold the outer ring of taps, all on the unpadded
+input with "same" padding, so without any crop ("dilated"; at stride 2 it
+falls back to 5x5 windows). Every form is exact in float, and faster or
+slower depending on the runtime, the shape and the stride. The form is chosen by measurement on the target: for a whole model
 by the export (`--depthwise-large auto`), or per layer shape from a latency
 table built with every form (`ofa-tf bench lut`), which `ofa-tf export
 --target NAME` and `ofa-tf bench validate` apply layer by layer.
@@ -18,8 +20,10 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 from ofa_tf.errors import ConfigError
 
-# form -> the window size its large kernels are written with (0: as they are)
-FORMS = {"plain": 0, "windows5": 5, "windows3": 3}
+FORMS = ("plain", "windows5", "windows3", "dilated")
+# the window size a form's large kernels are written with where they are windowed
+# ("dilated" applies to 7x7 kernels at stride 1; elsewhere it uses 5x5 windows)
+WINDOW_SIZES = {"windows5": 5, "windows3": 3, "dilated": 5}
 LARGEST_FAST_KERNEL = 5  # XNNPACK's fast depthwise paths stop here
 
 

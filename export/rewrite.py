@@ -26,7 +26,9 @@ stride-1 convolutions needs no rewrite: the converter already turns it into
 With `depthwise_form="windows5"` (or `"windows3"`) a depthwise convolution
 with a kernel larger than 5x5 (OFA's 7x7) is written as the sum of 5x5 (3x3)
 depthwise convolutions over shifted crops of its padded input, each of the 49
-taps in exactly one window (the others zero): XNNPACK runs 3x3 and 5x5
+taps in exactly one window (the others zero); with `"dilated"` a 7x7 one at
+stride 1 as its centre 5x5 kernel plus five dilated 3x3 kernels holding the
+outer ring, all "same" on the unpadded input (no crops): XNNPACK runs 3x3 and 5x5
 depthwise kernels on fast paths and 7x7 ones on a slow one on x86 (4.37 vs
 0.91 ms on 56x56x96 in the issue's measurement), while other runtimes may
 not. The form can also be chosen per layer (`export.forms`): the export
@@ -40,7 +42,7 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple
 
 from ofa_tf.errors import ConfigError
-from ofa_tf.export.forms import FORMS, DepthwiseLayer, FormChoice, form_of
+from ofa_tf.export.forms import WINDOW_SIZES, DepthwiseLayer, FormChoice, form_of
 
 HARD_SIGMOID = ("hard_sigmoid",)
 HARD_SWISH = ("hard_silu", "hard_swish")
@@ -74,6 +76,7 @@ class _Rebuilder:
     def __init__(self, lib: Any, int8_friendly: bool, fold_scales: bool, depthwise_form: FormChoice = "plain"):
         self.layers = lib.layers
         self.depthwise_form = depthwise_form
+        self.tensors: dict[int, Scaled] = {}  # id of a source tensor -> its rebuilt tensor (filled by `rebuild`)
         # tf_keras has no hard_silu and its hard_sigmoid is 0.2x + 0.5: always use the stock formulation there
         self.int8_friendly = int8_friendly or lib.__name__.startswith("tf_keras")
         self.fold_scales = fold_scales
@@ -98,6 +101,19 @@ class _Rebuilder:
             return Scaled(layers.Rescaling(1.0 / 6.0, name=f"{name}_div6")(gate))
         scaled = layers.Rescaling(1.0 / 6.0, name=f"{name}_div6")(x)
         return Scaled(layers.Multiply(name=f"{name}_mul")([scaled, gate]))
+
+    def same_padded_input(self, source: Any, x: Scaled) -> Scaled | None:
+        """The rebuilt input of `source` (a depthwise layer) before its "same" padding: `x` itself for
+        padding="same", the input of an explicit symmetric k // 2 `ZeroPadding2D` in front of a "valid"
+        one (as the extractor writes it); None otherwise."""
+        config = source.get_config()
+        if config["padding"] == "same":
+            return x
+        producer = source.input._keras_history[0]
+        half = config["kernel_size"][0] // 2
+        if type(producer).__name__ != "ZeroPadding2D" or tuple(map(tuple, producer.padding)) != ((half, half), (half, half)):
+            return None
+        return self.tensors.get(id(producer.input))
 
     def unscaled(self, x: Scaled, name: str) -> Any:
         """The tensor of `x` divided by its pending scale (a Rescaling layer when it is not 1)."""
@@ -163,15 +179,55 @@ def _conv(self: _Rebuilder, source, x: Scaled) -> Scaled:
     )
     if type(source).__name__ == "DepthwiseConv2D":
         square = config["kernel_size"][0] == config["kernel_size"][1] and config["strides"][0] == config["strides"][1]
-        window = FORMS[form_of(self.depthwise_form, DepthwiseLayer.of(config, x.tensor.shape))] if square else 0
-        if window and config["dilation_rate"] in ((1, 1), 1):
-            y = Scaled(_depthwise_windows(self, source, x.tensor, x.scale, window))
+        form = form_of(self.depthwise_form, DepthwiseLayer.of(config, x.tensor.shape)) if square else "plain"
+        unpadded = self.same_padded_input(source, x) if form == "dilated" else None
+        if form != "plain" and config["dilation_rate"] in ((1, 1), 1):
+            if unpadded is not None and config["kernel_size"] == (7, 7) and config["strides"] == (1, 1):
+                y = Scaled(_depthwise_dilated(self, source, unpadded.tensor, unpadded.scale))
+            else:
+                y = Scaled(_depthwise_windows(self, source, x.tensor, x.scale, WINDOW_SIZES[form]))
             return self.activation(y, f"{source.name}_act", _activation_name(config["activation"]))
         layer = self.layers.DepthwiseConv2D(depth_multiplier=config["depth_multiplier"], **args)
     else:
         layer = self.layers.Conv2D(config["filters"], groups=config.get("groups", 1), **args)
     y = Scaled(_copy(layer, x.tensor, source, x.scale))
     return self.activation(y, f"{source.name}_act", _activation_name(config["activation"]))
+
+
+# the outer ring of a 7x7 kernel (the taps outside its centre 5x5) as 3x3 kernels of these dilations,
+# each centred: together they hold each of the 24 ring taps once
+RING_DILATIONS = ((3, 3), (3, 1), (1, 3), (3, 2), (2, 3))
+
+
+def _depthwise_dilated(self: _Rebuilder, source, x: Any, input_scale: float) -> Any:
+    """`source` (a 7x7 stride-1 depthwise convolution of `x` padded by 3, "same") as the sum of its centre
+    5x5 kernel and five dilated 3x3 kernels holding the outer ring, all with "same" padding on `x`."""
+    import numpy as np
+
+    config = source.get_config()
+    kernel, *bias = source.get_weights()
+    kernel = kernel / input_scale
+    covered = {(i, j) for i in range(1, 6) for j in range(1, 6)}
+    parts = [(5, (1, 1), kernel[1:6, 1:6])]
+    for dilation in RING_DILATIONS:
+        taps = np.zeros((3, 3, *kernel.shape[2:]), kernel.dtype)
+        for i in range(3):
+            for j in range(3):
+                tap = (3 + (i - 1) * dilation[0], 3 + (j - 1) * dilation[1])
+                if tap not in covered:
+                    covered.add(tap)
+                    taps[i, j] = kernel[tap]
+        parts.append((3, dilation, taps))
+    assert len(covered) == 49, "the ring dilations must hold every tap"
+    terms = []
+    for size, dilation, taps in parts:
+        layer = self.layers.DepthwiseConv2D(
+            size, padding="same", dilation_rate=dilation, depth_multiplier=config["depth_multiplier"],
+            use_bias=bool(bias) and not terms, name=f"{source.name}_d{dilation[0]}{dilation[1]}",
+        )
+        terms.append(layer(x))
+        layer.set_weights([taps, *(bias if len(terms) == 1 else [])])
+    return self.layers.Add(name=f"{source.name}_sum")(terms)
 
 
 def _window_offsets(kernel: int, window: int) -> list[tuple[int, int, int]]:
@@ -321,8 +377,9 @@ def rebuild(
     if lib is None:
         from ofa_tf._backend import keras as lib
     builder = _Rebuilder(lib, int8_friendly, fold_scales, depthwise_form)
+    tensors = builder.tensors
     inputs = lib.layers.Input(_input_shape(model, resolution), name=model.inputs[0].name.split(":")[0] or "image")
-    tensors = {id(model.inputs[0]): Scaled(inputs)}
+    tensors[id(model.inputs[0])] = Scaled(inputs)
     for source in model.layers:
         if type(source).__name__ == "InputLayer":
             continue

@@ -263,19 +263,31 @@ def test_untrained_model_exports_for_latency_only(tmp_path):
     assert json.loads((tmp_path / "b.json").read_text())["validation"]["latency_only"] is True
 
 
-@pytest.mark.parametrize("form, windows", [("windows5", [(5, 5)] * 4), ("windows3", [(3, 3)] * 9)])
-@pytest.mark.parametrize("padding, strides, size", [("valid", 1, 13), ("valid", 2, 14), ("same", 1, 12), ("same", 2, 11)])
-def test_large_depthwise_kernels_as_windows_are_exact(padding, strides, size, form, windows):
+def _rewritten_kernels(form: str, padding: str, strides: int) -> list[tuple[int, int]]:
+    """The depthwise kernels a 7x7 layer becomes: "dilated" at stride 1 with "same" padding (or the explicit
+    ZeroPadding2D(3) the extractor writes) is a 5x5 and five dilated 3x3 kernels, else 5x5 windows."""
+    if form == "dilated" and strides == 1 and padding in ("same", "padded"):
+        return [(5, 5)] + [(3, 3)] * 5
+    return [(3, 3)] * 9 if form == "windows3" else [(5, 5)] * 4
+
+
+@pytest.mark.parametrize("form", ["windows5", "windows3", "dilated"])
+@pytest.mark.parametrize(
+    "padding, strides, size", [("valid", 1, 13), ("valid", 2, 14), ("same", 1, 12), ("same", 2, 11), ("padded", 1, 10), ("padded", 2, 9)]
+)
+def test_large_depthwise_kernels_rewritten_are_exact(padding, strides, size, form):
     import keras
 
     rng = np.random.default_rng(strides)
     inputs = keras.Input((size, size, 8))
-    layer = keras.layers.DepthwiseConv2D(7, strides=strides, padding=padding, use_bias=True, activation="relu6")
-    model = keras.Model(inputs, layer(inputs))
+    x = keras.layers.ZeroPadding2D(3)(inputs) if padding == "padded" else inputs
+    layer = keras.layers.DepthwiseConv2D(7, strides=strides, padding="valid" if padding == "padded" else padding,
+                                         use_bias=True, activation="relu6")
+    model = keras.Model(inputs, layer(x))
     layer.set_weights([rng.normal(size=(7, 7, 8, 1)).astype(np.float32), rng.normal(size=8).astype(np.float32)])
     rewritten = rebuild(model, depthwise_form=form)
     kernels = [tuple(l.kernel_size) for l in rewritten.layers if type(l).__name__ == "DepthwiseConv2D"]
-    assert kernels == windows  # each of the 49 taps in exactly one window
+    assert kernels == _rewritten_kernels(form, padding, strides)  # each of the 49 taps in exactly one kernel
     x = rng.normal(size=(2, size, size, 8)).astype(np.float32)
     expected = model(x).numpy()
     assert np.abs(rewritten(x).numpy() - expected).max() <= 1e-5 * np.abs(expected).max()
@@ -292,9 +304,10 @@ def large_kernel_subnet(tmp_path_factory):
 
 
 def _form_of(model: bytes) -> str:
-    """The form of the large-kernel subnet: 1 + 10 depthwise ops plain, 1 + 4 x 10 in 5x5 windows, 1 + 9 x 10 in 3x3."""
+    """The form of the large-kernel subnet (10 large layers, 4 of them at stride 2) by its depthwise ops: 1 + 10
+    plain, 1 + 4 x 10 in 5x5 windows, 1 + 9 x 10 in 3x3 windows, 1 + 6 x 6 + 4 x 4 dilated."""
     count = op_histogram(model)["DEPTHWISE_CONV_2D"]
-    return {11: "plain", 41: "windows5", 91: "windows3"}.get(count, f"{count} depthwise ops")
+    return {11: "plain", 41: "windows5", 91: "windows3", 53: "dilated"}.get(count, f"{count} depthwise ops")
 
 
 class _FakePhone:
@@ -314,7 +327,7 @@ class _FakePhone:
         return {"device": "fake"}
 
 
-FORM_CONTENTS = {"plain": b"plain", "windows5": b"windows5", "windows3": b"windows3"}
+FORM_CONTENTS = {form: form.encode() for form in ("plain", "windows5", "windows3", "dilated")}
 
 
 @pytest.mark.parametrize("faster", list(FORM_CONTENTS))
@@ -340,7 +353,7 @@ def test_export_ships_the_depthwise_form_the_device_runs_faster(large_kernel_sub
     result = _run(large_kernel_subnet[0], "--validate-images", 20, "--device", "adb:fake", "--out", out)
     assert result.exit_code == 0, result.output
     card = json.loads((tmp_path / "model.json").read_text())["depthwise_large_kernels"]
-    assert card["form"] == "windows3" and card["latency_ms"] == {"plain": 3.0, "windows5": 3.0, "windows3": 1.0}
+    assert card["form"] == "windows3" and card["latency_ms"] == {"plain": 3.0, "windows5": 3.0, "windows3": 1.0, "dilated": 3.0}
     assert "windows3 form" in result.output and set(card["layers"].values()) == {"windows3"} and len(card["layers"]) == 10
     assert _form_of(out.read_bytes()) == "windows3"  # what was shipped is the form that won
 
@@ -390,7 +403,7 @@ def test_int8_keeps_the_smallest_maps_plain(large_kernel_subnet):
     small = {name for name, layer in layers.items() if layer.output_size < INT8_MIN_WINDOWED_OUTPUT}
     assert small and len(small) < len(layers)  # 32 px: outputs 8, 4, 2, 1
     forms, _ = _candidate_forms(layers, ExportConfig(model="m", out="m.tflite", quantize="int8"))
-    assert set(forms) == {"plain", "windows5", "windows3"}
+    assert set(forms) == {"plain", "windows5", "windows3", "dilated"}
     assert {name: form_of(forms["windows3"], layer) for name, layer in layers.items()} == {
         name: "plain" if name in small else "windows3" for name in layers
     }
