@@ -130,10 +130,6 @@ class TableForms:
             )
         return self.forms[layer]
 
-    def describe(self, layers: Mapping[str, DepthwiseLayer]) -> dict[str, str]:
-        """Layer name -> form, for the large-kernel layers among `layers`."""
-        return {name: self(layer) for name, layer in layers.items() if layer.large}
-
 
 def large_depthwise_layers(model: Any) -> dict[str, DepthwiseLayer]:
     """Name -> shape of each depthwise layer with a kernel above 5x5 in a fixed-size functional model."""

@@ -233,7 +233,7 @@ def _choose_form(
 def _candidate_forms(layers: dict[str, Any], config: ExportConfig) -> tuple[dict[str, Any], Any]:
     """form -> the `depthwise_form` to rebuild with, for each form to consider; and the table applied
     (`config.target`), or None. `layers`: the model's large depthwise layers (`large_depthwise_layers`)."""
-    from ofa_tf.export.forms import FORMS, TableForms, for_int8, windowable
+    from ofa_tf.export.forms import FORMS, TableForms, for_int8, form_of, windowable
 
     int8 = config.quantize == "int8"
     layers = {name: layer for name, layer in layers.items() if windowable(layer, int8)}
@@ -243,7 +243,7 @@ def _candidate_forms(layers: dict[str, Any], config: ExportConfig) -> tuple[dict
         from ofa_tf.nas.efficiency_predictor import find_latency_tables
 
         table = TableForms.from_yaml(*find_latency_tables(config.target, ["."]))
-        if set(table.describe(layers).values()) == {"plain"}:
+        if all(form_of(table, layer) == "plain" for layer in layers.values()):
             return {"plain": "plain"}, None
         return {"plain": "plain", "table": for_int8(table) if int8 else table}, table
     forms = FORMS if config.depthwise_large == "auto" else [config.depthwise_large]
@@ -253,8 +253,8 @@ def _candidate_forms(layers: dict[str, Any], config: ExportConfig) -> tuple[dict
 def _float_forms(model: Any, config: ExportConfig, size: int, images: np.ndarray) -> tuple[dict[str, tuple[Any, np.ndarray]], Any, dict]:
     """form -> (the float model rebuilt in that depthwise form, its logits on `images`), for each form to
     consider, each checked against `model` in float; the latency table whose forms are applied, or None;
-    and the model's large depthwise layers (name -> `DepthwiseLayer`)."""
-    from ofa_tf.export.forms import large_depthwise_layers
+    and form -> {layer name: the form each large depthwise layer got}."""
+    from ofa_tf.export.forms import form_of, large_depthwise_layers
     from ofa_tf.export.rewrite import rebuild
     from ofa_tf.export.validate import keras_logits
 
@@ -263,6 +263,7 @@ def _float_forms(model: Any, config: ExportConfig, size: int, images: np.ndarray
     layers = large_depthwise_layers(plain)
     forms, table = _candidate_forms(layers, config)
     rebuilt = {}
+    layer_forms = {form: {name: form_of(choice, layer) for name, layer in layers.items()} for form, choice in forms.items()}
     for form, choice in forms.items():
         float_model = plain if form == "plain" else rebuild(
             model, int8_friendly=config.int8_friendly, resolution=size, depthwise_form=choice
@@ -271,7 +272,7 @@ def _float_forms(model: Any, config: ExportConfig, size: int, images: np.ndarray
         rewrite_diff = float(np.abs(rebuilt[form][1] - original).max())
         if rewrite_diff > 1e-4 * max(1.0, float(np.abs(original).max())):
             raise ConfigError(f"the export rewrite ({form}) changed the float logits by {rewrite_diff:.3g}: export without it")
-    return rebuilt, table, layers
+    return rebuilt, table, layer_forms
 
 
 def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -> ExportResult:
@@ -293,7 +294,7 @@ def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -
     size = export_resolution(model, config.resolution)
     source = require_classes(open_source(config.data), int(model.output_shape[-1]), f"the model {config.model}")
     images, labels = images_for.validation_images(source, size, config.validate_images)
-    rebuilt, table, layers = _float_forms(model, config, size, images)
+    rebuilt, table, layer_forms = _float_forms(model, config, size, images)
     representative = None
     if config.quantize == "int8" and not config.qat_epochs:
         calibration = images_for.calibration_images(source, size, config.calibration_samples, config.calibration_seed)
@@ -311,11 +312,7 @@ def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -
     form, depthwise = _choose_form(contents, config.device, agreement, table)
     float_model, reference = rebuilt[form]
     if depthwise is not None:
-        from ofa_tf.export.forms import for_int8, form_of
-
-        choice = table if form == "table" else form
-        choice = for_int8(choice) if config.quantize == "int8" else choice
-        depthwise["layers"] = {name: form_of(choice, layer) for name, layer in layers.items()}
+        depthwise["layers"] = layer_forms[form]
         log(f"depthwise kernels above 5x5: {form} form ({depthwise['why']})")
     float_report = None
     if config.qat_epochs:

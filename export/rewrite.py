@@ -204,11 +204,9 @@ def _depthwise_dilated(self: _Rebuilder, source, x: Any, input_scale: float) -> 
     5x5 kernel and five dilated 3x3 kernels holding the outer ring, all with "same" padding on `x`."""
     import numpy as np
 
-    config = source.get_config()
-    kernel, *bias = source.get_weights()
-    kernel = kernel / input_scale
+    kernel = source.get_weights()[0] / input_scale
     covered = {(i, j) for i in range(1, 6) for j in range(1, 6)}
-    parts = [(5, (1, 1), kernel[1:6, 1:6])]
+    kernels = [((1, 1), kernel[1:6, 1:6])]
     for dilation in RING_DILATIONS:
         taps = np.zeros((3, 3, *kernel.shape[2:]), kernel.dtype)
         for i in range(3):
@@ -217,13 +215,22 @@ def _depthwise_dilated(self: _Rebuilder, source, x: Any, input_scale: float) -> 
                 if tap not in covered:
                     covered.add(tap)
                     taps[i, j] = kernel[tap]
-        parts.append((3, dilation, taps))
+        kernels.append((dilation, taps))
     assert len(covered) == 49, "the ring dilations must hold every tap"
+    return _depthwise_sum(self, source, [
+        (f"{source.name}_d{dilation[0]}{dilation[1]}", x, taps, dict(padding="same", dilation_rate=dilation))
+        for dilation, taps in kernels
+    ])
+
+
+def _depthwise_sum(self: _Rebuilder, source, parts: list[tuple[str, Any, Any, dict[str, Any]]]) -> Any:
+    """The sum of the depthwise convolutions `parts` ((name, input, kernel, layer options) each) that
+    together stand for `source`; its bias, if any, goes to the first of them."""
+    bias, multiplier = source.get_weights()[1:], source.get_config()["depth_multiplier"]
     terms = []
-    for size, dilation, taps in parts:
+    for name, x, taps, options in parts:
         layer = self.layers.DepthwiseConv2D(
-            size, padding="same", dilation_rate=dilation, depth_multiplier=config["depth_multiplier"],
-            use_bias=bool(bias) and not terms, name=f"{source.name}_d{dilation[0]}{dilation[1]}",
+            taps.shape[0], depth_multiplier=multiplier, use_bias=bool(bias) and not terms, name=name, **options
         )
         terms.append(layer(x))
         layer.set_weights([taps, *(bias if len(terms) == 1 else [])])
@@ -259,9 +266,8 @@ def _depthwise_windows(self: _Rebuilder, source, x: Any, input_scale: float, win
         height, width = height + pad_h, width + pad_w
     out_h, out_w = (height - kh) // sh + 1, (width - kw) // sw + 1
     need_h, need_w = (out_h - 1) * sh + window, (out_w - 1) * sw + window
-    kernel, *bias = source.get_weights()
-    kernel = kernel / input_scale
-    terms = []
+    kernel = source.get_weights()[0] / input_scale
+    parts = []
     for row, first_row, end_row in _window_offsets(kh, window):
         for col, first_col, end_col in _window_offsets(kw, window):
             taps = np.zeros((window, window, *kernel.shape[2:]), kernel.dtype)
@@ -270,13 +276,8 @@ def _depthwise_windows(self: _Rebuilder, source, x: Any, input_scale: float, win
             name = f"{source.name}_w{row}{col}"
             crop = ((row, height - row - need_h), (col, width - col - need_w))
             cropped = layers.Cropping2D(crop, name=f"{name}_crop")(x) if any(map(any, crop)) else x
-            layer = layers.DepthwiseConv2D(
-                window, strides=(sh, sw), padding="valid", depth_multiplier=config["depth_multiplier"],
-                use_bias=bool(bias) and not terms, name=name,
-            )
-            terms.append(layer(cropped))
-            layer.set_weights([taps, *(bias if len(terms) == 1 else [])])
-    return layers.Add(name=f"{source.name}_sum")(terms)
+            parts.append((name, cropped, taps, dict(strides=(sh, sw), padding="valid")))
+    return _depthwise_sum(self, source, parts)
 
 
 def _dense(self: _Rebuilder, source, x: Scaled) -> Scaled:
