@@ -30,9 +30,8 @@ from ofa_tf.space import ArchIndices, SearchSpace, SubnetConfig
 from ofa_tf.training.finetune import FinetuneConfig, finetune, keras_top1
 
 RANDOM_POINTS = 1000
-FINALIST_SAMPLES = 20_000  # random subnets whose best per cost band may join the finalists
 BUDGET_USE = 0.9  # a chosen subnet below this share of its budget gets a note saying why
-NEAR_BUDGET_SAMPLES = 20_000
+NEAR_BUDGET_SAMPLES = 20_000  # random subnets: the budget-use note's comparison, and the finalists' cost bands
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +116,11 @@ def search_budget(
     )
 
 
+def _random_subnets(space: SearchSpace, seed: int) -> ArchIndices:
+    """NEAR_BUDGET_SAMPLES subnets spread from small to large, with resolutions, fixed for `seed`."""
+    return space.sample_indices(np.random.default_rng(seed), NEAR_BUDGET_SAMPLES, with_resolution=True, size_spread=True)
+
+
 def budget_use_note(
     space: SearchSpace, predict, model: EfficiencyModel, budget: Budget, cost: float, accuracy: float, seed: int
 ) -> str:
@@ -128,7 +132,7 @@ def budget_use_note(
     if cost >= BUDGET_USE * budget.limit:
         return ""
     share = f"uses {int(100 * cost / budget.limit)}% of the budget"  # floored: 89.9% is not "90%"
-    arch = space.sample_indices(np.random.default_rng(seed), NEAR_BUDGET_SAMPLES, with_resolution=True, size_spread=True)
+    arch = _random_subnets(space, seed)
     costs = model.cost(arch)
     near = np.flatnonzero((costs >= BUDGET_USE * budget.limit) & (costs <= budget.limit))
     if near.size == 0:
@@ -158,7 +162,7 @@ def finalists(
         seed: fixes the random candidates.
     """
     chosen = [outcome.config] + [c for c in earlier if model.cost(space.to_indices([c]))[0] <= outcome.budget.limit]
-    pool = space.sample_indices(np.random.default_rng(seed), FINALIST_SAMPLES, with_resolution=True, size_spread=True)
+    pool = _random_subnets(space, seed)
     if outcome.population is not None:
         pool = ArchIndices(*(np.concatenate([a, b]) for a, b in zip(dataclasses.astuple(pool), dataclasses.astuple(outcome.population))))
     costs, accuracy = model.cost(pool), predict(pool)
