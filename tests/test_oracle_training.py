@@ -206,5 +206,10 @@ def test_train_step_equals_the_official_trainer(trainer, phase):
 
     for who, errors in worst.items():
         print(f"{name} {who}: " + ", ".join(f"{k} {v:.1e}" for k, v in errors.items()))
+    # At 32 px the last stages are 1x1 and BN normalizes over 8 values, so float32 rounding
+    # is amplified: the official float32 step reached 3.3e-4 (depth phase) and ours 8.1e-4
+    # (expand phase, AVX-only CPU) against the float64 reference. A wrong gradient, mask or
+    # update shows as 1e-2 and more (the distillation term weighted 5% low: 2.3e-2;
+    # uninitialized gradients: 1e30).
     for kind, value in worst["ours"].items():
-        assert value <= max(1e-4, 3 * worst["official float32"][kind]), (kind, worst)
+        assert value <= max(1e-3, 3 * worst["official float32"][kind]), (kind, worst)

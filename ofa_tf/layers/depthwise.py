@@ -23,6 +23,28 @@ def centre_crop_bounds(kernel_size: int, sub_kernel_size: int) -> tuple[int, int
     return centre - deviation, centre + deviation + 1
 
 
+def depthwise_conv2d(inputs: tf.Tensor, kernel: tf.Tensor, strides: Sequence[int], padding) -> tf.Tensor:
+    """`tf.nn.depthwise_conv2d` whose kernel gradient is exactly zero for an empty batch.
+
+    A block that depth skips runs on zero images (see `_skippable` in
+    ofa_tf/networks/ofa_mbv3.py). On some CPUs (seen on an AVX-only AMD EPYC)
+    TF's `DepthwiseConv2dNativeBackpropFilter` leaves its output uninitialized
+    for an empty batch, so the skipped block's kernel got NaN or garbage
+    gradients; this gradient replaces them with zeros.
+    """
+
+    @tf.custom_gradient
+    def convolve(x, k):
+        def gradient(dy):
+            dx = tf.nn.depthwise_conv2d_backprop_input(tf.shape(x), k, dy, strides, padding)
+            dk = tf.nn.depthwise_conv2d_backprop_filter(x, tf.shape(k), dy, strides, padding)
+            return dx, tf.where(tf.shape(x)[0] > 0, dk, tf.zeros_like(dk))
+
+        return tf.nn.depthwise_conv2d(x, k, strides, padding), gradient
+
+    return convolve(inputs, kernel)
+
+
 class ElasticDepthwiseConv2D(keras.layers.Layer):
     """Depthwise convolution with elastic kernel size and channel count.
 
@@ -107,12 +129,12 @@ class ElasticDepthwiseConv2D(keras.layers.Layer):
     def _convolve(self, inputs, kernel, size):
         """Depthwise convolution with symmetric `size // 2` padding (`size` an int or int32 tensor)."""
         if self.strides == 1:  # for odd kernels at stride 1, 'SAME' is the symmetric padding
-            return tf.nn.depthwise_conv2d(inputs, kernel, (1, 1, 1, 1), "SAME")
+            return depthwise_conv2d(inputs, kernel, (1, 1, 1, 1), "SAME")
         pad = size // 2
         if isinstance(size, int):
-            return tf.nn.depthwise_conv2d(inputs, kernel, (1, self.strides, self.strides, 1), symmetric_padding(size))
+            return depthwise_conv2d(inputs, kernel, (1, self.strides, self.strides, 1), symmetric_padding(size))
         padded = tf.pad(inputs, tf.stack([[0, 0], [pad, pad], [pad, pad], [0, 0]]))
-        return tf.nn.depthwise_conv2d(padded, kernel, (1, self.strides, self.strides, 1), "VALID")
+        return depthwise_conv2d(padded, kernel, (1, self.strides, self.strides, 1), "VALID")
 
     def call(self, inputs, kernel_index=None):
         """Convolves with the kernel `kernel_size_list[kernel_index]` (the largest when None).
