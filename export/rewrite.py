@@ -47,8 +47,10 @@ from ofa_tf.export.forms import WINDOW_SIZES, DepthwiseLayer, FormChoice, form_o
 HARD_SIGMOID = ("hard_sigmoid",)
 HARD_SWISH = ("hard_silu", "hard_swish")
 PASS_THROUGH_ACTIVATIONS = ("linear", "relu", "relu6", "softmax", "sigmoid")
-# layers f with f(s * x) = s * f(x): a pending scale passes through them
-SCALE_FREE = ("ZeroPadding2D", "Cropping2D", "GlobalAveragePooling2D", "Flatten", "Dropout")
+# layers f with f(s * x) = s * f(x) for s > 0: a pending scale passes through them
+SCALE_FREE = (
+    "ZeroPadding2D", "Cropping2D", "GlobalAveragePooling2D", "AveragePooling2D", "MaxPooling2D", "Flatten", "Dropout"
+)
 
 
 class Scaled(NamedTuple):
@@ -317,6 +319,8 @@ _BUILDERS = {
     "ZeroPadding2D": _simple(lambda L, c: L.ZeroPadding2D(tuple(map(tuple, c["padding"])), name=c["name"])),
     "Cropping2D": _simple(lambda L, c: L.Cropping2D(tuple(map(tuple, c["cropping"])), name=c["name"])),
     "GlobalAveragePooling2D": _simple(lambda L, c: L.GlobalAveragePooling2D(keepdims=c["keepdims"], name=c["name"])),
+    "AveragePooling2D": _simple(lambda L, c: L.AveragePooling2D(c["pool_size"], c["strides"], c["padding"], name=c["name"])),
+    "MaxPooling2D": _simple(lambda L, c: L.MaxPooling2D(c["pool_size"], c["strides"], c["padding"], name=c["name"])),
     "Multiply": _simple(lambda L, c: L.Multiply(name=c["name"])),
     "Add": _simple(lambda L, c: L.Add(name=c["name"])),
     "Flatten": _simple(lambda L, c: L.Flatten(name=c["name"])),

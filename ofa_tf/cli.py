@@ -124,26 +124,47 @@ def info(width_mult: float, resolution: int, n_classes: int, seed: int):
 
 @main.command("convert-official")
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
-@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.argument("out", type=click.Path())
 @click.option("--width-mult", type=float, default=None, help="Width multiplier (inferred from the tensors by default).")
-def convert_official(checkpoint: str, out_dir: str, width_mult: float | None):
-    """Convert an official OFA-MobileNetV3 PyTorch checkpoint into an ofa-tf supernet folder.
+@click.option(
+    "--specialized",
+    "net_config",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="An official specialized network's net.config: CHECKPOINT holds its weights and OUT is the .keras to write.",
+)
+@click.option("--resolution", type=click.IntRange(32, 1024), default=224, show_default=True, help="Input size of a --specialized network.")
+def convert_official(checkpoint: str, out: str, width_mult: float | None, net_config: str | None, resolution: int):
+    """Convert an official OFA checkpoint: a supernet into an ofa-tf supernet folder, or
+    (--specialized) a specialized network into a .keras of stock layers.
 
     Needs PyTorch to read the .pth file: pip install "ofa-tf[pytorch]".
 
     \b
-    Example:
+    Examples:
       ofa-tf convert-official ofa_mbv3_d234_e346_k357_w1.2 supernets/w1.2
+      ofa-tf convert-official --specialized note10_lat@22ms/net.config note10_lat@22ms/init note10_22ms.keras
     """
     ofa_tf = _import_library()
-    from ofa_tf.interop.official import from_official_checkpoint
+    from ofa_tf.interop.official import from_official_checkpoint, load_official_state_dict
 
+    if net_config is not None:
+        from ofa_tf.interop.specialized import from_official_specialized, load_net_config
+
+        if not out.endswith(".keras"):
+            raise ofa_tf.ConfigError(f"OUT {out} must end in .keras: a specialized network is saved as one .keras file")
+        model = from_official_specialized(load_net_config(net_config), load_official_state_dict(checkpoint), resolution)
+        from ofa_tf.io import atomic_save_model
+
+        atomic_save_model(model, out)
+        click.echo(f"converted {model.name} of {net_config} at {resolution} px ({model.count_params():,} parameters) -> {out}")
+        return
     net = from_official_checkpoint(checkpoint, width_mult=width_mult)
-    ofa_tf.save_supernet(net, out_dir, source={"official_checkpoint": os.path.abspath(checkpoint)})
+    ofa_tf.save_supernet(net, out, source={"official_checkpoint": os.path.abspath(checkpoint)})
     space = net.space
     click.echo(
         f"converted {checkpoint}: OFA-MobileNetV3 w{space.width_mult}, {space.n_classes} classes, "
-        f"kernels {list(space.ks_list)}, depths {list(space.depth_list)} -> {out_dir}"
+        f"kernels {list(space.ks_list)}, depths {list(space.depth_list)} -> {out}"
     )
 
 

@@ -53,17 +53,8 @@ from ofa.imagenet_classification.elastic_nn.utils import set_running_statistics 
 from ofa.utils.pytorch_utils import count_net_flops, count_parameters  # noqa: E402
 
 
-def official_supernet(width_mult: float, n_classes: int = 1000, seed: int = 0):
-    """The official supernet with every parameter and BN buffer randomized."""
-    torch.manual_seed(seed)
-    net = ofa_networks.OFAMobileNetV3(
-        n_classes=n_classes,
-        dropout_rate=0,
-        width_mult=width_mult,
-        ks_list=[3, 5, 7],
-        expand_ratio_list=[3, 4, 6],
-        depth_list=[2, 3, 4],
-    )
+def randomize(net, seed: int = 0) -> None:
+    """Gives every parameter and BN buffer of an official network random values of a realistic scale."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, tensor in net.state_dict().items():
@@ -76,7 +67,7 @@ def official_supernet(width_mult: float, n_classes: int = 1000, seed: int = 0):
                 value = torch.randn(shape, generator=generator) * 0.2
             elif name.endswith("_matrix"):
                 value = torch.eye(shape[0]) + torch.randn(shape, generator=generator) * 0.1
-            elif ".point_linear.bn." in name and name.endswith("weight"):
+            elif (".point_linear.bn." in name or ".conv3.bn." in name) and name.endswith("weight"):
                 # small residual branches keep the deep max net well conditioned in float32
                 value = torch.rand(shape, generator=generator) * 0.3 + 0.1
             elif ".bn." in name and name.endswith("weight"):
@@ -85,6 +76,20 @@ def official_supernet(width_mult: float, n_classes: int = 1000, seed: int = 0):
                 fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
                 value = torch.randn(shape, generator=generator) * np.sqrt(2.0 / max(fan_in, 1))
             tensor.copy_(value)
+
+
+def official_supernet(width_mult: float, n_classes: int = 1000, seed: int = 0):
+    """The official supernet with every parameter and BN buffer randomized."""
+    torch.manual_seed(seed)
+    net = ofa_networks.OFAMobileNetV3(
+        n_classes=n_classes,
+        dropout_rate=0,
+        width_mult=width_mult,
+        ks_list=[3, 5, 7],
+        expand_ratio_list=[3, 4, 6],
+        depth_list=[2, 3, 4],
+    )
+    randomize(net, seed)
     net.eval()
     return net
 
@@ -145,6 +150,7 @@ def official_recalibrate(net, config: dict, batches_nhwc: list[np.ndarray]) -> d
 
 
 __all__ = [
+    "randomize",
     "official_supernet",
     "state_dict_numpy",
     "official_logits",

@@ -1,0 +1,82 @@
+"""Official specialized networks (net.config + weights) as stock Keras models, the official package as oracle.
+
+Each family's official supernet samples a subnet; `get_active_subnet()` gives
+the `.config` and weights the model zoo ships (randomized here, BN statistics
+included); `ofa-tf convert-official --specialized` must give the same logits.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+import official_oracle as oracle
+from ofa_tf._backend import keras
+from ofa_tf.cli import main
+from ofa_tf.export.rewrite import rebuild
+
+NETWORKS = oracle.ofa_networks
+# (family, official supernet, resolution: 132 gives odd feature maps, ResNets' ceil-mode pooling included)
+FAMILIES = [
+    ("mbv3", lambda: NETWORKS.OFAMobileNetV3(n_classes=10, dropout_rate=0.1, width_mult=1.0, ks_list=[3, 5, 7],
+                                            expand_ratio_list=[3, 4, 6], depth_list=[2, 3, 4]), 160),
+    ("proxyless", lambda: NETWORKS.OFAProxylessNASNets(n_classes=10, dropout_rate=0.1, width_mult=1.3, ks_list=[3, 5, 7],
+                                                      expand_ratio_list=[3, 4, 6], depth_list=[2, 3, 4]), 132),
+    ("resnet50", lambda: NETWORKS.OFAResNets(n_classes=10, dropout_rate=0.1, depth_list=[0, 1, 2],
+                                            expand_ratio_list=[0.2, 0.25, 0.35], width_mult_list=[0.65, 0.8, 1.0]), 132),
+]
+
+
+def _official_specialized(make_supernet, tmp_path, seed: int):
+    """A random official subnet saved as the zoo ships one: (subnet, net.config path, weights path)."""
+    torch.manual_seed(seed)
+    supernet = make_supernet()
+    supernet.sample_active_subnet()
+    subnet = supernet.get_active_subnet(preserve_weight=True)
+    oracle.randomize(subnet, seed)
+    subnet.eval()
+    config_path, weights_path = tmp_path / "net.config", tmp_path / "init"
+    config_path.write_text(json.dumps(subnet.config))
+    torch.save({"state_dict": subnet.state_dict()}, weights_path)
+    return subnet, config_path, weights_path
+
+
+def _convert(*args):
+    return CliRunner().invoke(main, ["convert-official", *[str(a) for a in args]])
+
+
+@pytest.mark.parametrize("family, make_supernet, resolution", FAMILIES, ids=[f[0] for f in FAMILIES])
+def test_specialized_network_gives_the_official_logits(family, make_supernet, resolution, tmp_path):
+    subnet, config_path, weights_path = _official_specialized(make_supernet, tmp_path, seed=len(family))
+    out = tmp_path / f"{family}.keras"
+    result = _convert("--specialized", config_path, weights_path, out, "--resolution", resolution)
+    assert result.exit_code == 0, result.output
+    model = keras.models.load_model(out)  # stock layers only: no custom objects
+    assert {type(layer).__module__.split(".")[0] for layer in model.layers} == {"keras"}
+
+    images = np.random.default_rng(0).normal(size=(2, resolution, resolution, 3)).astype(np.float32)
+    with torch.no_grad():
+        expected = subnet(torch.from_numpy(np.transpose(images, (0, 3, 1, 2)).copy())).numpy()
+    got = model(images, training=False).numpy()
+    assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max(), np.abs(got - expected).max()
+    # ready for `ofa-tf export`: its int8-friendly graph (pooling layers included) computes the same
+    friendly = rebuild(model, int8_friendly=True, fold_scales=True)
+    assert np.abs(friendly(images).numpy() - got).max() <= 1e-4 * np.abs(expected).max()
+
+
+def test_weights_of_another_network_are_refused_in_one_line(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _, config_path, _ = _official_specialized(FAMILIES[0][1], tmp_path / "a", seed=1)
+    _, _, other_weights = _official_specialized(FAMILIES[2][1], tmp_path / "b", seed=2)
+    result = _convert("--specialized", config_path, other_weights, tmp_path / "x.keras")
+    assert result.exit_code == 2 and "do the weights belong to this net.config?" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "x.keras").exists()
+
+    (tmp_path / "bad.config").write_text(json.dumps({"name": "VGG16"}))
+    result = _convert("--specialized", tmp_path / "bad.config", other_weights, tmp_path / "x.keras")
+    assert result.exit_code == 2 and "expected one of MobileNetV3, ProxylessNASNets, ResNets" in result.output
+    result = _convert("--specialized", tmp_path / "missing.config", other_weights, tmp_path / "x.keras")
+    assert result.exit_code == 2 and "does not exist" in result.output
