@@ -15,7 +15,9 @@ from click.testing import CliRunner
 import official_oracle as oracle
 from ofa_tf._backend import keras
 from ofa_tf.cli import main
+from ofa_tf.errors import ConfigError
 from ofa_tf.export.rewrite import rebuild
+from ofa_tf.interop.official import infer_supernet_args, official_family
 
 NETWORKS = oracle.ofa_networks
 # (family, official supernet, resolution: 132 gives odd feature maps, ResNets' ceil-mode pooling included)
@@ -30,7 +32,7 @@ FAMILIES = [
 
 
 def _official_specialized(make_supernet, tmp_path, seed: int):
-    """A random official subnet saved as the zoo ships one: (subnet, net.config path, weights path)."""
+    """A random official subnet saved as the zoo ships one: (supernet, subnet, net.config path, weights path)."""
     torch.manual_seed(seed)
     supernet = make_supernet()
     supernet.sample_active_subnet()
@@ -40,7 +42,7 @@ def _official_specialized(make_supernet, tmp_path, seed: int):
     config_path, weights_path = tmp_path / "net.config", tmp_path / "init"
     config_path.write_text(json.dumps(subnet.config))
     torch.save({"state_dict": subnet.state_dict()}, weights_path)
-    return subnet, config_path, weights_path
+    return supernet, subnet, config_path, weights_path
 
 
 def _convert(*args):
@@ -49,7 +51,16 @@ def _convert(*args):
 
 @pytest.mark.parametrize("family, make_supernet, resolution", FAMILIES, ids=[f[0] for f in FAMILIES])
 def test_specialized_network_gives_the_official_logits(family, make_supernet, resolution, tmp_path):
-    subnet, config_path, weights_path = _official_specialized(make_supernet, tmp_path, seed=len(family))
+    supernet, subnet, config_path, weights_path = _official_specialized(make_supernet, tmp_path, seed=len(family))
+    # the family shows in the tensor names; a checkpoint ofa-tf cannot load as a supernet says what to do instead
+    supernet_class = type(supernet).__name__
+    assert official_family(supernet.state_dict()) == supernet_class
+    assert official_family(subnet.state_dict()) == "specialized"
+    if supernet_class != "OFAMobileNetV3":
+        with pytest.raises(ConfigError, match=f"official {supernet_class} supernet.*--specialized"):
+            infer_supernet_args(supernet.state_dict())
+    with pytest.raises(ConfigError, match="specialized network, not a supernet.*--specialized"):
+        infer_supernet_args(subnet.state_dict())
     out = tmp_path / f"{family}.keras"
     result = _convert("--specialized", config_path, weights_path, out, "--resolution", resolution)
     assert result.exit_code == 0, result.output
@@ -69,8 +80,8 @@ def test_specialized_network_gives_the_official_logits(family, make_supernet, re
 def test_weights_of_another_network_are_refused_in_one_line(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    _, config_path, _ = _official_specialized(FAMILIES[0][1], tmp_path / "a", seed=1)
-    _, _, other_weights = _official_specialized(FAMILIES[2][1], tmp_path / "b", seed=2)
+    _, _, config_path, _ = _official_specialized(FAMILIES[0][1], tmp_path / "a", seed=1)
+    *_, other_weights = _official_specialized(FAMILIES[2][1], tmp_path / "b", seed=2)
     result = _convert("--specialized", config_path, other_weights, tmp_path / "x.keras")
     assert result.exit_code == 2 and "do the weights belong to this net.config?" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "x.keras").exists()

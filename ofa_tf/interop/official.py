@@ -105,8 +105,39 @@ def load_official_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     }
 
 
+def official_family(state_dict: Mapping[str, np.ndarray]) -> str:
+    """Which official network a state dict holds, from its tensor names.
+
+    Returns one of "OFAMobileNetV3", "OFAProxylessNASNets", "OFAResNets" (supernets:
+    elastic layers store their weights one level deeper, `conv.conv.weight`) or
+    "specialized" (a standalone subnet), or "unknown".
+    """
+    keys = set(state_dict)
+    elastic = any(k.endswith(".conv.conv.weight") and ".depth_conv." in k for k in keys) or any(
+        k.startswith("blocks.") and ".conv1.conv.conv.weight" in k for k in keys
+    )
+    if any(k.startswith("input_stem.") for k in keys):
+        return "OFAResNets" if elastic else "specialized"
+    if "first_conv.conv.weight" not in keys:
+        return "unknown"
+    if not elastic:
+        return "specialized"
+    return "OFAMobileNetV3" if "final_expand_layer.conv.weight" in keys else "OFAProxylessNASNets"
+
+
 def infer_supernet_args(state_dict: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """Width multiplier, kernel list, depth list and class count of an official state dict."""
+    family = official_family(state_dict)
+    if family in ("OFAProxylessNASNets", "OFAResNets"):
+        raise ConfigError(
+            f"this is an official {family} supernet: ofa-tf loads OFA-MobileNetV3 supernets only so far "
+            "(its specialized subnets convert with: ofa-tf convert-official --specialized NET_CONFIG WEIGHTS OUT.keras)"
+        )
+    if family == "specialized":
+        raise ConfigError(
+            "this is a specialized network, not a supernet: convert it with its net.config: "
+            "ofa-tf convert-official --specialized NET_CONFIG WEIGHTS OUT.keras"
+        )
     try:
         first_conv = state_dict["first_conv.conv.weight"].shape[0]
         final_expand = state_dict["final_expand_layer.conv.weight"].shape[0]
