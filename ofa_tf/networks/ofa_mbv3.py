@@ -292,7 +292,8 @@ def _skippable(run_block, x: tf.Tensor, active: tf.Tensor) -> tf.Tensor:
     The block's branch runs on the first n images, n = the batch size or 0,
     and is zero-padded back to the batch before the shortcut is added. A
     skipped block thus runs its ops on an empty batch (no arithmetic, no
-    gradient, BN statistics kept); for an active one the slice and the pad
+    gradient: see `depthwise_conv2d` for the one TF kernel that needs help
+    there; BN statistics kept); for an active one the slice and the pad
     cut nothing (steady training steps measured at parity with `tf.cond`).
     A `tf.cond` per block cost ~335 more graph nodes each (branch functions,
     the `If` gradients), which made the first training step slower to trace
