@@ -15,6 +15,7 @@ from click.testing import CliRunner
 import official_oracle as oracle
 from ofa_tf._backend import keras
 from ofa_tf.cli import main
+from ofa_tf.counting import count_model_macs, count_model_params
 from ofa_tf.errors import ConfigError
 from ofa_tf.export.rewrite import rebuild
 from ofa_tf.interop.official import infer_supernet_args, official_family
@@ -72,6 +73,9 @@ def test_specialized_network_gives_the_official_logits(family, make_supernet, re
         expected = subnet(torch.from_numpy(np.transpose(images, (0, 3, 1, 2)).copy())).numpy()
     got = model(images, training=False).numpy()
     assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max(), np.abs(got - expected).max()
+    # the official counter's MACs and parameters
+    assert count_model_macs(model) == oracle.exact_flops(subnet, resolution)
+    assert count_model_params(model) == sum(p.numel() for p in subnet.parameters())
     # ready for `ofa-tf export`: its int8-friendly graph (pooling layers included) computes the same
     friendly = rebuild(model, int8_friendly=True, fold_scales=True)
     assert np.abs(friendly(images).numpy() - got).max() <= 1e-4 * np.abs(expected).max()
