@@ -36,6 +36,8 @@ def _digest() -> str:
         ("regime_probe", ["--regimes", "32px/0.01ep/w0.25", "--seeds", "0", "--architectures", "smallest",
                           "--work", "{tmp}/probe"]),
         ("bench_input", ["--records", "300", "--throughput-records", "0", "--no-step", "--work", "{tmp}/input"]),
+        ("bench_specialized", ["--resolution", "32", "--rounds", "1", "--runs", "1", "--family", "MobileNetV3 w1.0",
+                               "--subnet", "min"]),
         ("teacher_probe", ["--epochs", "0.005", "--resolution", "32", "--width-mult", "0.25", "--settings", "lr0.05_b64_crop0.35", "--depth", "2",
                            "--work", "{tmp}/probe"]),
     ],

@@ -1,0 +1,115 @@
+"""Official specialized networks of every family through ofa-tf: equality, MACs and TFLite latency on this host.
+
+For each official supernet family (OFA-MobileNetV3 w1.0, ProxylessNAS w1.3,
+ResNet50-D) the largest and the smallest subnet are taken from the official
+package (`get_active_subnet()`: config + weights, randomized, as the model zoo
+ships them), converted with `ofa-tf convert-official --specialized`'s
+function, checked against the official logits, counted, exported to TFLite
+fp32 and int8 (calibrated on random images: latency does not depend on the
+weights) and timed with LiteRT (XNNPACK) at 1 thread, CPU time of the invoking
+thread, median of `--rounds` x `--runs` invokes, all models interleaved.
+Needs the test extra (torch, ofa).
+
+    python benchmarks/bench_specialized.py [--resolution 224] [--rounds 5] [--runs 2]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from bench_export import interleaved_medians_ms  # noqa: E402
+from results_io import published_run, write_results  # noqa: E402
+
+FAMILIES = {
+    "MobileNetV3 w1.0": ("OFAMobileNetV3", dict(width_mult=1.0, ks_list=[3, 5, 7], expand_ratio_list=[3, 4, 6], depth_list=[2, 3, 4])),
+    "ProxylessNAS w1.3": ("OFAProxylessNASNets", dict(width_mult=1.3, ks_list=[3, 5, 7], expand_ratio_list=[3, 4, 6], depth_list=[2, 3, 4])),
+    "ResNet50-D": ("OFAResNets", dict(depth_list=[0, 1, 2], expand_ratio_list=[0.2, 0.25, 0.35], width_mult_list=[0.65, 0.8, 1.0])),
+}
+
+
+def _official_subnet(family: str, which: str):
+    import torch
+
+    import official_oracle as oracle
+
+    name, kwargs = FAMILIES[family]
+    torch.manual_seed(0)
+    supernet = getattr(oracle.ofa_networks, name)(n_classes=1000, dropout_rate=0, **kwargs)
+    if which == "max":
+        supernet.set_max_net()
+    else:
+        supernet.set_active_subnet(**_min_arch(supernet, name))
+    subnet = supernet.get_active_subnet(preserve_weight=True)
+    oracle.randomize(subnet, seed=0)
+    return subnet.eval()
+
+
+def _min_arch(supernet, name: str) -> dict:
+    if name == "OFAResNets":
+        return {"d": min(supernet.depth_list), "e": min(supernet.expand_ratio_list), "w": 0}
+    return {"ks": min(supernet.ks_list), "e": min(supernet.expand_ratio_list), "d": min(supernet.depth_list)}
+
+
+@click.command()
+@click.option("--resolution", default=224, show_default=True)
+@click.option("--rounds", default=5, show_default=True)
+@click.option("--runs", default=2, show_default=True)
+@click.option("--family", "families", multiple=True, type=click.Choice(list(FAMILIES)), help="Default: all.")
+@click.option("--subnet", "subnets", multiple=True, type=click.Choice(["max", "min"]), help="Default: both.")
+def main(resolution: int, rounds: int, runs: int, families: tuple[str, ...], subnets: tuple[str, ...]):
+    import torch
+
+    from ofa_tf.counting import count_model_macs, count_model_params
+    from ofa_tf.export.rewrite import rebuild
+    from ofa_tf.export.tflite import convert_to_tflite
+    from ofa_tf.interop.specialized import from_official_specialized
+
+    published = published_run()
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(1, resolution, resolution, 3)).astype(np.float32)
+    representative = lambda: ([rng.normal(size=(1, resolution, resolution, 3)).astype(np.float32)] for _ in range(8))
+    contents, facts = {}, {}
+    for family in families or FAMILIES:
+        for which in subnets or ("max", "min"):
+            subnet = _official_subnet(family, which)
+            state = {k: v.numpy() for k, v in subnet.state_dict().items()}
+            start = time.perf_counter()
+            model = from_official_specialized(subnet.config, state, resolution)
+            seconds = time.perf_counter() - start
+            with torch.no_grad():
+                expected = subnet(torch.from_numpy(np.transpose(images, (0, 3, 1, 2)).copy())).numpy()
+            difference = float(np.abs(model(images).numpy() - expected).max() / np.abs(expected).max())
+            key = f"{family} {which}"
+            facts[key] = (count_model_macs(model), count_model_params(model), difference, seconds)
+            contents[(key, "fp32")] = convert_to_tflite(model)
+            contents[(key, "int8")] = convert_to_tflite(rebuild(model, int8_friendly=True, fold_scales=True), "int8", representative)
+            print(f"{key}: {facts[key][0] / 1e6:.1f}M MACs, converted in {seconds:.1f} s, max rel logit diff {difference:.1e}", flush=True)
+    latency = interleaved_medians_ms(contents, 1, rounds, runs, time.thread_time_ns)
+    rows = []
+    for key, (macs, params, difference, seconds) in facts.items():
+        fp32, int8 = latency[(key, "fp32")], latency[(key, "int8")]
+        rows.append([key, f"{macs / 1e6:.1f}", f"{params / 1e6:.2f}", f"{difference:.1e}", f"{seconds:.1f}",
+                     f"{fp32:.2f}", f"{int8:.2f}", f"{int8 / fp32:.2f}"])
+        print(" | ".join(rows[-1]), flush=True)
+    path = write_results(
+        "bench_specialized",
+        f"Official specialized networks in TFLite (LiteRT XNNPACK, {resolution} px, batch 1, 1 thread CPU time)",
+        ["network", "MMACs", "M params", "max rel logit diff vs official", "convert (s)", "fp32 (ms)", "int8 (ms)", "int8 / fp32"],
+        rows,
+        {"rounds_x_runs": f"{rounds} x {runs}", "note": "largest (max) and smallest (min) subnet of each official supernet, "
+         "random weights; int8 = the export's default int8 graph (hard activations rewritten and folded)"},
+        published=published,
+    )
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
