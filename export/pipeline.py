@@ -191,21 +191,32 @@ def _metadata(config: ExportConfig, content: bytes, source: Any, size: int, resu
 
 
 # a faster form is shipped only if its top-1 agreement with the float model is at most this much lower
-# (int8: each window's partial sum is quantized on its own, which can add rounding)
+# (int8: each window's partial sum is quantized on its own, which can add rounding), or within two
+# standard errors of the best form's agreement on the validation images, whichever is larger
 MAX_AGREEMENT_LOSS = 0.01
 
 
+def agreement_tolerance(best: float, n_images: int | None) -> float:
+    """How much lower than `best` a form's agreement may be: MAX_AGREEMENT_LOSS, or two standard
+    errors of an agreement of `best` measured on `n_images` (a difference the sample cannot tell)."""
+    if not n_images:
+        return MAX_AGREEMENT_LOSS
+    return max(MAX_AGREEMENT_LOSS, 2.0 * float(np.sqrt(best * (1.0 - best) / n_images)))
+
+
 def _choose_form(
-    contents: dict[str, bytes], device: str, agreement: Callable[[bytes], float] | None = None, table: Any = None
+    contents: dict[str, bytes], device: str, agreement: Callable[[bytes], float] | None = None, table: Any = None,
+    n_images: int | None = None,
 ) -> tuple[str, dict[str, Any] | None]:
     """The form to ship: the only one, the table's (`table` given), or the fastest measured on `device`;
-    unless it agrees with the float model less often (by more than MAX_AGREEMENT_LOSS) than another.
+    unless it agrees with the float model less often (by more than `agreement_tolerance`) than another.
 
     Args:
         contents: form -> flatbuffer.
         device: "host" or "adb[:SERIAL]".
         agreement: flatbuffer -> top-1 agreement with the float Keras model (None: not compared, float exports).
         table: the `TableForms` behind the "table" form, which is then chosen without timing.
+        n_images: how many images `agreement` measures on.
     """
     if len(contents) == 1:
         (form,) = contents
@@ -224,9 +235,11 @@ def _choose_form(
     if agreement is not None:
         card["agreement"] = agreed = {name: agreement(content) for name, content in contents.items()}
         best = max(agreed.values())
-        if agreed[form] < best - MAX_AGREEMENT_LOSS:
-            why += f"; it agrees with the float model on {100 * agreed[form]:.1f}% vs {100 * best:.1f}%"
-            form = max(agreed, key=agreed.get)
+        tolerance = agreement_tolerance(best, n_images)
+        if agreed[form] < best - tolerance:
+            fastest, form = form, max(agreed, key=agreed.get)
+            why += (f"; {fastest} agrees with the float model on {100 * agreed[fastest]:.1f}% vs {form}'s "
+                    f"{100 * best:.1f}%, more than {100 * tolerance:.1f} points lower")
     return form, {"form": form, "why": why, **card}
 
 
@@ -309,7 +322,7 @@ def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -
     if mode not in ("none", "fp16") and len(contents) > 1:
         expected = rebuilt["plain"][1].argmax(-1)
         agreement = lambda content: float(np.mean(run_tflite(content, images).argmax(-1) == expected))  # noqa: E731
-    form, depthwise = _choose_form(contents, config.device, agreement, table)
+    form, depthwise = _choose_form(contents, config.device, agreement, table, n_images=len(images))
     float_model, reference = rebuilt[form]
     if depthwise is not None:
         depthwise["layers"] = layer_forms[form]

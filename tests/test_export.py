@@ -341,8 +341,13 @@ def test_the_depthwise_form_is_chosen_by_measurement(monkeypatch, faster):
     assert _choose_form({"plain": b"plain"}, "adb:fake") == ("plain", None)  # nothing to choose: nothing measured
     # a faster int8 form that flips more predictions (> 1 point of agreement) is not shipped
     worse = {f: 0.90 if f == faster else 0.95 for f in FORM_CONTENTS}
-    form, card = _choose_form(FORM_CONTENTS, "adb:fake", lambda content: worse[content.decode()])
+    form, card = _choose_form(FORM_CONTENTS, "adb:fake", lambda content: worse[content.decode()], n_images=500)
     assert form != faster and card["agreement"] == worse and "agrees with the float model" in card["why"]
+    # ... but a difference two standard errors cannot tell on the validation images is noise: the faster ships
+    # (1.2 points on 500 images at 96% agreement: the main job's int8 export on an AVX-only CPU)
+    close = {f: 0.952 if f == faster else 0.964 for f in FORM_CONTENTS}
+    assert _choose_form(FORM_CONTENTS, "adb:fake", lambda content: close[content.decode()], n_images=500)[0] == faster
+    assert _choose_form(FORM_CONTENTS, "adb:fake", lambda content: close[content.decode()], n_images=5000)[0] != faster
 
 
 def test_export_ships_the_depthwise_form_the_device_runs_faster(large_kernel_subnet, tmp_path, monkeypatch):
