@@ -133,8 +133,11 @@ def info(width_mult: float, resolution: int, n_classes: int, seed: int):
     default=None,
     help="An official specialized network's net.config: CHECKPOINT holds its weights and OUT is the .keras to write.",
 )
-@click.option("--resolution", type=click.IntRange(32, 1024), default=224, show_default=True, help="Input size of a --specialized network.")
-def convert_official(checkpoint: str, out: str, width_mult: float | None, net_config: str | None, resolution: int):
+@click.option(
+    "--resolution", type=click.IntRange(32, 1024), default=None,
+    help="Input size of a --specialized network (default: the image_size of the run.config beside NET_CONFIG, else 224).",
+)
+def convert_official(checkpoint: str, out: str, width_mult: float | None, net_config: str | None, resolution: int | None):
     """Convert an official OFA checkpoint: a supernet into an ofa-tf supernet folder, or
     (--specialized) a specialized network into a .keras of stock layers.
 
@@ -147,17 +150,26 @@ def convert_official(checkpoint: str, out: str, width_mult: float | None, net_co
     """
     ofa_tf = _import_library()
     from ofa_tf.interop.official import from_official_checkpoint, load_official_state_dict
+    from ofa_tf.interop.specialized import from_official_specialized, load_net_config, zoo_resolution
+    from ofa_tf.io import atomic_save_model, atomic_write_json
 
     if net_config is not None:
-        from ofa_tf.interop.specialized import from_official_specialized, load_net_config
-
+        if width_mult is not None:
+            raise ofa_tf.ConfigError("--width-mult is for supernets: a --specialized network's widths are in its net.config")
         if not out.endswith(".keras"):
             raise ofa_tf.ConfigError(f"OUT {out} must end in .keras: a specialized network is saved as one .keras file")
-        model = from_official_specialized(load_net_config(net_config), load_official_state_dict(checkpoint), resolution)
-        from ofa_tf.io import atomic_save_model
-
+        config = load_net_config(net_config)
+        resolution = resolution or zoo_resolution(net_config) or 224
+        model = from_official_specialized(config, load_official_state_dict(checkpoint), resolution)
         atomic_save_model(model, out)
-        click.echo(f"converted {model.name} of {net_config} at {resolution} px ({model.count_params():,} parameters) -> {out}")
+        sidecar = os.path.splitext(out)[0] + ".net.json"  # not OUT.json: `ofa-tf export` writes that beside OUT.tflite
+        atomic_write_json(sidecar, {
+            "family": model.name, "resolution": resolution, "macs": ofa_tf.count_model_macs(model),
+            "source": {"net_config": os.path.abspath(net_config), "weights": os.path.abspath(checkpoint)},
+            "net_config": config,
+        })
+        click.echo(f"converted {model.name} of {net_config} at {resolution} px ({model.count_params():,} parameters, "
+                   f"{ofa_tf.count_model_macs(model) / 1e6:.1f}M MACs) -> {out} (config in {sidecar})")
         return
     net = from_official_checkpoint(checkpoint, width_mult=width_mult)
     ofa_tf.save_supernet(net, out, source={"official_checkpoint": os.path.abspath(checkpoint)})

@@ -63,9 +63,12 @@ def test_specialized_network_gives_the_official_logits(family, make_supernet, re
     with pytest.raises(ConfigError, match="specialized network, not a supernet.*--specialized"):
         infer_supernet_args(subnet.state_dict())
     out = tmp_path / f"{family}.keras"
-    result = _convert("--specialized", config_path, weights_path, out, "--resolution", resolution)
+    (tmp_path / "run.config").write_text(json.dumps({"image_size": [resolution - 32, resolution]}))  # as the zoo's
+    result = _convert("--specialized", config_path, weights_path, out)
     assert result.exit_code == 0, result.output
     model = keras.models.load_model(out)  # stock layers only: no custom objects
+    sidecar = json.loads((tmp_path / f"{family}.net.json").read_text())
+    assert sidecar["net_config"] == json.loads(config_path.read_text()) and sidecar["resolution"] == resolution
     assert {type(layer).__module__.split(".")[0] for layer in model.layers} == {"keras"}
 
     images = np.random.default_rng(0).normal(size=(2, resolution, resolution, 3)).astype(np.float32)

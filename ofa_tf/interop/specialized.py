@@ -256,7 +256,8 @@ def _network(translator: _Translator, config: Mapping[str, Any], inputs):
         x = translator.layer(x, config["feature_mix_layer"], "feature_mix_layer")
         x = layers.Flatten(name="flatten")(x)
     else:
-        x = translator.layer(x, config.get("feature_mix_layer"), "feature_mix_layer") if config.get("feature_mix_layer") else x
+        if config.get("feature_mix_layer") is not None:  # ProxylessNASNets may have none
+            x = translator.layer(x, config["feature_mix_layer"], "feature_mix_layer")
         x = layers.GlobalAveragePooling2D(name="global_avg_pool")(x)
     return translator.layer(x, config["classifier"], "classifier")
 
@@ -282,7 +283,7 @@ def from_official_specialized(
     weights = _Weights(state_dict)
     translator = _Translator(weights, float(bn.get("momentum") or 0.1), float(bn["eps"]))
     inputs = keras.layers.Input((resolution, resolution, 3), name="image")
-    outputs = _network(translator, json.loads(json.dumps(net_config)), inputs)
+    outputs = _network(translator, net_config, inputs)
     weights.check_all_used()
     return keras.Model(inputs, outputs, name=name or family)
 
@@ -299,3 +300,17 @@ def load_net_config(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ConfigError(f"{path} holds a {type(config).__name__}, not a net.config object")
     return config
+
+
+def zoo_resolution(net_config_path: str | os.PathLike) -> int | None:
+    """The input size the model zoo gives a specialized network: `image_size` of the `run.config`
+    beside its `net.config` (the largest, where training used several), or None without one."""
+    path = os.path.join(os.path.dirname(os.path.abspath(net_config_path)), "run.config")
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as file:
+            size = json.load(file)["image_size"]
+        return int(max(size) if isinstance(size, (list, tuple)) else size)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise ConfigError(f"cannot read image_size from {path} ({error}): give --resolution") from None
