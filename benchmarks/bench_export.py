@@ -213,11 +213,13 @@ def main():
             "width_mult": args.width_mult,
             "note": "MobileNetV3Large's Keras graph uses TF ops for hard-sigmoid, so the int8-friendly rewrite does not apply to it",
             "why int8 is not faster here": (
-                "ablation on this CPU (same subnet, CPU time at 1 thread): with every hard activation replaced by ReLU "
-                "and the SE blocks removed, int8 still runs as fast as fp32 (10.0 vs 9.8 ms): XNNPACK's int8 1x1 "
-                "convolutions are ~2x faster than fp32 but its int8 depthwise convolutions are slower (5x5 on 56x56x96: "
-                "0.41 vs 0.35 ms), and per-tensor quantization does not change that; the folded graph removes the "
-                "activations' extra cost (19 MULs) and so reaches parity, no more"
+                "ablation on the machine of the runs before 2026-11-27 afternoon, not repeated since (same subnet, CPU time "
+                "at 1 thread): with every hard activation replaced by ReLU and the SE blocks removed, int8 still ran as fast "
+                "as fp32 (10.0 vs 9.8 ms): XNNPACK's int8 1x1 convolutions were ~2x faster than fp32 but its int8 depthwise "
+                "convolutions slower (5x5 on 56x56x96: 0.41 vs 0.35 ms), and per-tensor quantization did not change that. "
+                "The int8 rows keep 7x7 depthwise plain; on the AVX-only EPYC plain int8 7x7 is very slow and the export's "
+                "fastest int8 forms run 0.72-0.79x fp32's fastest on the largest MobileNetV3 / ProxylessNAS subnets "
+                "(bench_specialized.md)"
             ),
         },
         published=vars(args) == vars(parser.parse_args([])),
