@@ -13,7 +13,9 @@ so that its activation ranges, and so its int8 scales, are those of a trained
 net). "int8 plain" converts the model as it is; "int8 friendly" rewrites
 hard-swish as `(x / 6) * relu6(x + 3)` (one XNNPACK partition); "int8 friendly
 folded" is the export's default int8 graph, the `/ 6` folded into the next
-convolution.
+convolution. The kernel study also converts that int8 graph with its 7x7
+depthwise layers in each form and compares int8 and fp32, each in its
+fastest form (what `ofa-tf export` ships).
 
     python benchmarks/bench_export.py [--resolution 224] [--rounds 20] [--runs 5]
 """
@@ -50,6 +52,8 @@ def _ready_interpreter(content: bytes, threads: int):
 WINDOWED = {"fp32 7x7 as 5x5 windows": "windows5", "fp32 7x7 as 3x3 windows": "windows3",
             "fp32 7x7 as 5x5 + dilated 3x3": "dilated"}
 PER_BLOCK = "fp32 7x7 fastest form per block"
+# the export's default int8 graph with its 7x7 layers in each form (maps below 4x4 stay plain: forms.for_int8)
+INT8_WINDOWED = {f"int8 friendly folded, {mode.removeprefix('fp32 ')}": form for mode, form in WINDOWED.items()}
 
 
 def interleaved_medians_ms(contents: dict, threads: int, rounds: int, runs: int, clock: Callable[[], int]) -> dict:
@@ -124,6 +128,7 @@ def main():
     from ofa_tf._backend import keras
     from ofa_tf.data.sources import open_source
     from ofa_tf.export.quantize import calibration_images, representative_dataset
+    from ofa_tf.export.forms import for_int8
     from ofa_tf.export.rewrite import rebuild
     from ofa_tf.export.tflite import convert_to_tflite, delegate_partitions
     from ofa_tf.data.pipeline import recalibration_batches
@@ -158,6 +163,9 @@ def main():
     kernel_macs = {}
     if args.kernel_study:  # uniform kernels at MobileNetV3Large's MACs: the 7x7 depthwise cost on this runtime
         exports[(ours, PER_BLOCK)] = convert_to_tflite(rebuild(subnet, depthwise_form=per_block_forms(net, config, size)))
+        for mode, form in INT8_WINDOWED.items():
+            int8_model = rebuild(subnet, int8_friendly=True, depthwise_form=for_int8(form))
+            exports[(ours, mode)] = convert_to_tflite(int8_model, "int8", calibration)
         for kernel in (3, 5, 7):
             uniform = closest_subnet(net, reference_macs, size, kernel=kernel).with_resolution(size)
             kernel_macs[kernel] = int(ofa_tf.count_macs(uniform, resolution=size, space=net.space))
@@ -191,6 +199,10 @@ def main():
         for threads, clock in ((1, "1 thread CPU time"), (2, "2 threads wall"))
     })
     if args.kernel_study:
+        fastest = {precision: min(modes, key=lambda mode: latency[ours, mode, 1]) for precision, modes in
+                   (("int8", ("int8 friendly folded", *INT8_WINDOWED)), ("fp32", ("fp32", *WINDOWED)))}
+        ratios[f"ofa-tf int8 in its fastest form ({fastest['int8']}) / fp32 in its fastest form ({fastest['fp32']}), "
+               "1 thread CPU time"] = _ratio(latency, (ours, fastest["int8"]), (ours, fastest["fp32"]), 1)
         for mode in ("fp32", *WINDOWED, PER_BLOCK):
             ratios[f"all-7x7 {mode} / all-5x5 fp32, 1 thread CPU time"] = _ratio(
                 latency, ("all-7x7 subnet", mode), ("all-5x5 subnet", "fp32"), 1)
