@@ -28,28 +28,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from bench_export import interleaved_medians_ms  # noqa: E402
 from results_io import published_run, write_results  # noqa: E402
 
-FAMILIES = {
-    "MobileNetV3 w1.0": ("OFAMobileNetV3", dict(width_mult=1.0, ks_list=[3, 5, 7], expand_ratio_list=[3, 4, 6], depth_list=[2, 3, 4])),
-    "ProxylessNAS w1.3": ("OFAProxylessNASNets", dict(width_mult=1.3, ks_list=[3, 5, 7], expand_ratio_list=[3, 4, 6], depth_list=[2, 3, 4])),
-    "ResNet50-D": ("OFAResNets", dict(depth_list=[0, 1, 2], expand_ratio_list=[0.2, 0.25, 0.35], width_mult_list=[0.65, 0.8, 1.0])),
-}
+FAMILIES = {"MobileNetV3 w1.0": "OFAMobileNetV3", "ProxylessNAS w1.3": "OFAProxylessNASNets", "ResNet50-D": "OFAResNets"}
 
 
 def _official_subnet(family: str, which: str):
-    import torch
-
     import official_oracle as oracle
 
-    name, kwargs = FAMILIES[family]
-    torch.manual_seed(0)
-    supernet = getattr(oracle.ofa_networks, name)(n_classes=1000, dropout_rate=0, **kwargs)
+    supernet = oracle.family_supernet(FAMILIES[family])
     if which == "max":
         supernet.set_max_net()
     else:
-        supernet.set_active_subnet(**_min_arch(supernet, name))
-    subnet = supernet.get_active_subnet(preserve_weight=True)
-    oracle.randomize(subnet, seed=0)
-    return subnet.eval()
+        supernet.set_active_subnet(**_min_arch(supernet, FAMILIES[family]))
+    return oracle.specialized_subnet(supernet)
 
 
 def _min_arch(supernet, name: str) -> dict:

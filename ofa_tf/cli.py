@@ -162,14 +162,15 @@ def convert_official(checkpoint: str, out: str, width_mult: float | None, net_co
         resolution = resolution or zoo_resolution(net_config) or 224
         model = from_official_specialized(config, load_official_state_dict(checkpoint), resolution)
         atomic_save_model(model, out)
+        macs = ofa_tf.count_model_macs(model)
         sidecar = os.path.splitext(out)[0] + ".net.json"  # not OUT.json: `ofa-tf export` writes that beside OUT.tflite
         atomic_write_json(sidecar, {
-            "family": model.name, "resolution": resolution, "macs": ofa_tf.count_model_macs(model),
+            "family": model.name, "resolution": resolution, "macs": macs,
             "source": {"net_config": os.path.abspath(net_config), "weights": os.path.abspath(checkpoint)},
             "net_config": config,
         })
         click.echo(f"converted {model.name} of {net_config} at {resolution} px ({model.count_params():,} parameters, "
-                   f"{ofa_tf.count_model_macs(model) / 1e6:.1f}M MACs) -> {out} (config in {sidecar})")
+                   f"{macs / 1e6:.1f}M MACs) -> {out} (config in {sidecar})")
         return
     net = from_official_checkpoint(checkpoint, width_mult=width_mult)
     ofa_tf.save_supernet(net, out, source={"official_checkpoint": os.path.abspath(checkpoint)})

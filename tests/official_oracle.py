@@ -94,6 +94,28 @@ def official_supernet(width_mult: float, n_classes: int = 1000, seed: int = 0):
     return net
 
 
+# the official supernet families as the model zoo ships them (ofa.model_zoo.ofa_net), keyed by class name
+FAMILY_SUPERNETS = {
+    "OFAMobileNetV3": dict(width_mult=1.0, ks_list=[3, 5, 7], expand_ratio_list=[3, 4, 6], depth_list=[2, 3, 4]),
+    "OFAProxylessNASNets": dict(width_mult=1.3, ks_list=[3, 5, 7], expand_ratio_list=[3, 4, 6], depth_list=[2, 3, 4]),
+    "OFAResNets": dict(depth_list=[0, 1, 2], expand_ratio_list=[0.2, 0.25, 0.35], width_mult_list=[0.65, 0.8, 1.0]),
+}
+
+
+def family_supernet(name: str, n_classes: int = 1000, dropout_rate: float = 0.0, seed: int = 0):
+    """The official supernet of family `name` (a `FAMILY_SUPERNETS` key), torch seeded with `seed`."""
+    torch.manual_seed(seed)
+    return getattr(ofa_networks, name)(n_classes=n_classes, dropout_rate=dropout_rate, **FAMILY_SUPERNETS[name])
+
+
+def specialized_subnet(supernet, seed: int = 0):
+    """The supernet's active subnet as a standalone official network, as the model zoo ships one
+    (`get_active_subnet()`), every parameter and BN buffer randomized, in eval mode."""
+    subnet = supernet.get_active_subnet(preserve_weight=True)
+    randomize(subnet, seed)
+    return subnet.eval()
+
+
 def state_dict_numpy(net) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
 
@@ -152,6 +174,8 @@ def official_recalibrate(net, config: dict, batches_nhwc: list[np.ndarray]) -> d
 __all__ = [
     "randomize",
     "official_supernet",
+    "family_supernet",
+    "specialized_subnet",
     "state_dict_numpy",
     "official_logits",
     "official_subnet_counts",

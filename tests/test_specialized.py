@@ -20,26 +20,15 @@ from ofa_tf.errors import ConfigError
 from ofa_tf.export.rewrite import rebuild
 from ofa_tf.interop.official import infer_supernet_args, official_family
 
-NETWORKS = oracle.ofa_networks
-# (family, official supernet, resolution: 132 gives odd feature maps, ResNets' ceil-mode pooling included)
-FAMILIES = [
-    ("mbv3", lambda: NETWORKS.OFAMobileNetV3(n_classes=10, dropout_rate=0.1, width_mult=1.0, ks_list=[3, 5, 7],
-                                            expand_ratio_list=[3, 4, 6], depth_list=[2, 3, 4]), 160),
-    ("proxyless", lambda: NETWORKS.OFAProxylessNASNets(n_classes=10, dropout_rate=0.1, width_mult=1.3, ks_list=[3, 5, 7],
-                                                      expand_ratio_list=[3, 4, 6], depth_list=[2, 3, 4]), 132),
-    ("resnet50", lambda: NETWORKS.OFAResNets(n_classes=10, dropout_rate=0.1, depth_list=[0, 1, 2],
-                                            expand_ratio_list=[0.2, 0.25, 0.35], width_mult_list=[0.65, 0.8, 1.0]), 132),
-]
+# (family, official supernet class, resolution: 132 gives odd feature maps, ResNets' ceil-mode pooling included)
+FAMILIES = [("mbv3", "OFAMobileNetV3", 160), ("proxyless", "OFAProxylessNASNets", 132), ("resnet50", "OFAResNets", 132)]
 
 
-def _official_specialized(make_supernet, tmp_path, seed: int):
+def _official_specialized(supernet_class: str, tmp_path, seed: int):
     """A random official subnet saved as the zoo ships one: (supernet, subnet, net.config path, weights path)."""
-    torch.manual_seed(seed)
-    supernet = make_supernet()
+    supernet = oracle.family_supernet(supernet_class, n_classes=10, dropout_rate=0.1, seed=seed)
     supernet.sample_active_subnet()
-    subnet = supernet.get_active_subnet(preserve_weight=True)
-    oracle.randomize(subnet, seed)
-    subnet.eval()
+    subnet = oracle.specialized_subnet(supernet, seed)
     config_path, weights_path = tmp_path / "net.config", tmp_path / "init"
     config_path.write_text(json.dumps(subnet.config))
     torch.save({"state_dict": subnet.state_dict()}, weights_path)
@@ -50,11 +39,10 @@ def _convert(*args):
     return CliRunner().invoke(main, ["convert-official", *[str(a) for a in args]])
 
 
-@pytest.mark.parametrize("family, make_supernet, resolution", FAMILIES, ids=[f[0] for f in FAMILIES])
-def test_specialized_network_gives_the_official_logits(family, make_supernet, resolution, tmp_path):
-    supernet, subnet, config_path, weights_path = _official_specialized(make_supernet, tmp_path, seed=len(family))
+@pytest.mark.parametrize("family, supernet_class, resolution", FAMILIES, ids=[f[0] for f in FAMILIES])
+def test_specialized_network_gives_the_official_logits(family, supernet_class, resolution, tmp_path):
+    supernet, subnet, config_path, weights_path = _official_specialized(supernet_class, tmp_path, seed=len(family))
     # the family shows in the tensor names; a checkpoint ofa-tf cannot load as a supernet says what to do instead
-    supernet_class = type(supernet).__name__
     assert official_family(supernet.state_dict()) == supernet_class
     assert official_family(subnet.state_dict()) == "specialized"
     if supernet_class != "OFAMobileNetV3":
