@@ -20,8 +20,8 @@ from ofa_tf.errors import ConfigError
 from ofa_tf.export.rewrite import rebuild
 from ofa_tf.interop.official import infer_supernet_args, official_family
 
-# (family, official supernet class, resolution: 132 gives odd feature maps, ResNets' ceil-mode pooling included)
-FAMILIES = [("mbv3", "OFAMobileNetV3", 160), ("proxyless", "OFAProxylessNASNets", 132), ("resnet50", "OFAResNets", 132)]
+# (family, official supernet class, resolution: 100 gives odd feature maps (25, 13, 7), ResNets' ceil-mode pooling included)
+FAMILIES = [("mbv3", "OFAMobileNetV3", 96), ("proxyless", "OFAProxylessNASNets", 100), ("resnet50", "OFAResNets", 100)]
 
 
 def _official_specialized(supernet_class: str, tmp_path, seed: int):
