@@ -23,6 +23,12 @@ def centre_crop_bounds(kernel_size: int, sub_kernel_size: int) -> tuple[int, int
     return centre - deviation, centre + deviation + 1
 
 
+def centre_crop_taps(kernel_size: int, sub_kernel_size: int) -> list[int]:
+    """Row-major indices, in a flattened `kernel_size`² kernel, of its centred `sub_kernel_size`² window."""
+    start, end = centre_crop_bounds(kernel_size, sub_kernel_size)
+    return [row * kernel_size + column for row in range(start, end) for column in range(start, end)]
+
+
 def depthwise_conv2d(inputs: tf.Tensor, kernel: tf.Tensor, strides: Sequence[int], padding) -> tf.Tensor:
     """`tf.nn.depthwise_conv2d` whose kernel gradient is exactly zero for an empty batch.
 
@@ -88,19 +94,19 @@ class ElasticDepthwiseConv2D(keras.layers.Layer):
 
     def active_kernel(self, channels, kernel_size: int) -> tf.Tensor:
         """The (k, k, channels, 1) kernel used for `kernel_size`."""
-        return self._kernels(channels, kernel_size)[0]
+        return tf.reshape(self._flat_kernels(channels, kernel_size)[0], (kernel_size, kernel_size, -1, 1))
 
-    def _kernels(self, channels, smallest: int | None = None) -> list[tf.Tensor]:
+    def _flat_kernels(self, channels, smallest: int | None = None) -> list[tf.Tensor]:
         """The kernels of every size down to `smallest` (default: all), smallest first,
-        each the transformed centre of the next larger one."""
-        kernel = leading(self.kernel, [None, None, channels])
+        each flattened to (k * k, channels) and the transformed centre of the next larger one."""
+        largest = self.max_kernel_size
+        kernel = tf.reshape(leading(self.kernel, [None, None, channels]), (largest * largest, -1))
         sizes = [k for k in self.kernel_size_list if smallest is None or k >= smallest]
         kernels = [kernel]
         for big, small in zip(reversed(sizes[1:]), reversed(sizes[:-1])):
-            start, end = centre_crop_bounds(big, small)
-            crop = tf.reshape(kernel[start:end, start:end], (small * small, -1))
+            crop = tf.gather(kernel, centre_crop_taps(big, small))
             matrix = tf.convert_to_tensor(self.transform_matrices[transform_matrix_name(big, small)])
-            kernel = tf.reshape(tf.matmul(matrix, crop), (small, small, -1, 1))
+            kernel = tf.matmul(matrix, crop)
             kernels.insert(0, kernel)
         return kernels
 
@@ -114,17 +120,15 @@ class ElasticDepthwiseConv2D(keras.layers.Layer):
 
     def _selected_kernel(self, channels, kernel_index) -> tuple[tf.Tensor, tf.Tensor]:
         """(kernel, size) for an int32 index, without control flow: every size is
-        computed (a few small matmuls), zero-padded to the largest, and the chosen
-        one's centre is sliced out, so the convolution runs at the chosen size."""
-        largest = self.max_kernel_size
-        padded = [
-            tf.pad(kernel, [[(largest - k) // 2] * 2, [(largest - k) // 2] * 2, [0, 0], [0, 0]])
-            for k, kernel in zip(self.kernel_size_list, self._kernels(channels))
-        ]
-        size = tf.gather(tf.constant(self.kernel_size_list, tf.int32), kernel_index)
-        offset = (largest - size) // 2
-        chosen = tf.gather(tf.stack(padded), kernel_index)
-        return tf.slice(chosen, tf.stack([offset, offset, 0, 0]), tf.stack([size, size, -1, -1])), size
+        computed (a few small matmuls), the flattened kernels are concatenated and
+        the chosen one's rows are sliced out, so the convolution runs at the chosen
+        size (few graph ops, which keeps tracing and the first call short)."""
+        sizes = tf.constant(self.kernel_size_list, tf.int32)
+        starts = tf.constant(np.cumsum([0] + [k * k for k in self.kernel_size_list[:-1]]), tf.int32)
+        size = tf.gather(sizes, kernel_index)
+        taps = tf.slice(tf.concat(self._flat_kernels(channels), 0), tf.stack([tf.gather(starts, kernel_index), 0]),
+                        tf.stack([size * size, -1]))
+        return tf.reshape(taps, tf.stack([size, size, -1, 1])), size
 
     def _convolve(self, inputs, kernel, size):
         """Depthwise convolution with symmetric `size // 2` padding (`size` an int or int32 tensor)."""
