@@ -108,15 +108,13 @@ def build_layer_model(supernet: Any, spec: LayerSpec) -> Any:
     """
     from ofa_tf._backend import keras
     from ofa_tf.extract import _SubnetBuilder
-    from ofa_tf.layers.activations import KERAS_ACTIVATION
 
     space = supernet.space
     builder = _SubnetBuilder(keras, supernet.bn_momentum, supernet.bn_epsilon)
     inputs = keras.layers.Input(spec.input_shape, name="features")
     x = inputs
     if spec.kind == "Conv":
-        x = builder.conv(x, "first_conv", space.first_conv_channels, 3, supernet.first_conv, strides=2)
-        x = builder.bn_act(x, "first_conv", supernet.first_conv_bn, "h_swish")
+        x = builder.stem(x, supernet)
     elif spec.kind == "expanded_conv":
         if spec.block == FIRST_BLOCK:
             block_spec, block = space.first_block(), supernet.first_block
@@ -124,15 +122,11 @@ def build_layer_model(supernet: Any, spec: LayerSpec) -> Any:
             block_spec, block = space.blocks[spec.block], supernet.blocks[spec.block]
         x = builder.mbconv(x, "block", block_spec, block, spec.kernel_size, spec.mid)
     elif spec.kind == "Conv_1":
-        x = builder.conv(x, "final_expand", space.final_expand_channels, 1, supernet.final_expand_conv)
-        x = builder.bn_act(x, "final_expand", supernet.final_expand_bn, "h_swish")
+        x = builder.final_expand(x, supernet)
     elif spec.kind == "AvgPool2D":
         x = builder.apply(keras.layers.GlobalAveragePooling2D(keepdims=True, name="pool"), x)
     elif spec.kind == "Conv_2":
-        x = builder.conv(x, "feature_mix", space.feature_mix_channels, 1, supernet.feature_mix_conv)
-        x = builder.apply(keras.layers.Activation(KERAS_ACTIVATION["h_swish"], name="feature_mix_act"), x)
+        x = builder.feature_mix(x, supernet)
     else:
-        x = builder.apply(keras.layers.Flatten(name="flatten"), x)
-        weights = supernet.classifier.sliced_weights(x.shape[-1], space.n_classes)
-        x = builder.apply(keras.layers.Dense(space.n_classes, name="classifier"), x, weights)
+        x = builder.classifier(builder.apply(keras.layers.Flatten(name="flatten"), x), supernet)
     return keras.Model(inputs, x, name=spec.kind)

@@ -63,6 +63,27 @@ class _SubnetBuilder:
             x = self.layers.Add(name=f"{name}_add")([shortcut, x])
         return x
 
+    # the fixed layers around the elastic blocks, shared with the latency-table layer models
+    def stem(self, x, supernet):
+        """First conv (3x3, stride 2) + BN + h-swish."""
+        x = self.conv(x, "first_conv", supernet.space.first_conv_channels, 3, supernet.first_conv, strides=2)
+        return self.bn_act(x, "first_conv", supernet.first_conv_bn, "h_swish")
+
+    def final_expand(self, x, supernet):
+        """Final 1x1 expand conv + BN + h-swish."""
+        x = self.conv(x, "final_expand", supernet.space.final_expand_channels, 1, supernet.final_expand_conv)
+        return self.bn_act(x, "final_expand", supernet.final_expand_bn, "h_swish")
+
+    def feature_mix(self, x, supernet):
+        """1x1 feature-mix conv (no BN) + h-swish on the pooled features."""
+        x = self.conv(x, "feature_mix", supernet.space.feature_mix_channels, 1, supernet.feature_mix_conv)
+        return self.apply(self.layers.Activation(KERAS_ACTIVATION["h_swish"], name="feature_mix_act"), x)
+
+    def classifier(self, x, supernet):
+        """The linear classifier on flat features."""
+        weights = supernet.classifier.sliced_weights(x.shape[-1], supernet.space.n_classes)
+        return self.apply(self.layers.Dense(supernet.space.n_classes, name="classifier"), x, weights)
+
     def squeeze_excite(self, x, name, source):
         channels = x.shape[-1]
         mid = se_mid_channels(channels)
@@ -96,8 +117,7 @@ def extract_subnet(
     layers = builder.layers
     size = config.resolution
     inputs = layers.Input((size, size, 3), name="image")
-    x = builder.conv(inputs, "first_conv", space.first_conv_channels, 3, supernet.first_conv, strides=2)
-    x = builder.bn_act(x, "first_conv", supernet.first_conv_bn, "h_swish")
+    x = builder.stem(inputs, supernet)
     first = space.first_block()
     x = builder.mbconv(x, "first_block", first, supernet.first_block, 3, first.in_channels)
     active = space.active_block_mask(config.d)[0]
@@ -105,14 +125,11 @@ def extract_subnet(
         if active[spec.index]:
             mid = spec.mid_channels[space.expand_ratio_list.index(config.e[spec.index])]
             x = builder.mbconv(x, f"blocks_{spec.index}", spec, supernet.blocks[spec.index], config.ks[spec.index], mid)
-    x = builder.conv(x, "final_expand", space.final_expand_channels, 1, supernet.final_expand_conv)
-    x = builder.bn_act(x, "final_expand", supernet.final_expand_bn, "h_swish")
+    x = builder.final_expand(x, supernet)
     x = builder.apply(layers.GlobalAveragePooling2D(keepdims=True, name="pool"), x)
-    x = builder.conv(x, "feature_mix", space.feature_mix_channels, 1, supernet.feature_mix_conv)
-    x = builder.apply(layers.Activation(KERAS_ACTIVATION["h_swish"], name="feature_mix_act"), x)
+    x = builder.feature_mix(x, supernet)
     x = builder.apply(layers.Flatten(name="flatten"), x)
     if supernet.dropout_rate > 0:
         x = builder.apply(layers.Dropout(supernet.dropout_rate, name="dropout"), x)
-    weights = supernet.classifier.sliced_weights(x.shape[-1], space.n_classes)
-    outputs = builder.apply(layers.Dense(space.n_classes, name="classifier"), x, weights)
+    outputs = builder.classifier(x, supernet)
     return lib.Model(inputs, outputs, name=name or "ofa_subnet")
