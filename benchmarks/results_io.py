@@ -44,8 +44,23 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
         "cpu": platform.processor() or platform.machine(),
+        "cpu_model": _cpuinfo("model name"),
+        "cpu_vector_flags": " ".join(sorted(set(_cpuinfo("flags").split()) & VECTOR_FLAGS)),
         "cpu_count": os.cpu_count(),
     }
+
+
+# the instruction sets that decide which TF / XNNPACK kernels run (figures differ with them)
+VECTOR_FLAGS = {"sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8"}
+
+
+def _cpuinfo(field: str) -> str:
+    """The first `field` of /proc/cpuinfo ("" where there is none, e.g. not Linux)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return ""
+    return next((line.split(":", 1)[1].strip() for line in lines if line.split(":")[0].strip() == field), "")
 
 
 def write_results(
