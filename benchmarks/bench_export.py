@@ -112,6 +112,32 @@ def _ratio(latency: dict, a: tuple, b: tuple, threads: int) -> float:
     return round(latency[(*a, threads)] / latency[(*b, threads)], 3)
 
 
+def benchmark_subnet(width_mult: float, size: int, calibration_count: int = 32):
+    """MobileNetV3Large (random weights) and the ofa-tf subnet closest to its MACs, BN recalibrated on
+    bundled images (random weights with real activation ranges, so int8 scales as in a trained net).
+
+    Returns:
+        (reference model, supernet, subnet config, extracted subnet, representative dataset).
+    """
+    import ofa_tf
+    from ofa_tf._backend import keras
+    from ofa_tf.data.pipeline import recalibration_batches
+    from ofa_tf.data.sources import open_source
+    from ofa_tf.export.quantize import calibration_images, representative_dataset
+    from ofa_tf.training.bn_recalibration import recalibrate_bn
+
+    reference = keras.applications.MobileNetV3Large(
+        weights=None, input_shape=(size, size, 3), alpha=width_mult, include_preprocessing=False, classes=1000
+    )
+    net = ofa_tf.OFAMobileNetV3(width_mult=width_mult, n_classes=1000)
+    net.build((None, None, None, 3))
+    config = closest_subnet(net, ofa_tf.count_model_macs(reference), size).with_resolution(size)
+    source = open_source(None)
+    recalibrate_bn(net, recalibration_batches(source.recalibration_images(256, 0), 64, size, 0), config)
+    calibration = representative_dataset(calibration_images(source, size, calibration_count))
+    return reference, net, config, ofa_tf.extract_subnet(net, config), calibration
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resolution", type=int, default=224)
@@ -125,29 +151,14 @@ def main():
     args = parser.parse_args()
 
     import ofa_tf
-    from ofa_tf._backend import keras
-    from ofa_tf.data.sources import open_source
-    from ofa_tf.export.quantize import calibration_images, representative_dataset
     from ofa_tf.export.forms import for_int8
     from ofa_tf.export.rewrite import rebuild
     from ofa_tf.export.tflite import convert_to_tflite, delegate_partitions
-    from ofa_tf.data.pipeline import recalibration_batches
-    from ofa_tf.training.bn_recalibration import recalibrate_bn
 
     size = args.resolution
-    reference = keras.applications.MobileNetV3Large(
-        weights=None, input_shape=(size, size, 3), alpha=args.width_mult, include_preprocessing=False, classes=1000
-    )
+    reference, net, config, subnet, calibration = benchmark_subnet(args.width_mult, size)
     reference_macs = ofa_tf.count_model_macs(reference)
-    net = ofa_tf.OFAMobileNetV3(width_mult=args.width_mult, n_classes=1000)
-    net.build((None, None, None, 3))
-    config = closest_subnet(net, reference_macs, size).with_resolution(size)
-    # random weights with BN statistics of real images: activation ranges (and so int8 scales) as in a trained net
-    source = open_source(None)
-    recalibrate_bn(net, recalibration_batches(source.recalibration_images(256, 0), 64, size, 0), config)
-    subnet = ofa_tf.extract_subnet(net, config)
     subnet_macs = ofa_tf.count_macs(config, resolution=size, space=net.space)
-    calibration = representative_dataset(calibration_images(source, size, 32))
 
     ours, theirs = "ofa-tf subnet", "MobileNetV3Large"
     friendly = rebuild(subnet, int8_friendly=True, fold_scales=False)

@@ -21,7 +21,7 @@ import click
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_export import WINDOWED, closest_subnet, interleaved_medians_ms  # noqa: E402
+from bench_export import WINDOWED, benchmark_subnet, interleaved_medians_ms  # noqa: E402
 from results_io import published_run, write_results  # noqa: E402
 
 # name -> (input H = W at 224 px, channels, layer); spatial sizes scale with --scale
@@ -60,25 +60,13 @@ def _op_model(size: int, channels: int, layer: tuple):
 
 def _subnet_exports(calibration_count: int) -> dict:
     """fp32 / int8 / int8 with float depthwise of the bench_export subnet, in their fastest forms."""
-    import ofa_tf
-    from ofa_tf._backend import keras, tf
-    from ofa_tf.data.pipeline import recalibration_batches
-    from ofa_tf.data.sources import open_source
+    from ofa_tf._backend import tf
     from ofa_tf.export.forms import for_int8
-    from ofa_tf.export.quantize import calibration_images, representative_dataset
     from ofa_tf.export.rewrite import rebuild
     from ofa_tf.export.tflite import convert_to_tflite
-    from ofa_tf.training.bn_recalibration import recalibrate_bn
 
     size = 224
-    reference = keras.applications.MobileNetV3Large(weights=None, input_shape=(size, size, 3), include_preprocessing=False)
-    net = ofa_tf.OFAMobileNetV3(width_mult=1.0, n_classes=1000)
-    net.build((None, None, None, 3))
-    config = closest_subnet(net, ofa_tf.count_model_macs(reference), size).with_resolution(size)
-    source = open_source(None)
-    recalibrate_bn(net, recalibration_batches(source.recalibration_images(256, 0), 64, size, 0), config)
-    subnet = ofa_tf.extract_subnet(net, config)
-    calibration = representative_dataset(calibration_images(source, size, calibration_count))
+    _, _, _, subnet, calibration = benchmark_subnet(1.0, size, calibration_count)
     form = WINDOWED["fp32 7x7 as 5x5 + dilated 3x3"]
     int8_model = rebuild(subnet, int8_friendly=True, depthwise_form=for_int8(form))
 
