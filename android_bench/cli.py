@@ -146,8 +146,14 @@ def model(model_file: str, enable_op_profiling: bool, json_path: str | None, **o
         click.echo(f"  {op.node_type:40s} {op.avg_ms:9.3f} ms {op.percent:6.2f}%  x{op.times_called}")
 
 
+_ARCH_OPTION = click.option(
+    "--arch", type=click.Choice(["mbv3", "proxyless"]), default="mbv3", show_default=True, help="Supernet family."
+)
+
+
 @bench.command()
 @_device_options
+@_ARCH_OPTION
 @click.option("--width-mult", type=float, default=1.0, show_default=True, help="Supernet width multiplier.")
 @click.option("--resolutions", default="160,176,192,208,224", show_default=True, help="Comma-separated resolutions.")
 @click.option("--n-classes", type=int, default=1000, show_default=True, help="Classifier outputs.")
@@ -166,7 +172,7 @@ def model(model_file: str, enable_op_profiling: bool, json_path: str | None, **o
     "the fastest is recorded and `ofa-tf export --target` applies it.",
 )
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Table to write, luts/NAME.yaml.")
-def lut(width_mult: float, resolutions: str, n_classes: int, quantize: str | None, depthwise_forms: str, out_path: str,
+def lut(arch: str, width_mult: float, resolutions: str, n_classes: int, quantize: str | None, depthwise_forms: str, out_path: str,
         **options):
     """Build a latency lookup table (official OFA YAML) by timing one small model per key.
 
@@ -185,7 +191,9 @@ def lut(width_mult: float, resolutions: str, n_classes: int, quantize: str | Non
 
     settings, backend = _open_backend(options)
     forms = tuple(form.strip() for form in depthwise_forms.split(",") if form.strip())
-    config = LutConfig(width_mult, _resolutions(resolutions), n_classes, quantize, options["device"], settings, forms)
+    config = LutConfig(
+        width_mult, _resolutions(resolutions), n_classes, quantize, options["device"], settings, forms, family=arch
+    )
     with _progress("LUT") as update:
         card = build_lut(config, backend, out_path, on_progress=update)
     click.echo(
@@ -198,12 +206,13 @@ def lut(width_mult: float, resolutions: str, n_classes: int, quantize: str | Non
 @_device_options
 @click.option("--lut", "lut_path", required=True, type=click.Path(exists=True, dir_okay=False), help="LUT YAML.")
 @click.option("--n", "n_subnets", type=int, default=50, show_default=True, help="Random subnets to measure.")
+@_ARCH_OPTION
 @click.option("--width-mult", type=float, default=1.0, show_default=True, help="Width the LUT was built for.")
 @click.option("--resolution", type=int, default=224, show_default=True, help="Input resolution of the subnets.")
 @click.option("--n-classes", type=int, default=1000, show_default=True, help="Classifier outputs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Subnet sampling seed.")
 @click.option("--out", "out_prefix", default=None, help="Report prefix (default: beside the LUT, NAME.validate_R).")
-def validate(lut_path, n_subnets, width_mult, resolution, n_classes, seed, out_prefix, **options):
+def validate(lut_path, n_subnets, arch, width_mult, resolution, n_classes, seed, out_prefix, **options):
     """Compare LUT sums with measured whole-subnet latencies (r, ρ, MAPE, scatter plot, correction).
 
     Each subnet is exported as `ofa-tf export --target LUT` would: every 7x7
@@ -218,7 +227,7 @@ def validate(lut_path, n_subnets, width_mult, resolution, n_classes, seed, out_p
     _import_library()
     from ofa_tf.android_bench.validate import ValidateConfig, validate_lut, write_report
 
-    config = ValidateConfig(lut_path, width_mult, resolution, n_subnets, n_classes, seed)
+    config = ValidateConfig(lut_path, width_mult, resolution, n_subnets, n_classes, seed, family=arch)
     _, backend = _open_backend(options)
     with _progress("validate") as update:
         validation = validate_lut(config, backend, on_progress=update)

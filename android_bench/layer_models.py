@@ -5,11 +5,10 @@ model is the slice of an extracted subnet the key stands for, built by
 `ofa_tf.extract._SubnetBuilder` from supernet weights, so a whole subnet is
 exactly the concatenation of its keys' models:
 
-- `Conv`: first conv (stride 2) + BN + h-swish;
+- `Conv`: first conv (stride 2) + BN + activation;
 - `expanded_conv`: one MBConv block (expand, depthwise, SE, project, residual);
-- `Conv_1`: final expand 1x1 conv + BN + h-swish;
+- the head convs of the family (`Conv_1`, `Conv_2`: 1x1 conv, BN where it has one, activation);
 - `AvgPool2D`: global average pooling;
-- `Conv_2`: feature-mix 1x1 conv + h-swish;
 - `Logits`: flatten + classifier.
 """
 
@@ -18,10 +17,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterable
 
-from ofa_tf.nas.latency_table import all_keys, block_keys, expanded_conv_key, fixed_keys
+from ofa_tf.families import HeadConv
+from ofa_tf.nas.latency_table import FIRST_BLOCK_LAYER, all_keys, block_keys, expanded_conv_key, fixed_layers
 from ofa_tf.space import SearchSpace
 
-FIXED_KINDS = ("Conv", "expanded_conv", "Conv_1", "AvgPool2D", "Conv_2", "Logits")
 FIRST_BLOCK = -1
 
 
@@ -31,11 +30,12 @@ class LayerSpec:
 
     Args:
         key: the latency-table key.
-        kind: one of `FIXED_KINDS`.
+        kind: the key's prefix (`Conv`, `expanded_conv`, `Conv_1`, `AvgPool2D`, `Conv_2`, `Logits`).
         input_shape: (height, width, channels) of the model input.
         block: elastic block index, `FIRST_BLOCK` for the fixed first block, None otherwise.
         kernel_size: depthwise kernel size (blocks only).
         mid: middle channels (blocks only).
+        head: the head conv a `Conv_1` / `Conv_2` key stands for.
     """
 
     key: str
@@ -44,28 +44,18 @@ class LayerSpec:
     block: int | None = None
     kernel_size: int = 0
     mid: int = 0
+    head: HeadConv | None = None
 
 
 def _fixed_specs(space: SearchSpace, resolution: int) -> list[LayerSpec]:
-    f1 = space.conv_output_size(resolution, 2)
-    final = space.final_feature_size(resolution)
     first = space.first_block()
-    shapes = [
-        (resolution, resolution, 3),
-        (f1, f1, space.first_conv_channels),
-        (final, final, space.blocks[-1].out_channels),
-        (final, final, space.final_expand_channels),
-        (1, 1, space.final_expand_channels),
-        (1, 1, space.feature_mix_channels),
-    ]
     specs = []
-    for key, kind, shape in zip(fixed_keys(space, resolution), FIXED_KINDS, shapes):
-        if key.split("-")[0] != kind:
-            raise RuntimeError(f"latency-table key {key} is not a {kind} key: fixed_keys changed its order")
-        if kind == "expanded_conv":
+    for key, shape, layer in fixed_layers(space, resolution):
+        kind = key.split("-")[0]
+        if layer == FIRST_BLOCK_LAYER:
             specs.append(LayerSpec(key, kind, shape, FIRST_BLOCK, kernel_size=3, mid=first.mid_channels[0]))
         else:
-            specs.append(LayerSpec(key, kind, shape))
+            specs.append(LayerSpec(key, kind, shape, head=layer if isinstance(layer, HeadConv) else None))
     return specs
 
 
@@ -103,7 +93,7 @@ def build_layer_model(supernet: Any, spec: LayerSpec) -> Any:
     """The Keras model of one key, with `supernet`'s weights.
 
     Args:
-        supernet: a built `OFAMobileNetV3` of the table's width and class count.
+        supernet: a built supernet of the table's family, width and class count.
         spec: from `layer_specs`.
     """
     from ofa_tf._backend import keras
@@ -121,12 +111,10 @@ def build_layer_model(supernet: Any, spec: LayerSpec) -> Any:
         else:
             block_spec, block = space.blocks[spec.block], supernet.blocks[spec.block]
         x = builder.mbconv(x, "block", block_spec, block, spec.kernel_size, spec.mid)
-    elif spec.kind == "Conv_1":
-        x = builder.final_expand(x, supernet)
+    elif spec.head is not None:
+        x = builder.head_conv(x, supernet, spec.head)
     elif spec.kind == "AvgPool2D":
-        x = builder.apply(keras.layers.GlobalAveragePooling2D(keepdims=True, name="pool"), x)
-    elif spec.kind == "Conv_2":
-        x = builder.feature_mix(x, supernet)
+        x = builder.pool(x)
     else:
         x = builder.classifier(builder.apply(keras.layers.Flatten(name="flatten"), x), supernet)
     return keras.Model(inputs, x, name=spec.kind)

@@ -59,6 +59,7 @@ class LutConfig:
         device: "host", "adb" or "adb:SERIAL".
         settings: benchmark run settings.
         depthwise_forms: forms each key with a depthwise kernel above 5x5 is timed in.
+        family: the supernet family ("mbv3", "proxyless").
     """
 
     width_mult: float = 1.0
@@ -68,6 +69,7 @@ class LutConfig:
     device: str = "host"
     settings: BenchSettings = BenchSettings()
     depthwise_forms: tuple[str, ...] = tuple(FORMS)
+    family: str = "mbv3"
 
     def __post_init__(self) -> None:
         if self.quantize not in QUANTIZE_MODES:
@@ -79,7 +81,9 @@ class LutConfig:
 
     @property
     def space(self) -> SearchSpace:
-        return SearchSpace(width_mult=self.width_mult, n_classes=self.n_classes, resolutions=self.resolutions)
+        return SearchSpace(
+            width_mult=self.width_mult, n_classes=self.n_classes, resolutions=self.resolutions, family=self.family
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -90,6 +94,7 @@ class LutConfig:
     def same_table(self, other: dict[str, Any]) -> bool:
         """Whether a card's config measures the same keys the same way (resolutions may differ)."""
         mine = {k: v for k, v in self.to_dict().items() if k != "resolutions"}
+        other = {"family": "mbv3", **other}  # cards written before families existed
         return mine == {k: v for k, v in other.items() if k != "resolutions"}
 
 
@@ -197,7 +202,7 @@ def build_lut(
     Returns:
         The card saved as `NAME.json`: config, device, counts, build seconds.
     """
-    from ofa_tf.networks import OFAMobileNetV3
+    from ofa_tf.networks import supernet_class
 
     out = Path(out)
     specs = layer_specs(config.space, config.resolutions)
@@ -212,7 +217,7 @@ def build_lut(
     }
     start = time.perf_counter()
     if todo:
-        supernet = OFAMobileNetV3(width_mult=config.width_mult, n_classes=config.n_classes)
+        supernet = supernet_class(config.family)(width_mult=config.width_mult, n_classes=config.n_classes)
         supernet.build((None, None, None, 3))
     for number, spec in enumerate(todo, start=1):
         entries[spec.key] = measure_key(build_layer_model(supernet, spec), spec, config, backend)

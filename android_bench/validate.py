@@ -37,6 +37,7 @@ class ValidateConfig:
         n: number of random subnets.
         n_classes: classifier outputs the LUT was built for.
         seed: subnet sampling seed.
+        family: the supernet family the LUT was built for ("mbv3", "proxyless").
     """
 
     lut: str
@@ -45,6 +46,7 @@ class ValidateConfig:
     n: int = 50
     n_classes: int = 1000
     seed: int = 0
+    family: str = "mbv3"
 
     def __post_init__(self) -> None:
         if self.n < 3:
@@ -104,9 +106,11 @@ def validate_lut(config: ValidateConfig, backend: Backend, on_progress: Progress
     from ofa_tf.export.rewrite import rebuild
     from ofa_tf.export.tflite import convert_to_tflite
     from ofa_tf.extract import extract_subnet
-    from ofa_tf.networks import OFAMobileNetV3
+    from ofa_tf.networks import supernet_class
 
-    space = SearchSpace(width_mult=config.width_mult, n_classes=config.n_classes, resolutions=(config.resolution,))
+    space = SearchSpace(
+        width_mult=config.width_mult, n_classes=config.n_classes, resolutions=(config.resolution,), family=config.family
+    )
     table = LatencyTable.from_yaml(space, config.lut)
     if not table.covers(config.resolution):
         raise ConfigError(
@@ -114,7 +118,7 @@ def validate_lut(config: ValidateConfig, backend: Backend, on_progress: Progress
             f"{config.resolution} px: build them with `ofa-tf bench lut` or pass the table's --width-mult/--resolution"
         )
     forms = TableForms(table.entries, config.lut)
-    net = OFAMobileNetV3(width_mult=config.width_mult, n_classes=config.n_classes)
+    net = supernet_class(config.family)(width_mult=config.width_mult, n_classes=config.n_classes)
     net.build((None, None, None, 3))
     rng = np.random.default_rng(config.seed)
     subnets = tuple(space.sample(rng).with_resolution(config.resolution) for _ in range(config.n))

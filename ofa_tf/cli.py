@@ -78,17 +78,25 @@ def main(debug: bool):
     """
 
 
+_ARCH_OPTION = click.option(
+    "--arch", type=click.Choice(["mbv3", "proxyless"]), default=None,
+    help="Supernet family: mbv3 (OFA-MobileNetV3, default) or proxyless (OFA-ProxylessNAS).",
+)
+
+
 @main.command()
-@click.option("--width-mult", type=float, default=1.0, show_default=True, help="Supernet width multiplier.")
+@click.option("--width-mult", type=float, default=None, help="Supernet width multiplier (default: the released one, 1.0 / 1.3).")
 @click.option("--resolution", type=int, default=224, show_default=True, help="Input resolution for the MAC counts.")
 @click.option("--n-classes", type=int, default=1000, show_default=True, help="Classifier outputs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random subnet shown.")
-def info(width_mult: float, resolution: int, n_classes: int, seed: int):
+@_ARCH_OPTION
+def info(width_mult: float | None, resolution: int, n_classes: int, seed: int, arch: str | None):
     """Print the search space and the MACs/params of the min, max and a random subnet.
 
     \b
-    Example:
+    Examples:
       ofa-tf info --width-mult 1.0 --resolution 160
+      ofa-tf info --arch proxyless
     """
     import numpy as np
 
@@ -98,12 +106,17 @@ def info(width_mult: float, resolution: int, n_classes: int, seed: int):
     ofa_tf = _import_library()
     if resolution < 8:
         raise ofa_tf.ConfigError(f"--resolution {resolution} is too small: use at least 8 pixels, e.g. 224")
-    space = ofa_tf.SearchSpace(width_mult=width_mult, n_classes=n_classes)
+    from ofa_tf.families import get_family
+
+    family = get_family(arch or "mbv3")
+    width_mult = family.default_width_mult if width_mult is None else width_mult
+    space = ofa_tf.SearchSpace(width_mult=width_mult, n_classes=n_classes, family=family.name)
     console = Console()
-    console.print(f"OFA-MobileNetV3 w{width_mult}: widths {list(space.stage_widths)}")
+    console.print(f"{family.title} w{width_mult}: widths {list(space.stage_widths)}")
     console.print(
         f"kernel {list(space.ks_list)}, expand {list(space.expand_ratio_list)}, depth {list(space.depth_list)}, "
-        f"{space.n_blocks} elastic blocks in {space.n_stages} stages"
+        f"{space.n_blocks} elastic blocks in {space.n_stages} stages "
+        f"(blocks per stage {list(space.stage_block_counts)}, depth choices where the count is {space.max_depth})"
     )
     console.print(
         f"subnets: {space.n_subnets:.3e} (x {len(space.resolutions)} resolutions "
@@ -176,13 +189,13 @@ def convert_official(checkpoint: str, out: str, width_mult: float | None, net_co
     ofa_tf.save_supernet(net, out, source={"official_checkpoint": os.path.abspath(checkpoint)})
     space = net.space
     click.echo(
-        f"converted {checkpoint}: OFA-MobileNetV3 w{space.width_mult}, {space.n_classes} classes, "
+        f"converted {checkpoint}: {space.family_spec.title} w{space.width_mult}, {space.n_classes} classes, "
         f"kernels {list(space.ks_list)}, depths {list(space.depth_list)} -> {out}"
     )
 
 
 # Options whose flag is not `--` + the field name with dashes.
-_FLAG_NAMES = {"max_steps_per_phase": "--max-steps", "checkpoint_every": "--checkpoint-every"}
+_FLAG_NAMES = {"max_steps_per_phase": "--max-steps", "checkpoint_every": "--checkpoint-every", "family": "--arch"}
 
 
 class _RichReporter:
@@ -248,6 +261,7 @@ def _strategy(distribute: str):
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Run folder to create.")
 @click.option("--preset", type=click.Choice(["cifar", "paper"]), default="cifar", show_default=True)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, help="YAML/JSON overrides.")
+@_ARCH_OPTION
 @click.option("--width-mult", type=float, default=None)
 @click.option("--resolutions", default=None, help="Comma-separated elastic resolutions, e.g. 24,28,32.")
 @click.option("--batch-size", type=int, default=None, help="Global batch size.")
@@ -266,7 +280,7 @@ def _strategy(distribute: str):
     "--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
     help="Continue a run where it stopped (--max-steps and --checkpoint-every may change).",
 )
-def train(data, out_dir, preset, config_file, width_mult, resolutions, batch_size, max_steps, phases, teacher, seed, checkpoint_every, mixed_precision, deterministic, distribute, resume_dir):
+def train(data, out_dir, preset, config_file, arch, width_mult, resolutions, batch_size, max_steps, phases, teacher, seed, checkpoint_every, mixed_precision, deterministic, distribute, resume_dir):
     """Train an OFA supernet with progressive shrinking and knowledge distillation.
 
     \b
@@ -274,6 +288,7 @@ def train(data, out_dir, preset, config_file, width_mult, resolutions, batch_siz
       ofa-tf train --preset cifar --out runs/cifar
       ofa-tf train --resume runs/cifar          # after an interruption
       ofa-tf train --resume runs/quick --max-steps 50   # extend a smoke run
+      ofa-tf train --arch proxyless --out runs/proxyless
     """
     _import_library(initialize_devices=distribute != "multi-worker")
     from pathlib import Path
@@ -284,7 +299,7 @@ def train(data, out_dir, preset, config_file, width_mult, resolutions, batch_siz
     from ofa_tf.training.trainer import ProgressiveShrinkingTrainer, load_run_config
 
     flags = dict(
-        data=data, width_mult=width_mult, resolutions=resolutions, batch_size=batch_size,
+        data=data, family=arch, width_mult=width_mult, resolutions=resolutions, batch_size=batch_size,
         max_steps_per_phase=max_steps, seed=seed, checkpoint_every=checkpoint_every, teacher=teacher,
         mixed_precision=mixed_precision, deterministic=deterministic,
     )

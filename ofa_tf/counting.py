@@ -19,8 +19,24 @@ from typing import Any, Sequence
 import numpy as np
 
 from ofa_tf.nas.block_tables import sum_block_table, sum_per_resolution
-from ofa_tf.space import ArchIndices, SearchSpace, SubnetConfig, se_mid_channels
+from ofa_tf.families import POOL
+from ofa_tf.space import ArchIndices, BlockSpec, SearchSpace, SubnetConfig, se_mid_channels
 from ofa_tf.errors import ConfigError
+
+
+def _mbconv_cost(space: SearchSpace, spec: BlockSpec, kernel_size: int, mid: int, size: int | None) -> int:
+    """MACs of one MBConv block at input `size`, or its parameters when `size` is None."""
+    se_mid = se_mid_channels(mid)
+    if size is None:
+        cost = spec.in_channels * mid + 2 * mid if spec.has_expand else 0  # expand conv + BN
+        cost += kernel_size * kernel_size * mid + 2 * mid  # depthwise + BN
+        cost += 2 * mid * se_mid + se_mid + mid if spec.use_se else 0
+        return cost + mid * spec.out_channels + 2 * spec.out_channels  # project + BN
+    out_size = space.conv_output_size(size, spec.stride)
+    cost = size * size * spec.in_channels * mid if spec.has_expand else 0
+    cost += out_size * out_size * mid * kernel_size * kernel_size
+    cost += 2 * mid * se_mid if spec.use_se else 0
+    return cost + out_size * out_size * mid * spec.out_channels
 
 
 def _block_costs(space: SearchSpace, resolution: int | None) -> np.ndarray:
@@ -30,38 +46,30 @@ def _block_costs(space: SearchSpace, resolution: int | None) -> np.ndarray:
     for spec, size in zip(space.blocks, sizes):
         for ki, k in enumerate(space.ks_list):
             for ei, mid in enumerate(spec.mid_channels):
-                se_mid = se_mid_channels(mid)
-                if resolution is None:
-                    cost = spec.in_channels * mid + 2 * mid  # expand conv + BN
-                    cost += k * k * mid + 2 * mid  # depthwise + BN
-                    cost += 2 * mid * se_mid + se_mid + mid if spec.use_se else 0
-                    cost += mid * spec.out_channels + 2 * spec.out_channels  # project + BN
-                else:
-                    out_size = space.conv_output_size(size, spec.stride)
-                    cost = size * size * spec.in_channels * mid
-                    cost += out_size * out_size * mid * k * k
-                    cost += 2 * mid * se_mid if spec.use_se else 0
-                    cost += out_size * out_size * mid * spec.out_channels
-                table[spec.index, ki, ei] = cost
+                table[spec.index, ki, ei] = _mbconv_cost(space, spec, k, mid, size)
     return table
 
 
 def _fixed_cost(space: SearchSpace, resolution: int | None) -> int:
-    """MACs (or params when resolution is None) of the layers outside the elastic blocks."""
-    c0, c1 = space.first_conv_channels, space.first_block_channels
-    last = space.blocks[-1].out_channels
-    c7, c8, n = space.final_expand_channels, space.feature_mix_channels, space.n_classes
-    if resolution is None:
-        return (
-            27 * c0 + 2 * c0  # first conv + BN
-            + 9 * c0 + 2 * c0 + c0 * c1 + 2 * c1  # first block
-            + last * c7 + 2 * c7  # final expand + BN
-            + c7 * c8  # feature mix (no bias, no BN)
-            + c8 * n + n  # classifier
-        )
-    f1 = space.conv_output_size(resolution, 2)
-    final = space.final_feature_size(resolution)
-    return f1 * f1 * 27 * c0 + f1 * f1 * (9 * c0 + c0 * c1) + final * final * last * c7 + c7 * c8 + c8 * n
+    """MACs (or params when resolution is None) of the layers outside the elastic blocks:
+    the stem conv, the first block, the head convs and the classifier."""
+    family, c0 = space.family_spec, space.first_conv_channels
+    stem_size = None if resolution is None else space.stem_output_size(resolution)
+    first = space.first_block()
+    cost = 27 * c0 + 2 * c0 if resolution is None else stem_size * stem_size * 27 * c0  # 3x3 conv (+ BN)
+    cost += _mbconv_cost(space, first, 3, first.mid_channels[0], stem_size)
+    size = None if resolution is None else space.final_feature_size(resolution)
+    channels = space.blocks[-1].out_channels
+    for conv in family.head_sequence:
+        if conv == POOL:
+            size = None if resolution is None else 1
+            continue
+        out_channels = space.head_width(conv)
+        cost += channels * out_channels * (1 if size is None else size * size)
+        cost += 2 * out_channels if size is None and conv.use_bn else 0
+        channels = out_channels
+    n = space.n_classes
+    return int(cost + channels * n + (n if resolution is None else 0))
 
 
 class EfficiencyTable:

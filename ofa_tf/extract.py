@@ -12,6 +12,7 @@ from typing import Any
 
 from ofa_tf._backend import keras
 from ofa_tf.layers.activations import KERAS_ACTIVATION
+from ofa_tf.families import POOL, HeadConv
 from ofa_tf.space import BlockSpec, SubnetConfig, se_mid_channels
 
 
@@ -65,19 +66,21 @@ class _SubnetBuilder:
 
     # the fixed layers around the elastic blocks, shared with the latency-table layer models
     def stem(self, x, supernet):
-        """First conv (3x3, stride 2) + BN + h-swish."""
-        x = self.conv(x, "first_conv", supernet.space.first_conv_channels, 3, supernet.first_conv, strides=2)
-        return self.bn_act(x, "first_conv", supernet.first_conv_bn, "h_swish")
+        """First conv (3x3) + BN + the family's activation."""
+        stem = supernet.space.family_spec.stem_stage
+        x = self.conv(x, "first_conv", supernet.space.first_conv_channels, 3, supernet.first_conv, strides=stem.stride)
+        return self.bn_act(x, "first_conv", supernet.first_conv_bn, stem.activation)
 
-    def final_expand(self, x, supernet):
-        """Final 1x1 expand conv + BN + h-swish."""
-        x = self.conv(x, "final_expand", supernet.space.final_expand_channels, 1, supernet.final_expand_conv)
-        return self.bn_act(x, "final_expand", supernet.final_expand_bn, "h_swish")
+    def head_conv(self, x, supernet, conv: HeadConv):
+        """One 1x1 head conv (`conv.name`: final_expand, feature_mix) + BN where it has one + activation."""
+        channels = supernet.space.head_width(conv)
+        x = self.conv(x, conv.name, channels, 1, getattr(supernet, f"{conv.name}_conv"))
+        if conv.use_bn:
+            return self.bn_act(x, conv.name, getattr(supernet, f"{conv.name}_bn"), conv.activation)
+        return self.apply(self.layers.Activation(KERAS_ACTIVATION[conv.activation], name=f"{conv.name}_act"), x)
 
-    def feature_mix(self, x, supernet):
-        """1x1 feature-mix conv (no BN) + h-swish on the pooled features."""
-        x = self.conv(x, "feature_mix", supernet.space.feature_mix_channels, 1, supernet.feature_mix_conv)
-        return self.apply(self.layers.Activation(KERAS_ACTIVATION["h_swish"], name="feature_mix_act"), x)
+    def pool(self, x):
+        return self.apply(self.layers.GlobalAveragePooling2D(keepdims=True, name="pool"), x)
 
     def classifier(self, x, supernet):
         """The linear classifier on flat features."""
@@ -105,7 +108,7 @@ def extract_subnet(
     the supernet's rate (inactive at inference).
 
     Args:
-        supernet: an `OFAMobileNetV3`.
+        supernet: an `OFAMobileNetV3` or `OFAProxylessNASNets`.
         config: the subnet; `config.resolution` fixes the input size (None: any size).
         lib: the Keras module to build with (`keras`, or `tf_keras` for QAT).
         name: model name.
@@ -125,9 +128,8 @@ def extract_subnet(
         if active[spec.index]:
             mid = spec.mid_channels[space.expand_ratio_list.index(config.e[spec.index])]
             x = builder.mbconv(x, f"blocks_{spec.index}", spec, supernet.blocks[spec.index], config.ks[spec.index], mid)
-    x = builder.final_expand(x, supernet)
-    x = builder.apply(layers.GlobalAveragePooling2D(keepdims=True, name="pool"), x)
-    x = builder.feature_mix(x, supernet)
+    for conv in space.family_spec.head_sequence:
+        x = builder.pool(x) if conv == POOL else builder.head_conv(x, supernet, conv)
     x = builder.apply(layers.Flatten(name="flatten"), x)
     if supernet.dropout_rate > 0:
         x = builder.apply(layers.Dropout(supernet.dropout_rate, name="dropout"), x)

@@ -1,10 +1,11 @@
-"""The OFA-MobileNetV3 search space, described once.
+"""The search space of an OFA supernet, described once.
 
 Every other part of ofa-tf reads the architecture from here: the supernet
-builds its layers from `SearchSpace.blocks`, the extractor walks the same
-list, the MAC/parameter counter sums over it, the latency-table keys and the
-accuracy-predictor encoding enumerate it. Constants follow the official
-`ofa` package (`elastic_nn/networks/ofa_mbv3.py`).
+builds its layers from `SearchSpace.blocks` and the family's stem and head
+(`ofa_tf.families`), the extractor walks the same list, the MAC/parameter
+counter sums over it, the latency-table keys and the accuracy-predictor
+encoding enumerate it. Constants follow the official `ofa` package
+(`elastic_nn/networks/ofa_mbv3.py`, `ofa_proxyless.py`).
 """
 
 from __future__ import annotations
@@ -16,12 +17,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ofa_tf.errors import ConfigError
+from ofa_tf.families import Family, HeadConv, get_family
 
-BASE_STAGE_WIDTH = (16, 16, 24, 40, 80, 112, 160, 960, 1280)
-# Index 0 is the fixed first block, 1..5 the elastic stages.
-STRIDE_STAGES = (1, 2, 2, 2, 1, 2)
-ACT_STAGES = ("relu", "relu", "relu", "h_swish", "h_swish", "h_swish")
-SE_STAGES = (False, False, True, False, True, True)
 CHANNEL_DIVISIBLE = 8
 SE_REDUCTION = 4
 DEFAULT_RESOLUTIONS = tuple(range(128, 225, 4))
@@ -72,6 +69,11 @@ class BlockSpec:
     @property
     def max_mid_channels(self) -> int:
         return max(self.mid_channels)
+
+    @property
+    def has_expand(self) -> bool:
+        """Whether it has a 1x1 expand conv (not for expand ratio 1 only, e.g. the first block)."""
+        return self.mid_channels != (self.in_channels,)
 
     @property
     def has_residual(self) -> bool:
@@ -159,15 +161,16 @@ def _leaning_choice(rng: np.random.Generator, level: np.ndarray, k: int, count: 
 
 @dataclasses.dataclass(frozen=True)
 class SearchSpace:
-    """OFA-MobileNetV3 search space.
+    """The search space of an OFA supernet of MBConv blocks.
 
     Args:
-        width_mult: width multiplier applied to `BASE_STAGE_WIDTH`.
+        width_mult: width multiplier applied to the family's base widths.
         ks_list: elastic depthwise kernel sizes.
         expand_ratio_list: elastic expand ratios.
         depth_list: elastic stage depths.
         resolutions: input resolutions the search may choose.
         n_classes: classifier outputs.
+        family: the fixed structure, a name of `ofa_tf.families.FAMILIES` ("mbv3", "proxyless").
     """
 
     width_mult: float = 1.0
@@ -176,8 +179,10 @@ class SearchSpace:
     depth_list: tuple[int, ...] = (2, 3, 4)
     resolutions: tuple[int, ...] = DEFAULT_RESOLUTIONS
     n_classes: int = 1000
+    family: str = "mbv3"
 
     def __post_init__(self) -> None:
+        get_family(self.family)
         for name in ("ks_list", "expand_ratio_list", "depth_list", "resolutions"):
             values = getattr(self, name)
             if isinstance(values, (int, float)):
@@ -201,57 +206,81 @@ class SearchSpace:
 
     # ----- widths and blocks -------------------------------------------------
     @property
+    def family_spec(self) -> Family:
+        """The family's fixed structure (stem, first block, stages, head)."""
+        return get_family(self.family)
+
+    def _width(self, base: int) -> int:
+        return make_divisible(base * self.width_mult, CHANNEL_DIVISIBLE)
+
+    @property
     def stage_widths(self) -> tuple[int, ...]:
-        """Channel widths: first conv, first block, 5 stages, final expand, feature mix."""
-        return tuple(make_divisible(w * self.width_mult, CHANNEL_DIVISIBLE) for w in BASE_STAGE_WIDTH)
+        """Channel widths: first conv, first block, the elastic stages, the head convs."""
+        family = self.family_spec
+        stages = (family.stem_stage, family.first_block_stage) + family.elastic_stages
+        return tuple(self._width(stage.width) for stage in stages) + self.head_channels
 
     @property
     def first_conv_channels(self) -> int:
-        return self.stage_widths[0]
+        return self._width(self.family_spec.stem_stage.width)
 
     @property
     def first_block_channels(self) -> int:
-        return self.stage_widths[1]
+        return self._width(self.family_spec.first_block_stage.width)
 
     @property
-    def final_expand_channels(self) -> int:
-        return self.stage_widths[7]
+    def head_channels(self) -> tuple[int, ...]:
+        """Output channels of each head conv (`family_spec.head`)."""
+        return tuple(self.head_width(conv) for conv in self.family_spec.head)
+
+    def head_width(self, conv: HeadConv) -> int:
+        """Output channels of one head conv."""
+        return self._width(conv.width)
 
     @property
-    def feature_mix_channels(self) -> int:
-        return self.stage_widths[8]
+    def classifier_in_channels(self) -> int:
+        return self.head_channels[-1]
 
     @property
     def n_stages(self) -> int:
-        return len(STRIDE_STAGES) - 1
+        return len(self.family_spec.stages)
 
     @property
     def max_depth(self) -> int:
         return max(self.depth_list)
 
     @property
+    def fixed_depths(self) -> tuple[int | None, ...]:
+        """Per stage, its fixed block count, or None where the depth is a choice."""
+        return tuple(stage.blocks for stage in self.family_spec.elastic_stages)
+
+    @property
+    def stage_block_counts(self) -> tuple[int, ...]:
+        """Blocks the supernet holds per stage."""
+        return tuple(self.max_depth if fixed is None else fixed for fixed in self.fixed_depths)
+
+    @property
     def n_blocks(self) -> int:
-        return self.n_stages * self.max_depth
+        return sum(self.stage_block_counts)
 
     @property
     def blocks(self) -> tuple[BlockSpec, ...]:
-        """The elastic blocks in order (20 for depth_list up to 4)."""
-        widths = self.stage_widths
+        """The elastic blocks in order (20 for OFA-MobileNetV3 with depths up to 4)."""
         specs = []
         in_channels = self.first_block_channels
-        for stage in range(self.n_stages):
-            out_channels = widths[stage + 2]
-            for depth_index in range(self.max_depth):
+        for stage_index, (stage, count) in enumerate(zip(self.family_spec.elastic_stages, self.stage_block_counts)):
+            out_channels = self._width(stage.width)
+            for depth_index in range(count):
                 specs.append(
                     BlockSpec(
                         index=len(specs),
-                        stage=stage,
+                        stage=stage_index,
                         depth_index=depth_index,
                         in_channels=in_channels,
                         out_channels=out_channels,
-                        stride=STRIDE_STAGES[stage + 1] if depth_index == 0 else 1,
-                        activation=ACT_STAGES[stage + 1],
-                        use_se=SE_STAGES[stage + 1],
+                        stride=stage.stride if depth_index == 0 else 1,
+                        activation=stage.activation,
+                        use_se=stage.use_se,
                         mid_channels=tuple(
                             make_divisible(round(in_channels * e), CHANNEL_DIVISIBLE)
                             for e in self.expand_ratio_list
@@ -262,16 +291,17 @@ class SearchSpace:
         return tuple(specs)
 
     def first_block(self) -> BlockSpec:
-        """The fixed first MBConv block (kernel 3, expand 1, ReLU, no SE)."""
+        """The fixed first MBConv block (kernel 3, expand 1)."""
+        stage = self.family_spec.first_block_stage
         return BlockSpec(
             index=-1,
             stage=-1,
             depth_index=0,
             in_channels=self.first_conv_channels,
             out_channels=self.first_block_channels,
-            stride=STRIDE_STAGES[0],
-            activation=ACT_STAGES[0],
-            use_se=SE_STAGES[0],
+            stride=stage.stride,
+            activation=stage.activation,
+            use_se=stage.use_se,
             mid_channels=(self.first_conv_channels,),
         )
 
@@ -281,10 +311,12 @@ class SearchSpace:
         """Output size of a conv with symmetric `k // 2` padding."""
         return (size - 1) // stride + 1
 
+    def stem_output_size(self, resolution: int) -> int:
+        return self.conv_output_size(resolution, self.family_spec.stem_stage.stride)
+
     def block_input_sizes(self, resolution: int) -> tuple[int, ...]:
         """Feature-map size entering each elastic block at `resolution`."""
-        size = self.conv_output_size(resolution, 2)  # first conv
-        size = self.conv_output_size(size, STRIDE_STAGES[0])  # first block
+        size = self.conv_output_size(self.stem_output_size(resolution), self.first_block().stride)
         sizes = []
         for spec in self.blocks:
             sizes.append(size)
@@ -300,20 +332,26 @@ class SearchSpace:
     def n_subnets(self) -> int:
         """Number of distinct architectures (resolution excluded)."""
         per_block = len(self.ks_list) * len(self.expand_ratio_list)
-        per_stage = sum(per_block**d for d in self.depth_list)
-        return per_stage**self.n_stages
+        total = 1
+        for fixed in self.fixed_depths:
+            total *= per_block**fixed if fixed is not None else sum(per_block**d for d in self.depth_list)
+        return total
 
     # ----- configs ---------------------------------------------------------
+    def stage_depths(self, depth: int) -> tuple[int, ...]:
+        """`depth` for every stage whose depth is a choice, the fixed count elsewhere."""
+        return tuple(depth if fixed is None else fixed for fixed in self.fixed_depths)
+
     def max_config(self, resolution: int | None = None) -> SubnetConfig:
         n = self.n_blocks
         return SubnetConfig(
-            (max(self.ks_list),) * n, (max(self.expand_ratio_list),) * n, (self.max_depth,) * self.n_stages, resolution
+            (max(self.ks_list),) * n, (max(self.expand_ratio_list),) * n, self.stage_depths(self.max_depth), resolution
         )
 
     def min_config(self, resolution: int | None = None) -> SubnetConfig:
         n = self.n_blocks
         return SubnetConfig(
-            (min(self.ks_list),) * n, (min(self.expand_ratio_list),) * n, (min(self.depth_list),) * self.n_stages, resolution
+            (min(self.ks_list),) * n, (min(self.expand_ratio_list),) * n, self.stage_depths(min(self.depth_list)), resolution
         )
 
     def normalize(
@@ -326,7 +364,9 @@ class SearchSpace:
         """Builds a validated config from ints or lists, as upstream `set_active_subnet`.
 
         An int applies to every block (or stage); `None`, or a `None` entry,
-        keeps the value of `base` (the max net when `base` is None).
+        keeps the value of `base` (the max net when `base` is None). A stage of a
+        fixed block count runs its blocks whatever its depth entry (upstream's
+        `min(len(stage), d)`).
         """
         base = base or self.max_config()
 
@@ -338,10 +378,11 @@ class SearchSpace:
                 raise ConfigError(f"{name} has {len(values)} entries, expected {length}")
             return tuple(current[i] if v is None else v for i, v in enumerate(values))
 
+        depths = expand("d", d, base.d, self.n_stages)
         config = SubnetConfig(
             ks=expand("ks", ks, base.ks, self.n_blocks),
             e=expand("e", e, base.e, self.n_blocks),
-            d=expand("d", d, base.d, self.n_stages),
+            d=tuple(v if fixed is None else fixed for v, fixed in zip(depths, self.fixed_depths)),
             resolution=base.resolution,
         )
         self.validate(config)
@@ -357,7 +398,10 @@ class SearchSpace:
             if len(values) != length:
                 raise ConfigError(f"{name} has {len(values)} entries, expected {length}")
             for i, v in enumerate(values):
-                if v not in allowed:
+                fixed = self.fixed_depths[i] if name == "d" else None
+                if fixed is not None and v != fixed:
+                    raise ConfigError(f"d[{i}]={v}: stage {i} has a fixed depth of {fixed}")
+                if fixed is None and v not in allowed:
                     raise ConfigError(f"{name}[{i}]={v} is not in {name} choices {list(allowed)}")
         if check_resolution and config.resolution not in self.resolutions:
             raise ConfigError(
@@ -382,7 +426,7 @@ class SearchSpace:
         config = SubnetConfig(
             ks=tuple(int(v) for v in ks[rng.integers(0, len(ks), size=self.n_blocks)]),
             e=tuple(v.item() for v in e[rng.integers(0, len(e), size=self.n_blocks)]),
-            d=tuple(int(v) for v in rng.choice(d, size=self.n_stages)),
+            d=tuple(int(v) if fixed is None else fixed for v, fixed in zip(rng.choice(d, size=self.n_stages), self.fixed_depths)),
         )
         self.validate(config)
         return config
@@ -412,9 +456,16 @@ class SearchSpace:
         return ArchIndices(
             kernel_index=choose(len(self.ks_list), self.n_blocks),
             expand_index=choose(len(self.expand_ratio_list), self.n_blocks),
-            depth=np.asarray(self.depth_list)[choose(len(self.depth_list), self.n_stages)],
+            depth=self._with_fixed_depths(np.asarray(self.depth_list)[choose(len(self.depth_list), self.n_stages)]),
             resolution=resolution,
         )
+
+    def _with_fixed_depths(self, depth: np.ndarray) -> np.ndarray:
+        """[N, n_stages] depths with the fixed stages' columns set to their block counts."""
+        for stage, fixed in enumerate(self.fixed_depths):
+            if fixed is not None:
+                depth[:, stage] = fixed
+        return depth
 
     def to_indices(self, configs: Sequence[SubnetConfig]) -> ArchIndices:
         """Converts validated configs to index arrays."""
@@ -458,6 +509,7 @@ class SearchSpace:
             "depth_list": list(self.depth_list),
             "resolutions": list(self.resolutions),
             "n_classes": self.n_classes,
+            "family": self.family,
         }
 
     @classmethod

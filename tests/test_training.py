@@ -153,6 +153,22 @@ def test_tiny_progressive_shrinking_run(tiny_run):
     assert json.loads((run_dir / "config.json").read_text())["batch_size"] == 16
 
 
+def test_a_proxyless_supernet_trains_with_one_trace(tmp_path):
+    from ofa_tf import OFAProxylessNASNets, load_supernet
+    from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
+
+    # teacher, then the expand phase (reorganized channels, 2 subnets per step); the one-block last stage stays at depth 1
+    phases = [TINY_PHASES[0], TINY_PHASES[2]]
+    config = apply_overrides(cifar_preset(), {**TINY, "family": "proxyless", "depth_list": [2], "max_steps_per_phase": 2,
+                                              "phases": [{**p, "depth_list": [2]} for p in phases]})
+    trainer = ProgressiveShrinkingTrainer(config, tmp_path / "run")
+    results = trainer.run()
+    assert isinstance(trainer.net, OFAProxylessNASNets) and trainer.net.space.n_blocks == 11
+    assert trainer._step.experimental_get_tracing_count() == 1
+    assert {r["phase"] for r in results} == {"teacher", "expand_1"} and all(r["d"][-1] == 1 for r in results)
+    assert isinstance(load_supernet(tmp_path / "run" / "supernet"), OFAProxylessNASNets)
+
+
 def test_mixed_precision_step_runs_in_bfloat16(tmp_path):
     import keras
 

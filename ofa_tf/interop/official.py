@@ -1,4 +1,4 @@
-"""Official OFA-MobileNetV3 checkpoints (PyTorch state dicts) -> `OFAMobileNetV3`.
+"""Official OFA supernet checkpoints (PyTorch state dicts) -> `OFAMobileNetV3` / `OFAProxylessNASNets`.
 
 Every tensor is mapped explicitly (OIHW -> HWIO convs, (C,1,k,k) -> (k,k,C,1)
 depthwise kernels, SE 1x1 convs with biases, BN statistics, kernel
@@ -15,9 +15,11 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from ofa_tf.errors import ConfigError, MissingFileError
+from ofa_tf.families import FAMILIES
 from ofa_tf.space import SearchSpace
 
 _IGNORED_SUFFIXES = ("num_batches_tracked",)
+_FAMILY_OF_CLASS = {family.official_class: family.name for family in FAMILIES.values()}
 
 
 def _conv(w: np.ndarray) -> np.ndarray:  # OIHW -> HWIO
@@ -71,9 +73,10 @@ def official_key_map(net) -> dict[str, tuple[Any, Callable[[np.ndarray], np.ndar
             mapping[f"{p}.depth_conv.se.fc.expand.bias"] = (se.expand_bias, _same)
         mapping[f"{p}.point_linear.conv.conv.weight"] = (block.project_conv.kernel, _conv)
         mapping.update(_bn_entries(f"{p}.point_linear.bn.bn", block.project_bn))
-    mapping["final_expand_layer.conv.weight"] = (net.final_expand_conv.kernel, _conv)
-    mapping.update(_bn_entries("final_expand_layer.bn", net.final_expand_bn))
-    mapping["feature_mix_layer.conv.weight"] = (net.feature_mix_conv.kernel, _conv)
+    for conv in net.space.family_spec.head:  # final_expand_layer, feature_mix_layer
+        mapping[f"{conv.name}_layer.conv.weight"] = (getattr(net, f"{conv.name}_conv").kernel, _conv)
+        if conv.use_bn:
+            mapping.update(_bn_entries(f"{conv.name}_layer.bn", getattr(net, f"{conv.name}_bn")))
     mapping["classifier.linear.weight"] = (net.classifier.kernel, lambda w: w.T)
     mapping["classifier.linear.bias"] = (net.classifier.bias, _same)
     return mapping
@@ -126,45 +129,53 @@ def official_family(state_dict: Mapping[str, np.ndarray]) -> str:
 
 
 def infer_supernet_args(state_dict: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    """Width multiplier, kernel list, depth list and class count of an official state dict."""
-    family = official_family(state_dict)
-    if family in ("OFAProxylessNASNets", "OFAResNets"):
+    """Family, width multiplier, kernel list, depth list and class count of an official state dict."""
+    official_class = official_family(state_dict)
+    if official_class == "OFAResNets":
         raise ConfigError(
-            f"this is an official {family} supernet: ofa-tf loads OFA-MobileNetV3 supernets only so far "
-            "(its specialized subnets convert with: ofa-tf convert-official --specialized NET_CONFIG WEIGHTS OUT.keras)"
+            "this is an official OFAResNets supernet: ofa-tf loads OFA-MobileNetV3 and OFA-ProxylessNAS supernets "
+            "so far (its specialized subnets convert with: ofa-tf convert-official --specialized NET_CONFIG WEIGHTS OUT.keras)"
         )
-    if family == "specialized":
+    if official_class == "specialized":
         raise ConfigError(
             "this is a specialized network, not a supernet: convert it with its net.config: "
             "ofa-tf convert-official --specialized NET_CONFIG WEIGHTS OUT.keras"
         )
+    if official_class not in _FAMILY_OF_CLASS:
+        raise ConfigError("not an official OFA supernet state dict: it has no first_conv.conv.weight")
+    family = FAMILIES[_FAMILY_OF_CLASS[official_class]]
     try:
         first_conv = state_dict["first_conv.conv.weight"].shape[0]
-        final_expand = state_dict["final_expand_layer.conv.weight"].shape[0]
-        feature_mix = state_dict["feature_mix_layer.conv.weight"].shape[0]
+        head = tuple(state_dict[f"{conv.name}_layer.conv.weight"].shape[0] for conv in family.head)
         n_classes = state_dict["classifier.linear.weight"].shape[0]
         kernel = state_dict["blocks.1.conv.depth_conv.conv.conv.weight"].shape[-1]
     except KeyError as error:
-        raise ConfigError(f"not an OFA-MobileNetV3 state dict: key {error} is missing") from None
+        raise ConfigError(f"not an {family.title} state dict: key {error} is missing") from None
     n_blocks = 1 + max(int(k.split(".")[1]) for k in state_dict if k.startswith("blocks."))
-    if (n_blocks - 1) % 5:
-        raise ConfigError(f"state dict has {n_blocks} blocks; OFA-MobileNetV3 has 1 + 5 x max depth")
-    max_depth = (n_blocks - 1) // 5
+    fixed_depths = SearchSpace(family=family.name).fixed_depths
+    fixed_blocks = sum(d for d in fixed_depths if d is not None)
+    elastic_stages = sum(d is None for d in fixed_depths)
+    if (n_blocks - 1 - fixed_blocks) % elastic_stages:
+        raise ConfigError(
+            f"state dict has {n_blocks} blocks; {family.title} has 1 + {elastic_stages} x max depth + {fixed_blocks}"
+        )
+    max_depth = (n_blocks - 1 - fixed_blocks) // elastic_stages
     matrices = sorted(
         int(k.split(".")[-1].split("to")[1].split("_")[0])
         for k in state_dict
         if k.startswith("blocks.1.conv.depth_conv.conv.") and k.endswith("_matrix")
     )
     ks_list = tuple(matrices) + (kernel,)
-    widths = (first_conv, final_expand, feature_mix)
+    widths = (first_conv,) + head
     for step in range(1, 401):
         width_mult = round(step * 0.01, 2)
-        space = SearchSpace(width_mult=width_mult)
-        if (space.first_conv_channels, space.final_expand_channels, space.feature_mix_channels) == widths:
+        space = SearchSpace(width_mult=width_mult, family=family.name)
+        if (space.first_conv_channels,) + space.head_channels == widths:
             break
     else:
-        raise ConfigError(f"no width multiplier gives widths {widths}")
+        raise ConfigError(f"no width multiplier gives {family.title} widths {widths}")
     return {
+        "family": family.name,
         "width_mult": width_mult,
         "ks_list": ks_list,
         "depth_list": tuple(range(min(2, max_depth), max_depth + 1)),
@@ -179,7 +190,7 @@ def assign_official_state_dict(net, state_dict: Mapping[str, np.ndarray]) -> Non
     unknown, missing = sorted(keys - set(mapping)), sorted(set(mapping) - keys)
     if unknown or missing:
         raise ConfigError(
-            f"checkpoint does not match OFA-MobileNetV3 w{net.space.width_mult}: "
+            f"checkpoint does not match {net.space.family_spec.title} w{net.space.width_mult}: "
             f"unknown keys {unknown[:10]}{'...' if len(unknown) > 10 else ''} ({len(unknown)}), "
             f"missing keys {missing[:10]}{'...' if len(missing) > 10 else ''} ({len(missing)})"
         )
@@ -196,26 +207,34 @@ def assign_official_state_dict(net, state_dict: Mapping[str, np.ndarray]) -> Non
         variable.assign(converted[key])
 
 
-def from_official_state_dict(state_dict: Mapping[str, np.ndarray], width_mult: float | None = None, **kwargs):
-    """Builds an `OFAMobileNetV3` holding the weights of an official state dict (numpy arrays)."""
-    from ofa_tf.networks import OFAMobileNetV3
+def _current_names(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Zoo checkpoints written before upstream's rename call the MBConv `mobile_inverted_conv`."""
+    return {key.replace(".mobile_inverted_conv.", ".conv."): value for key, value in state_dict.items()}
 
+
+def from_official_state_dict(state_dict: Mapping[str, np.ndarray], width_mult: float | None = None, **kwargs):
+    """Builds the supernet (`OFAMobileNetV3` or `OFAProxylessNASNets`, inferred from the
+    tensors) holding the weights of an official state dict (numpy arrays)."""
+    from ofa_tf.networks import supernet_class
+
+    state_dict = _current_names(state_dict)
     args = infer_supernet_args(state_dict)
+    family = args.pop("family")
     if width_mult is not None:
         args["width_mult"] = width_mult
     args.update(kwargs)
-    net = OFAMobileNetV3(**args)
+    net = supernet_class(family)(**args)
     net.build((None, None, None, 3))
     assign_official_state_dict(net, state_dict)
     return net
 
 
 def from_official_checkpoint(path: str | os.PathLike, width_mult: float | None = None, **kwargs):
-    """Loads an official OFA-MobileNetV3 `.pth` checkpoint as an `OFAMobileNetV3`.
+    """Loads an official OFA supernet `.pth` checkpoint as an `OFAMobileNetV3` or `OFAProxylessNASNets`.
 
     Args:
-        path: the checkpoint (e.g. `ofa_mbv3_d234_e346_k357_w1.2`).
+        path: the checkpoint (e.g. `ofa_mbv3_d234_e346_k357_w1.2`, `ofa_proxyless_d234_e346_k357_w1.3`).
         width_mult: the width multiplier; inferred from the tensors when None.
-        **kwargs: further `OFAMobileNetV3` arguments (e.g. `dropout_rate`).
+        **kwargs: further supernet arguments (e.g. `dropout_rate`).
     """
     return from_official_state_dict(load_official_state_dict(path), width_mult=width_mult, **kwargs)

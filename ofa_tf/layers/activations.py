@@ -4,7 +4,7 @@ from ofa_tf._backend import tf
 from ofa_tf.errors import ConfigError
 
 # OFA name -> Keras activation identifier (same formulas: hard_silu = x * relu6(x + 3) / 6).
-KERAS_ACTIVATION = {"relu": "relu", "h_swish": "hard_silu", "h_sigmoid": "hard_sigmoid"}
+KERAS_ACTIVATION = {"relu": "relu", "relu6": "relu6", "h_swish": "hard_silu", "h_sigmoid": "hard_sigmoid"}
 
 
 # Both carry their derivative as a custom gradient: the same values as the
@@ -36,7 +36,7 @@ def hard_swish(x: tf.Tensor) -> tf.Tensor:
     return x * tf.nn.relu6(x + 3.0) / 6.0, gradient
 
 
-_FUNCTIONS = {"relu": tf.nn.relu, "h_swish": hard_swish, "h_sigmoid": hard_sigmoid}
+_FUNCTIONS = {"relu": tf.nn.relu, "relu6": tf.nn.relu6, "h_swish": hard_swish, "h_sigmoid": hard_sigmoid}
 
 
 def get(name: str):

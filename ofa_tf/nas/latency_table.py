@@ -18,6 +18,7 @@ import numpy as np
 import yaml
 
 from ofa_tf.errors import ConfigError, MissingFileError
+from ofa_tf.families import POOL
 from ofa_tf.nas.block_tables import sum_per_resolution
 from ofa_tf.space import ArchIndices, BlockSpec, SearchSpace, SubnetConfig
 
@@ -43,19 +44,41 @@ def expanded_conv_key(spec: BlockSpec, size: int, kernel_size: int, mid: int) ->
     )
 
 
+STEM, FIRST_BLOCK_LAYER, CLASSIFIER = "stem", "first_block", "classifier"
+
+
+def fixed_layers(space: SearchSpace, resolution: int) -> list[tuple[str, tuple[int, int, int], Any]]:
+    """(key, input shape, layer) of the layers every subnet has, in network order.
+
+    The layer is `STEM`, `FIRST_BLOCK_LAYER`, a `HeadConv` of the family, `POOL` or
+    `CLASSIFIER`. Keys: `Conv` (stem), `expanded_conv` (first block), the head convs'
+    `lut_kind` (`Conv_1`, `Conv_2`), `AvgPool2D` and `Logits`.
+    """
+    family = space.family_spec
+    stem = space.stem_output_size(resolution)
+    c0 = space.first_conv_channels
+    layers = [
+        (f"Conv-input:{_shape(resolution, resolution, 3)}-output:{_shape(stem, stem, c0)}", (resolution, resolution, 3), STEM),
+        (expanded_conv_key(space.first_block(), stem, 3, c0), (stem, stem, c0), FIRST_BLOCK_LAYER),
+    ]
+    size, channels = space.final_feature_size(resolution), space.blocks[-1].out_channels
+    for layer in family.head_sequence:
+        if layer == POOL:
+            key = f"AvgPool2D-input:{_shape(size, size, channels)}-output:{_shape(1, 1, channels)}"
+            layers.append((key, (size, size, channels), POOL))
+            size = 1
+            continue
+        out = space.head_width(layer)
+        key = f"{layer.lut_kind}-input:{_shape(size, size, channels)}-output:{_shape(size, size, out)}"
+        layers.append((key, (size, size, channels), layer))
+        channels = out
+    layers.append((f"Logits-input:{_shape(1, 1, channels)}-output:{space.n_classes}", (1, 1, channels), CLASSIFIER))
+    return layers
+
+
 def fixed_keys(space: SearchSpace, resolution: int) -> list[str]:
     """Keys of the layers every subnet has: first conv, first block, head."""
-    f1 = space.conv_output_size(resolution, 2)
-    final = space.final_feature_size(resolution)
-    last, c7, c8 = space.blocks[-1].out_channels, space.final_expand_channels, space.feature_mix_channels
-    return [
-        f"Conv-input:{_shape(resolution, resolution, 3)}-output:{_shape(f1, f1, space.first_conv_channels)}",
-        expanded_conv_key(space.first_block(), f1, 3, space.first_conv_channels),
-        f"Conv_1-input:{_shape(final, final, last)}-output:{_shape(final, final, c7)}",
-        f"AvgPool2D-input:{_shape(final, final, c7)}-output:{_shape(1, 1, c7)}",
-        f"Conv_2-input:{_shape(1, 1, c7)}-output:{_shape(1, 1, c8)}",
-        f"Logits-input:{_shape(1, 1, c8)}-output:{space.n_classes}",
-    ]
+    return [key for key, _, _ in fixed_layers(space, resolution)]
 
 
 def block_keys(space: SearchSpace, resolution: int) -> list[list[list[str]]]:

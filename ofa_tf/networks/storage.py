@@ -1,8 +1,8 @@
 """Saving and loading a supernet as a folder: weights + a JSON card.
 
 Layout of a supernet folder:
-    supernet.weights.h5   Keras weights of `OFAMobileNetV3`
-    supernet.json         {"config": constructor args, "source": ..., "versions": ...}
+    supernet.weights.h5   Keras weights of the supernet
+    supernet.json         {"kind": its class, "config": constructor args, "source": ..., "versions": ...}
 Both files are written atomically (temporary file, then rename).
 """
 
@@ -18,15 +18,25 @@ from typing import Any, Sequence
 from ofa_tf._backend import keras, tf
 from ofa_tf.errors import ConfigError, MissingFileError
 from ofa_tf.io import atomic_write_json
+from ofa_tf.networks.ofa_mbconv import OFAMBConvNetwork
 from ofa_tf.networks.ofa_mbv3 import OFAMobileNetV3
+from ofa_tf.networks.ofa_proxyless import OFAProxylessNASNets
 from ofa_tf.space import SearchSpace
 
 WEIGHTS_FILE = "supernet.weights.h5"
 CARD_FILE = "supernet.json"
+_CLASSES = {cls.FAMILY: cls for cls in (OFAMobileNetV3, OFAProxylessNASNets)}
+
+
+def supernet_class(family: str) -> type[OFAMBConvNetwork]:
+    """The supernet class of a family name ("mbv3", "proxyless")."""
+    if family not in _CLASSES:
+        raise ConfigError(f"unknown supernet family {family!r}: expected one of {sorted(_CLASSES)}")
+    return _CLASSES[family]
 
 
 def save_supernet(
-    net: OFAMobileNetV3,
+    net: OFAMBConvNetwork,
     directory: str | os.PathLike,
     source: dict[str, Any] | None = None,
     resolutions: Sequence[int] | None = None,
@@ -47,7 +57,7 @@ def save_supernet(
         net.save_weights(tmp_weights)
         os.replace(tmp_weights, directory / WEIGHTS_FILE)
     card = {
-        "kind": "ofa_tf.OFAMobileNetV3",
+        "kind": f"ofa_tf.{type(net).__name__}",
         "config": {k: v for k, v in net.get_config().items() if k not in ("name", "trainable", "dtype")},
         "search_space": _trained_space(net.space, resolutions).to_dict(),
         "source": source or {},
@@ -61,7 +71,7 @@ def _trained_space(space: SearchSpace, resolutions: Sequence[int] | None) -> Sea
     return space if resolutions is None else dataclasses.replace(space, resolutions=tuple(sorted(resolutions)))
 
 
-def load_supernet(directory: str | os.PathLike) -> OFAMobileNetV3:
+def load_supernet(directory: str | os.PathLike) -> OFAMBConvNetwork:
     """Loads a supernet folder written by `save_supernet` (or `ofa-tf convert-official`)."""
     directory = Path(directory)
     card_path, weights_path = directory / CARD_FILE, directory / WEIGHTS_FILE
@@ -72,7 +82,8 @@ def load_supernet(directory: str | os.PathLike) -> OFAMobileNetV3:
         )
     try:
         card = json.loads(card_path.read_text())
-        net = OFAMobileNetV3(**card["config"])
+        family = card.get("search_space", {}).get("family", "mbv3")
+        net = supernet_class(family)(**card["config"])
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise ConfigError(f"{card_path} is not a valid supernet card ({error})") from None
     net.build((None, None, None, 3))

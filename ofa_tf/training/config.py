@@ -15,6 +15,7 @@ import os
 from typing import Any, Sequence
 
 from ofa_tf.errors import ConfigError, MissingFileError
+from ofa_tf.families import get_family
 
 
 
@@ -58,6 +59,7 @@ class TrainConfig:
 
     Args:
         data: "bundled", a folder of class sub-folders of images, TFRecord files, or "tfds:NAME".
+        family: the supernet family, "mbv3" (OFA-MobileNetV3) or "proxyless" (OFA-ProxylessNAS).
         width_mult: supernet width multiplier.
         ks_list / expand_ratio_list / depth_list: the supernet's elastic choices.
         resolutions: resolutions sampled per batch.
@@ -84,6 +86,7 @@ class TrainConfig:
     """
 
     data: str = "bundled"
+    family: str = "mbv3"
     width_mult: float = 1.0
     ks_list: tuple[int, ...] = (3, 5, 7)
     expand_ratio_list: tuple[int, ...] = (3, 4, 6)
@@ -265,6 +268,7 @@ def validate(config: TrainConfig) -> TrainConfig:
         raise ConfigError(f"batch_size={config.batch_size}: must be >= 1, e.g. 64")
     if config.width_mult <= 0:
         raise ConfigError(f"width_mult={config.width_mult}: must be > 0, e.g. 1.0")
+    get_family(config.family)
     if not config.phases:
         raise ConfigError("no phases to run: choose some with --phases, e.g. teacher,kernel")
     if not config.resolutions or not config.eval_resolutions:

@@ -22,8 +22,8 @@ from ofa_tf.data.pipeline import order_seed, train_dataset
 from ofa_tf.data.sources import ImageSource, open_source
 from ofa_tf.errors import ConfigError, DivergedError, MissingFileError
 from ofa_tf.io import atomic_write_json
-from ofa_tf.networks import OFAMobileNetV3, load_supernet, save_supernet
-from ofa_tf.space import SubnetConfig
+from ofa_tf.networks import OFAMBConvNetwork, load_supernet, save_supernet, supernet_class
+from ofa_tf.space import SearchSpace, SubnetConfig
 from ofa_tf.training.config import PhaseConfig, TrainConfig
 from ofa_tf.training.evaluation import SubnetEvaluator, preserved_bn_statistics
 from ofa_tf.training.graph_options import graph_rewrites_off
@@ -124,13 +124,13 @@ class ProgressiveShrinkingTrainer:
         self._evaluator = None
 
     # ----- construction ---------------------------------------------------------
-    def _new_supernet(self, dropout_rate: float) -> OFAMobileNetV3:
+    def _new_supernet(self, dropout_rate: float) -> OFAMBConvNetwork:
         c = self.config
         previous = keras.mixed_precision.global_policy()
         if c.mixed_precision:  # layers take the policy when constructed; other models are unaffected
             keras.mixed_precision.set_global_policy("mixed_bfloat16")
         try:
-            net = OFAMobileNetV3(
+            net = supernet_class(c.family)(
                 width_mult=c.width_mult,
                 ks_list=c.ks_list,
                 expand_ratio_list=c.expand_ratio_list,
@@ -425,7 +425,7 @@ class ProgressiveShrinkingTrainer:
         rows, measured = [], {}
         with preserved_bn_statistics(self.net):
             for resolution in config.eval_resolutions:
-                for label, subnet in _min_mid_max(phase, self.net.space.n_blocks, self.net.space.n_stages):
+                for label, subnet in _min_mid_max(phase, self.net.space):
                     if (subnet, resolution) not in measured:  # e.g. the teacher phase: min = mid = max
                         measured[subnet, resolution] = evaluator.top1(
                             subnet, resolution, self.source.test_examples(), recalibrate=recalibrate
@@ -453,7 +453,7 @@ class ProgressiveShrinkingTrainer:
         self._summary_writer.flush()
 
 
-def _min_mid_max(phase: PhaseConfig, n_blocks: int, n_stages: int) -> list[tuple[str, SubnetConfig]]:
+def _min_mid_max(phase: PhaseConfig, space: SearchSpace) -> list[tuple[str, SubnetConfig]]:
     def pick(values, which):
         values = sorted(values)
         return {"min": values[0], "mid": values[len(values) // 2], "max": values[-1]}[which]
@@ -462,9 +462,9 @@ def _min_mid_max(phase: PhaseConfig, n_blocks: int, n_stages: int) -> list[tuple
         (
             which,
             SubnetConfig(
-                ks=(pick(phase.ks_list, which),) * n_blocks,
-                e=(pick(phase.expand_ratio_list, which),) * n_blocks,
-                d=(pick(phase.depth_list, which),) * n_stages,
+                ks=(pick(phase.ks_list, which),) * space.n_blocks,
+                e=(pick(phase.expand_ratio_list, which),) * space.n_blocks,
+                d=space.stage_depths(pick(phase.depth_list, which)),
             ),
         )
         for which in ("min", "mid", "max")
