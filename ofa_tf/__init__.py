@@ -14,6 +14,7 @@ _EXPORTS = {
     "OFAError": "ofa_tf.errors",
     "OFAMobileNetV3": "ofa_tf.networks",
     "OFAProxylessNASNets": "ofa_tf.networks",
+    "OFAResNets": "ofa_tf.networks",
     "SearchSpace": "ofa_tf.space",
     "SubnetConfig": "ofa_tf.space",
     "make_divisible": "ofa_tf.space",

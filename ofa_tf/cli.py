@@ -84,19 +84,62 @@ _ARCH_OPTION = click.option(
 )
 
 
+def _describe_space(arch: str, width_mult: float | None, n_classes: int):
+    """(space, lines describing it, config -> (MACs, params) at a resolution) for `ofa-tf info`."""
+    import ofa_tf
+
+    if arch == "resnet50":
+        from ofa_tf.resnet_space import BASE_DEPTHS, ResNetSpace, count_resnet_costs
+
+        if width_mult is not None:
+            raise ofa_tf.ConfigError("--width-mult is for mbv3/proxyless: ResNet50-D's widths are choices of each subnet")
+        space = ResNetSpace(n_classes=n_classes)
+        lines = [
+            f"OFA-ResNet50-D: stem widths {list(space.stem_mid_widths)} / {list(space.stem_widths)}, "
+            f"stage widths {[list(space.stage_widths(s)) for s in range(space.n_stages)]}",
+            f"depth {list(space.depth_list)} beyond base depths {list(BASE_DEPTHS)}, expand {list(space.expand_ratio_list)}, "
+            f"width multipliers {list(space.width_mult_list)}, {space.n_blocks} bottleneck blocks in {space.n_stages} stages",
+            f"subnets: {space.n_subnets:.3e} (x {len(space.resolutions)} resolutions "
+            f"{space.resolutions[0]}..{space.resolutions[-1]} step 4)",
+        ]
+        return space, lines, lambda config, resolution: count_resnet_costs(space, config, resolution)
+    from ofa_tf.families import get_family
+
+    family = get_family(arch)
+    width_mult = family.default_width_mult if width_mult is None else width_mult
+    space = ofa_tf.SearchSpace(width_mult=width_mult, n_classes=n_classes, family=family.name)
+    lines = [
+        f"{family.title} w{width_mult}: widths {list(space.stage_widths)}",
+        f"kernel {list(space.ks_list)}, expand {list(space.expand_ratio_list)}, depth {list(space.depth_list)}, "
+        f"{space.n_blocks} elastic blocks in {space.n_stages} stages "
+        f"(blocks per stage {list(space.stage_block_counts)}, depth choices where the count is {space.max_depth})",
+        f"subnets: {space.n_subnets:.3e} (x {len(space.resolutions)} resolutions "
+        f"{space.resolutions[0]}..{space.resolutions[-1]} step 4)",
+    ]
+
+    def costs(config, resolution):
+        return ofa_tf.count_macs(config, resolution=resolution, space=space), ofa_tf.count_params(config, space=space)
+
+    return space, lines, costs
+
+
 @main.command()
 @click.option("--width-mult", type=float, default=None, help="Supernet width multiplier (default: the released one, 1.0 / 1.3).")
 @click.option("--resolution", type=int, default=224, show_default=True, help="Input resolution for the MAC counts.")
 @click.option("--n-classes", type=int, default=1000, show_default=True, help="Classifier outputs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random subnet shown.")
-@_ARCH_OPTION
-def info(width_mult: float | None, resolution: int, n_classes: int, seed: int, arch: str | None):
+@click.option(
+    "--arch", type=click.Choice(["mbv3", "proxyless", "resnet50"]), default="mbv3", show_default=True,
+    help="Supernet family: OFA-MobileNetV3, OFA-ProxylessNAS or OFA-ResNet50-D.",
+)
+def info(width_mult: float | None, resolution: int, n_classes: int, seed: int, arch: str):
     """Print the search space and the MACs/params of the min, max and a random subnet.
 
     \b
     Examples:
       ofa-tf info --width-mult 1.0 --resolution 160
       ofa-tf info --arch proxyless
+      ofa-tf info --arch resnet50
     """
     import numpy as np
 
@@ -106,30 +149,17 @@ def info(width_mult: float | None, resolution: int, n_classes: int, seed: int, a
     ofa_tf = _import_library()
     if resolution < 8:
         raise ofa_tf.ConfigError(f"--resolution {resolution} is too small: use at least 8 pixels, e.g. 224")
-    from ofa_tf.families import get_family
-
-    family = get_family(arch or "mbv3")
-    width_mult = family.default_width_mult if width_mult is None else width_mult
-    space = ofa_tf.SearchSpace(width_mult=width_mult, n_classes=n_classes, family=family.name)
+    space, lines, costs = _describe_space(arch, width_mult, n_classes)
     console = Console()
-    console.print(f"{family.title} w{width_mult}: widths {list(space.stage_widths)}")
-    console.print(
-        f"kernel {list(space.ks_list)}, expand {list(space.expand_ratio_list)}, depth {list(space.depth_list)}, "
-        f"{space.n_blocks} elastic blocks in {space.n_stages} stages "
-        f"(blocks per stage {list(space.stage_block_counts)}, depth choices where the count is {space.max_depth})"
-    )
-    console.print(
-        f"subnets: {space.n_subnets:.3e} (x {len(space.resolutions)} resolutions "
-        f"{space.resolutions[0]}..{space.resolutions[-1]} step 4)"
-    )
+    for line in lines:
+        console.print(line)
     table = Table(title=f"at {resolution}x{resolution}")
     for column in ("subnet", "MACs (M)", "params (M)"):
         table.add_column(column)
     random_config = space.sample(np.random.default_rng(seed))
     rows = [("min", space.min_config()), ("max", space.max_config()), (f"random (seed {seed})", random_config)]
     for label, config in rows:
-        macs = ofa_tf.count_macs(config, resolution=resolution, space=space)
-        params = ofa_tf.count_params(config, space=space)
+        macs, params = costs(config, resolution)
         table.add_row(label, f"{macs / 1e6:.1f}", f"{params / 1e6:.2f}")
     console.print(table)
     click.echo(f"random subnet: {random_config.to_json()}")
@@ -189,8 +219,7 @@ def convert_official(checkpoint: str, out: str, width_mult: float | None, net_co
     ofa_tf.save_supernet(net, out, source={"official_checkpoint": os.path.abspath(checkpoint)})
     space = net.space
     click.echo(
-        f"converted {checkpoint}: {space.family_spec.title} w{space.width_mult}, {space.n_classes} classes, "
-        f"kernels {list(space.ks_list)}, depths {list(space.depth_list)} -> {out}"
+        f"converted {checkpoint}: {space.summary} -> {out}"
     )
 
 

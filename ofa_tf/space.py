@@ -305,6 +305,14 @@ class SearchSpace:
             mid_channels=(self.first_conv_channels,),
         )
 
+    @property
+    def summary(self) -> str:
+        """One line naming the family, width, classes and choices."""
+        return (
+            f"{self.family_spec.title} w{self.width_mult}, {self.n_classes} classes, kernels {list(self.ks_list)}, "
+            f"expand {list(self.expand_ratio_list)}, depths {list(self.depth_list)}"
+        )
+
     # ----- spatial sizes -----------------------------------------------------
     @staticmethod
     def conv_output_size(size: int, stride: int) -> int:

@@ -45,11 +45,8 @@ def test_specialized_network_gives_the_official_logits(family, supernet_class, r
     # the family shows in the tensor names; a checkpoint ofa-tf cannot load as a supernet says what to do instead
     assert official_family(supernet.state_dict()) == supernet_class
     assert official_family(subnet.state_dict()) == "specialized"
-    if supernet_class == "OFAResNets":
-        with pytest.raises(ConfigError, match=f"official {supernet_class} supernet.*--specialized"):
-            infer_supernet_args(supernet.state_dict())
-    else:
-        assert infer_supernet_args(supernet.state_dict())["family"] == {"OFAMobileNetV3": "mbv3"}.get(supernet_class, "proxyless")
+    expected_family = {"OFAMobileNetV3": "mbv3", "OFAProxylessNASNets": "proxyless", "OFAResNets": "resnet50"}
+    assert infer_supernet_args(supernet.state_dict())["family"] == expected_family[supernet_class]
     with pytest.raises(ConfigError, match="specialized network, not a supernet.*--specialized"):
         infer_supernet_args(subnet.state_dict())
     out = tmp_path / f"{family}.keras"

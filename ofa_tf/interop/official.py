@@ -1,4 +1,4 @@
-"""Official OFA supernet checkpoints (PyTorch state dicts) -> `OFAMobileNetV3` / `OFAProxylessNASNets`.
+"""Official OFA supernet checkpoints (PyTorch state dicts) -> `OFAMobileNetV3` / `OFAProxylessNASNets` / `OFAResNets`.
 
 Every tensor is mapped explicitly (OIHW -> HWIO convs, (C,1,k,k) -> (k,k,C,1)
 depthwise kernels, SE 1x1 convs with biases, BN statistics, kernel
@@ -49,6 +49,8 @@ def _bn_entries(prefix: str, bn) -> dict[str, tuple[Any, Callable]]:
 
 def official_key_map(net) -> dict[str, tuple[Any, Callable[[np.ndarray], np.ndarray]]]:
     """Official state-dict key -> (our variable, layout conversion)."""
+    if net.space.family == "resnet50":
+        return _resnet_key_map(net)
     mapping = {"first_conv.conv.weight": (net.first_conv.kernel, _conv)}
     mapping.update(_bn_entries("first_conv.bn", net.first_conv_bn))
     first = net.first_block
@@ -79,6 +81,25 @@ def official_key_map(net) -> dict[str, tuple[Any, Callable[[np.ndarray], np.ndar
             mapping.update(_bn_entries(f"{conv.name}_layer.bn", getattr(net, f"{conv.name}_bn")))
     mapping["classifier.linear.weight"] = (net.classifier.kernel, lambda w: w.T)
     mapping["classifier.linear.bias"] = (net.classifier.bias, _same)
+    return mapping
+
+
+def _resnet_key_map(net) -> dict[str, tuple[Any, Callable[[np.ndarray], np.ndarray]]]:
+    """`OFAResNets`: dynamic layers nest their modules one level deeper (`conv.conv`, `bn.bn`)."""
+    mapping = {}
+    for index, (conv, bn) in enumerate(zip(net.stem_convs, net.stem_bns)):
+        prefix = f"input_stem.{index}" + (".conv" if index == 1 else "")  # the residual stem conv
+        mapping[f"{prefix}.conv.conv.weight"] = (conv.kernel, _conv)
+        mapping.update(_bn_entries(f"{prefix}.bn.bn", bn))
+    for index, block in enumerate(net.blocks):
+        layers = [("conv1", block.conv1, block.bn1), ("conv2", block.conv2, block.bn2), ("conv3", block.conv3, block.bn3)]
+        if block.has_downsample:
+            layers.append(("downsample", block.downsample_conv, block.downsample_bn))
+        for name, conv, bn in layers:
+            mapping[f"blocks.{index}.{name}.conv.conv.weight"] = (conv.kernel, _conv)
+            mapping.update(_bn_entries(f"blocks.{index}.{name}.bn.bn", bn))
+    mapping["classifier.linear.linear.weight"] = (net.classifier.kernel, lambda w: w.T)
+    mapping["classifier.linear.linear.bias"] = (net.classifier.bias, _same)
     return mapping
 
 
@@ -132,10 +153,7 @@ def infer_supernet_args(state_dict: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """Family, width multiplier, kernel list, depth list and class count of an official state dict."""
     official_class = official_family(state_dict)
     if official_class == "OFAResNets":
-        raise ConfigError(
-            "this is an official OFAResNets supernet: ofa-tf loads OFA-MobileNetV3 and OFA-ProxylessNAS supernets "
-            "so far (its specialized subnets convert with: ofa-tf convert-official --specialized NET_CONFIG WEIGHTS OUT.keras)"
-        )
+        return _infer_resnet_args(state_dict)
     if official_class == "specialized":
         raise ConfigError(
             "this is a specialized network, not a supernet: convert it with its net.config: "
@@ -183,6 +201,23 @@ def infer_supernet_args(state_dict: Mapping[str, np.ndarray]) -> dict[str, Any]:
     }
 
 
+def _infer_resnet_args(state_dict: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """Depth list and class count of an `OFAResNets` state dict. The tensors hold only the largest
+    widths: the released expand and width lists are assumed (other lists: pass them to
+    `from_official_state_dict`; a mismatch fails the shape check, naming the tensors)."""
+    from ofa_tf.resnet_space import BASE_DEPTHS
+
+    n_blocks = 1 + max(int(k.split(".")[1]) for k in state_dict if k.startswith("blocks."))
+    max_depth, rest = divmod(n_blocks - sum(BASE_DEPTHS), len(BASE_DEPTHS))
+    if rest or max_depth < 0:
+        raise ConfigError(f"state dict has {n_blocks} blocks; OFA-ResNet50-D has 10 + 4 x max depth")
+    try:
+        n_classes = int(state_dict["classifier.linear.linear.weight"].shape[0])
+    except KeyError:
+        raise ConfigError("not an OFAResNets state dict: classifier.linear.linear.weight is missing") from None
+    return {"family": "resnet50", "depth_list": tuple(range(max_depth + 1)), "n_classes": n_classes}
+
+
 def assign_official_state_dict(net, state_dict: Mapping[str, np.ndarray]) -> None:
     """Copies every tensor of `state_dict` into `net`, or raises listing what does not fit."""
     mapping = official_key_map(net)
@@ -190,7 +225,7 @@ def assign_official_state_dict(net, state_dict: Mapping[str, np.ndarray]) -> Non
     unknown, missing = sorted(keys - set(mapping)), sorted(set(mapping) - keys)
     if unknown or missing:
         raise ConfigError(
-            f"checkpoint does not match {net.space.family_spec.title} w{net.space.width_mult}: "
+            f"checkpoint does not match the {type(net).__name__} built for it: "
             f"unknown keys {unknown[:10]}{'...' if len(unknown) > 10 else ''} ({len(unknown)}), "
             f"missing keys {missing[:10]}{'...' if len(missing) > 10 else ''} ({len(missing)})"
         )
@@ -213,16 +248,15 @@ def _current_names(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.ndarray
 
 
 def from_official_state_dict(state_dict: Mapping[str, np.ndarray], width_mult: float | None = None, **kwargs):
-    """Builds the supernet (`OFAMobileNetV3` or `OFAProxylessNASNets`, inferred from the
-    tensors) holding the weights of an official state dict (numpy arrays)."""
+    """Builds the supernet (`OFAMobileNetV3`, `OFAProxylessNASNets` or `OFAResNets`, inferred
+    from the tensors) holding the weights of an official state dict (numpy arrays)."""
     from ofa_tf.networks import supernet_class
 
     state_dict = _current_names(state_dict)
-    args = infer_supernet_args(state_dict)
+    args = {**infer_supernet_args(state_dict), **kwargs}
     family = args.pop("family")
     if width_mult is not None:
         args["width_mult"] = width_mult
-    args.update(kwargs)
     net = supernet_class(family)(**args)
     net.build((None, None, None, 3))
     assign_official_state_dict(net, state_dict)
@@ -230,10 +264,10 @@ def from_official_state_dict(state_dict: Mapping[str, np.ndarray], width_mult: f
 
 
 def from_official_checkpoint(path: str | os.PathLike, width_mult: float | None = None, **kwargs):
-    """Loads an official OFA supernet `.pth` checkpoint as an `OFAMobileNetV3` or `OFAProxylessNASNets`.
+    """Loads an official OFA supernet `.pth` checkpoint as an `OFAMobileNetV3`, `OFAProxylessNASNets` or `OFAResNets`.
 
     Args:
-        path: the checkpoint (e.g. `ofa_mbv3_d234_e346_k357_w1.2`, `ofa_proxyless_d234_e346_k357_w1.3`).
+        path: the checkpoint (e.g. `ofa_mbv3_d234_e346_k357_w1.2`, `ofa_proxyless_d234_e346_k357_w1.3`, `ofa_resnet50`).
         width_mult: the width multiplier; inferred from the tensors when None.
         **kwargs: further supernet arguments (e.g. `dropout_rate`).
     """

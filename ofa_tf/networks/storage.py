@@ -21,15 +21,16 @@ from ofa_tf.io import atomic_write_json
 from ofa_tf.networks.ofa_mbconv import OFAMBConvNetwork
 from ofa_tf.networks.ofa_mbv3 import OFAMobileNetV3
 from ofa_tf.networks.ofa_proxyless import OFAProxylessNASNets
+from ofa_tf.networks.ofa_resnets import OFAResNets
 from ofa_tf.space import SearchSpace
 
 WEIGHTS_FILE = "supernet.weights.h5"
 CARD_FILE = "supernet.json"
-_CLASSES = {cls.FAMILY: cls for cls in (OFAMobileNetV3, OFAProxylessNASNets)}
+_CLASSES = {cls.FAMILY: cls for cls in (OFAMobileNetV3, OFAProxylessNASNets, OFAResNets)}
 
 
-def supernet_class(family: str) -> type[OFAMBConvNetwork]:
-    """The supernet class of a family name ("mbv3", "proxyless")."""
+def supernet_class(family: str) -> type[OFAMBConvNetwork] | type[OFAResNets]:
+    """The supernet class of a family name ("mbv3", "proxyless", "resnet50")."""
     if family not in _CLASSES:
         raise ConfigError(f"unknown supernet family {family!r}: expected one of {sorted(_CLASSES)}")
     return _CLASSES[family]

@@ -1,0 +1,101 @@
+"""Subnet extraction for `OFAResNets`: a config + supernet weights -> a stock Keras model.
+
+The subnet is written as upstream's `get_active_net_config()` plus a state dict
+of the sliced weights (official names and layouts), and built by the
+translator of official specialized networks (`ofa_tf.interop.specialized`):
+one stock-layer builder for ResNets whether the weights come from the zoo or
+from an ofa-tf supernet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ofa_tf.resnet_space import ResNetSubnetConfig
+
+
+def _conv_config(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> dict[str, Any]:
+    return {
+        "name": "ConvLayer", "in_channels": in_channels, "out_channels": out_channels, "kernel_size": kernel_size,
+        "stride": stride, "dilation": 1, "groups": 1, "bias": False, "has_shuffle": False, "use_bn": True,
+        "act_func": "relu", "dropout_rate": 0, "ops_order": "weight_bn_act",
+    }
+
+
+class _StateDict(dict):
+    """Official-layout tensors of sliced supernet weights."""
+
+    def conv(self, prefix: str, conv, in_channels: int, out_channels: int) -> None:
+        self[f"{prefix}.weight"] = np.transpose(conv.kernel.numpy()[:, :, :in_channels, :out_channels], (3, 2, 0, 1))
+
+    def bn(self, prefix: str, bn, channels: int) -> None:
+        for key, value in zip(("weight", "bias", "running_mean", "running_var"), bn.sliced_weights(channels)):
+            self[f"{prefix}.{key}"] = value
+
+
+def resnet_subnet_config(net, config: ResNetSubnetConfig) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(net.config, state dict) of subnet `config` of `net`, as upstream's
+    `get_active_net_config()` and `get_active_subnet().state_dict()`."""
+    space = net.space
+    space.validate(config)
+    state = _StateDict()
+    c0, c1 = space.stem_mid_widths[config.w[0]], space.stem_widths[config.w[1]]
+    stem = [(_conv_config(3, c0, 3, 2), 0, 3, c0)]
+    if space.stem_runs_residual_conv(config.d[0]):
+        stem.append(({"name": "ResidualBlock", "conv": _conv_config(c0, c0, 3), "shortcut": {"name": "IdentityLayer"}}, 1, c0, c0))
+    stem.append((_conv_config(c0, c1, 3), 2, c0, c1))
+    for index, (layer, source, cin, cout) in enumerate(stem):
+        prefix = f"input_stem.{index}" + (".conv" if layer["name"] == "ResidualBlock" else "")
+        state.conv(f"{prefix}.conv", net.stem_convs[source], cin, cout)
+        state.bn(f"{prefix}.bn", net.stem_bns[source], cout)
+    blocks, channels = [], c1
+    for number, spec in enumerate(space.active_blocks(config)):
+        block = net.blocks[spec.index]
+        out = spec.out_widths[config.w[2 + spec.stage]]
+        mid = space.mid_channels(out, config.e[spec.index])
+        blocks.append({
+            "name": "ResNetBottleneckBlock", "in_channels": channels, "out_channels": out, "kernel_size": 3,
+            "stride": spec.stride, "expand_ratio": config.e[spec.index], "mid_channels": mid, "act_func": "relu",
+            "groups": 1, "downsample_mode": "avgpool_conv",
+        })
+        prefix = f"blocks.{number}"
+        for name, conv, bn, cin, cout in (
+            ("conv1", block.conv1, block.bn1, channels, mid),
+            ("conv2", block.conv2, block.bn2, mid, mid),
+            ("conv3", block.conv3, block.bn3, mid, out),
+        ) + ((("downsample", block.downsample_conv, block.downsample_bn, channels, out),) if spec.has_downsample else ()):
+            state.conv(f"{prefix}.{name}.conv", conv, cin, cout)
+            state.bn(f"{prefix}.{name}.bn", bn, cout)
+        channels = out
+    kernel, bias = net.classifier.sliced_weights(channels, space.n_classes)
+    state["classifier.linear.weight"], state["classifier.linear.bias"] = kernel.T, bias
+    net_config = {
+        "name": "ResNets",
+        "bn": {"momentum": round(1.0 - net.bn_momentum, 6), "eps": net.bn_epsilon},
+        "input_stem": [layer for layer, *_ in stem],
+        "blocks": blocks,
+        "classifier": {
+            "name": "LinearLayer", "in_features": channels, "out_features": space.n_classes, "bias": True,
+            "use_bn": False, "act_func": None, "dropout_rate": net.dropout_rate, "ops_order": "weight_bn_act",
+        },
+    }
+    return net_config, dict(state)
+
+
+def extract_resnet_subnet(net, config: ResNetSubnetConfig | None = None, name: str | None = None):
+    """Subnet `config` (default: the active one) of an `OFAResNets` as a stock Keras model.
+
+    Inference outputs equal the supernet's for that config.
+
+    Args:
+        net: an `OFAResNets`.
+        config: the subnet; `config.resolution` fixes the input size (None: any size).
+        name: model name.
+    """
+    from ofa_tf.interop.specialized import from_official_specialized
+
+    config = net.active_config if config is None else config
+    net_config, state = resnet_subnet_config(net, config)
+    return from_official_specialized(net_config, state, config.resolution, name=name or "ofa_resnet_subnet")

@@ -1,0 +1,320 @@
+"""The OFA-ResNet50-D search space (`ofa_resnet50`), its subnets and their exact costs.
+
+Upstream (`ofa/imagenet_classification/elastic_nn/networks/ofa_resnets.py`):
+an input stem of three 3x3 convs (the middle one a residual block that the
+first depth entry switches off), a 3x3 stride-2 max pooling, four stages of
+bottleneck blocks (2, 2, 4, 2 base blocks plus up to `max(depth_list)`
+elastic ones; the stride sits in the middle 3x3 conv, ResNet-D style, and
+downsampling shortcuts average-pool before their 1x1 conv), global pooling
+and a linear classifier. A subnet is {"d": 5, "e": 18, "w": 6}: the stem
+depth (max: the residual stem conv runs) and one depth per stage; one
+expand ratio per block (middle width = out width x ratio); one width index
+per stem conv pair, last stem conv and stage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Sequence
+
+import numpy as np
+
+from ofa_tf.errors import ConfigError
+from ofa_tf.space import DEFAULT_RESOLUTIONS, make_divisible
+
+BASE_DEPTHS = (2, 2, 4, 2)
+STAGE_WIDTHS = (256, 512, 1024, 2048)
+STAGE_STRIDES = (1, 2, 2, 2)
+STEM_WIDTH = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class ResNetSubnetConfig:
+    """One ResNet subnet, in upstream's `sample_active_subnet` layout.
+
+    Args:
+        d: the stem's depth (the residual stem conv runs iff it is the largest depth),
+            then each stage's elastic depth (blocks beyond the base ones).
+        e: expand ratio of each block (18 for depths up to 2).
+        w: width index (into `width_mult_list`) of the first two stem convs, the last
+            stem conv and each stage.
+        resolution: input resolution, or None.
+    """
+
+    d: tuple[int, ...]
+    e: tuple[float, ...]
+    w: tuple[int, ...]
+    resolution: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"d": list(self.d), "e": list(self.e), "w": list(self.w)}
+        if self.resolution is not None:
+            out["r"] = self.resolution
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ResNetSubnetConfig":
+        missing = [key for key in ("d", "e", "w") if key not in data]
+        if missing:
+            raise ConfigError(f"ResNet subnet config lacks {missing}: expected keys d, e, w (and optionally r)")
+        resolution = data.get("r", data.get("resolution"))
+        return cls(
+            d=tuple(int(v) for v in data["d"]),
+            e=tuple(float(v) for v in data["e"]),
+            w=tuple(int(v) for v in data["w"]),
+            resolution=None if resolution is None else int(resolution),
+        )
+
+    def with_resolution(self, resolution: int | None) -> "ResNetSubnetConfig":
+        return dataclasses.replace(self, resolution=resolution)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+
+@dataclasses.dataclass(frozen=True)
+class BottleneckSpec:
+    """One bottleneck block of the supernet.
+
+    Args:
+        index: position among the blocks.
+        stage: stage 0..3.
+        depth_index: position inside its stage; it runs iff `depth_index < BASE_DEPTHS[stage] + d[stage + 1]`.
+        in_widths: input channels per width index (the last stem conv's, or the previous stage's).
+        out_widths: output channels per width index.
+        in_width_entry: the `w` entry its input width follows.
+        stride: of its middle 3x3 conv (and of its shortcut's pooling).
+        has_downsample: whether its shortcut is an average pooling + 1x1 conv + BN (else identity).
+    """
+
+    index: int
+    stage: int
+    depth_index: int
+    in_widths: tuple[int, ...]
+    out_widths: tuple[int, ...]
+    in_width_entry: int
+    stride: int
+    has_downsample: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class ResNetSpace:
+    """OFA-ResNet50-D search space.
+
+    Args:
+        depth_list: elastic depths per stage (blocks beyond the base 2, 2, 4, 2).
+        expand_ratio_list: middle width / output width of a block.
+        width_mult_list: width multipliers each stem conv pair and stage chooses from.
+        resolutions: input resolutions the search may choose.
+        n_classes: classifier outputs.
+    """
+
+    depth_list: tuple[int, ...] = (0, 1, 2)
+    expand_ratio_list: tuple[float, ...] = (0.2, 0.25, 0.35)
+    width_mult_list: tuple[float, ...] = (0.65, 0.8, 1.0)
+    resolutions: tuple[int, ...] = DEFAULT_RESOLUTIONS
+    n_classes: int = 1000
+    family: str = "resnet50"
+
+    def __post_init__(self) -> None:
+        for name in ("depth_list", "expand_ratio_list", "width_mult_list", "resolutions"):
+            values = getattr(self, name)
+            values = tuple(sorted(set(values if isinstance(values, (list, tuple)) else (values,))))
+            if not values:
+                raise ConfigError(f"{name} is empty: give at least one value")
+            object.__setattr__(self, name, values)
+        if any(d < 0 for d in self.depth_list):
+            raise ConfigError(f"depth_list={self.depth_list}: depths must be >= 0, e.g. 0,1,2")
+        if any(e <= 0 for e in self.expand_ratio_list) or any(w <= 0 for w in self.width_mult_list):
+            raise ConfigError("expand ratios and width multipliers must be > 0, e.g. 0.2,0.25,0.35 and 0.65,0.8,1.0")
+        if self.n_classes < 1:
+            raise ConfigError(f"n_classes={self.n_classes}: must be >= 1")
+
+    # ----- widths and blocks -------------------------------------------------
+    @property
+    def stem_widths(self) -> tuple[int, ...]:
+        """Output channels of the last stem conv, per width index."""
+        return tuple(make_divisible(STEM_WIDTH * w) for w in self.width_mult_list)
+
+    @property
+    def stem_mid_widths(self) -> tuple[int, ...]:
+        """Output channels of the first two stem convs, per width index."""
+        return tuple(make_divisible(c // 2) for c in self.stem_widths)
+
+    def stage_widths(self, stage: int) -> tuple[int, ...]:
+        return tuple(make_divisible(STAGE_WIDTHS[stage] * w) for w in self.width_mult_list)
+
+    @staticmethod
+    def mid_channels(out_channels: int, expand_ratio: float) -> int:
+        """Middle width of a bottleneck block, as upstream's `active_middle_channels`."""
+        return make_divisible(round(out_channels * expand_ratio))
+
+    def mid_table(self, stage: int) -> np.ndarray:
+        """[width index, expand index] middle widths of the blocks of `stage`."""
+        return np.array([[self.mid_channels(out, e) for e in self.expand_ratio_list] for out in self.stage_widths(stage)])
+
+    @property
+    def max_depth(self) -> int:
+        return max(self.depth_list)
+
+    @property
+    def n_stages(self) -> int:
+        return len(BASE_DEPTHS)
+
+    @property
+    def n_blocks(self) -> int:
+        return sum(BASE_DEPTHS) + self.n_stages * self.max_depth
+
+    @property
+    def blocks(self) -> tuple[BottleneckSpec, ...]:
+        specs = []
+        in_widths, in_entry = self.stem_widths, 1
+        for stage in range(self.n_stages):
+            out_widths = self.stage_widths(stage)
+            for depth_index in range(BASE_DEPTHS[stage] + self.max_depth):
+                stride = STAGE_STRIDES[stage] if depth_index == 0 else 1
+                specs.append(BottleneckSpec(
+                    index=len(specs), stage=stage, depth_index=depth_index, in_widths=in_widths,
+                    out_widths=out_widths, in_width_entry=in_entry, stride=stride,
+                    has_downsample=stride != 1 or in_widths != out_widths,
+                ))
+                in_widths, in_entry = out_widths, 2 + stage
+        return tuple(specs)
+
+    @property
+    def summary(self) -> str:
+        """One line naming the family, classes and choices."""
+        return (
+            f"OFA-ResNet50-D, {self.n_classes} classes, depths {list(self.depth_list)}, "
+            f"expand {list(self.expand_ratio_list)}, width multipliers {list(self.width_mult_list)}"
+        )
+
+    @property
+    def n_subnets(self) -> int:
+        """Distinct architectures (resolution excluded): stem depth, widths, then per stage its
+        depth and the expand ratios of the blocks that run."""
+        n_e = len(self.expand_ratio_list)
+        total = (2 if len(self.depth_list) > 1 else 1) * len(self.width_mult_list) ** (2 + self.n_stages)
+        for base in BASE_DEPTHS:
+            total *= sum(n_e ** (base + d) for d in self.depth_list)
+        return total
+
+    def stem_runs_residual_conv(self, stem_depth: int) -> bool:
+        """Upstream skips the residual stem conv unless the stem depth is the largest."""
+        return stem_depth == self.max_depth
+
+    # ----- spatial sizes -----------------------------------------------------
+    @staticmethod
+    def conv_output_size(size: int, stride: int) -> int:
+        return (size - 1) // stride + 1
+
+    def stem_output_size(self, resolution: int) -> int:
+        return self.conv_output_size(resolution, 2)
+
+    def pooled_size(self, resolution: int) -> int:
+        """After the 3x3 stride-2 max pooling (padding 1)."""
+        return self.conv_output_size(self.stem_output_size(resolution), 2)
+
+    # ----- configs -----------------------------------------------------------
+    def _config(self, depth: int, expand: float, width: int, resolution: int | None) -> ResNetSubnetConfig:
+        return ResNetSubnetConfig((depth,) * (1 + self.n_stages), (expand,) * self.n_blocks, (width,) * (2 + self.n_stages), resolution)
+
+    def max_config(self, resolution: int | None = None) -> ResNetSubnetConfig:
+        return self._config(self.max_depth, max(self.expand_ratio_list), len(self.width_mult_list) - 1, resolution)
+
+    def min_config(self, resolution: int | None = None) -> ResNetSubnetConfig:
+        return self._config(min(self.depth_list), min(self.expand_ratio_list), 0, resolution)
+
+    def sample(self, rng: np.random.Generator, with_resolution: bool = False) -> ResNetSubnetConfig:
+        """As upstream's `sample_active_subnet`: the stem depth is the smallest or largest depth."""
+        d = [int(rng.choice([self.max_depth, min(self.depth_list)]))]
+        d += [int(v) for v in rng.choice(self.depth_list, size=self.n_stages)]
+        e = tuple(float(self.expand_ratio_list[i]) for i in rng.integers(0, len(self.expand_ratio_list), self.n_blocks))
+        w = tuple(int(v) for v in rng.integers(0, len(self.width_mult_list), 2 + self.n_stages))
+        resolution = int(rng.choice(self.resolutions)) if with_resolution else None
+        return ResNetSubnetConfig(tuple(d), e, w, resolution)
+
+    def normalize(self, d=None, e=None, w=None, base: ResNetSubnetConfig | None = None) -> ResNetSubnetConfig:
+        """Builds a validated config from ints or lists, as upstream `set_active_subnet`
+        (an int applies to every entry; None keeps `base`'s, the max net by default)."""
+        base = base or self.max_config()
+
+        def expand(name, value, current):
+            if value is None:
+                return current
+            values = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value] * len(current)
+            if len(values) != len(current):
+                raise ConfigError(f"{name} has {len(values)} entries, expected {len(current)}")
+            return tuple(c if v is None else v for c, v in zip(current, values))
+
+        config = ResNetSubnetConfig(expand("d", d, base.d), expand("e", e, base.e), expand("w", w, base.w), base.resolution)
+        self.validate(config)
+        return config
+
+    def validate(self, config: ResNetSubnetConfig) -> None:
+        """Raises `ConfigError` naming the first bad field."""
+        for name, values, allowed in (
+            ("d", config.d, self.depth_list),
+            ("e", config.e, self.expand_ratio_list),
+            ("w", config.w, tuple(range(len(self.width_mult_list)))),
+        ):
+            length = {"d": 1 + self.n_stages, "e": self.n_blocks, "w": 2 + self.n_stages}[name]
+            if len(values) != length:
+                raise ConfigError(f"{name} has {len(values)} entries, expected {length}")
+            for i, v in enumerate(values):
+                if v not in allowed:
+                    raise ConfigError(f"{name}[{i}]={v} is not in {name} choices {list(allowed)}")
+
+    def active_blocks(self, config: ResNetSubnetConfig) -> list[BottleneckSpec]:
+        return [b for b in self.blocks if b.depth_index < BASE_DEPTHS[b.stage] + config.d[1 + b.stage]]
+
+    # ----- serialization -----------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "depth_list": list(self.depth_list),
+            "expand_ratio_list": list(self.expand_ratio_list),
+            "width_mult_list": list(self.width_mult_list),
+            "resolutions": list(self.resolutions),
+            "n_classes": self.n_classes,
+            "family": self.family,
+        }
+
+
+def count_resnet_costs(space: ResNetSpace, config: ResNetSubnetConfig, resolution: int | None = None) -> tuple[int, int]:
+    """(MACs, trainable parameters) of one ResNet subnet, as the official counter.
+
+    MACs are those of every conv and the classifier (pooling, BN, activations and
+    additions are free); parameters those of the extracted subnet (BN affine included).
+    """
+    space.validate(config)
+    resolution = resolution or config.resolution or 224
+    c0, c1 = space.stem_mid_widths[config.w[0]], space.stem_widths[config.w[1]]
+    size = space.stem_output_size(resolution)
+    convs = [(3, 3, c0, size), (3, c0, c1, size)]  # (kernel, in, out, output size)
+    if space.stem_runs_residual_conv(config.d[0]):
+        convs.append((3, c0, c0, size))
+    size, channels = space.pooled_size(resolution), c1
+    for block in space.active_blocks(config):
+        out = block.out_widths[config.w[2 + block.stage]]
+        mid = space.mid_channels(out, config.e[block.index])
+        out_size = space.conv_output_size(size, block.stride)
+        convs += [(1, channels, mid, size), (3, mid, mid, out_size), (1, mid, out, out_size)]
+        if block.has_downsample:
+            convs.append((1, channels, out, out_size))
+        size, channels = out_size, out
+    macs = sum(k * k * cin * cout * s * s for k, cin, cout, s in convs) + channels * space.n_classes
+    params = sum(k * k * cin * cout + 2 * cout for k, cin, cout, _ in convs) + channels * space.n_classes + space.n_classes
+    return int(macs), int(params)
+
+
+def to_arrays(configs: Sequence[ResNetSubnetConfig], space: ResNetSpace) -> dict[str, np.ndarray]:
+    """The configs as int arrays in the layout of the supernet's arch tensors."""
+    e_pos = {e: i for i, e in enumerate(space.expand_ratio_list)}
+    for config in configs:
+        space.validate(config)
+    return {
+        "depth": np.array([c.d for c in configs], dtype=np.int32),
+        "expand_index": np.array([[e_pos[e] for e in c.e] for c in configs], dtype=np.int32),
+        "width_index": np.array([c.w for c in configs], dtype=np.int32),
+    }

@@ -1,0 +1,125 @@
+"""OFA-ResNet50-D (`ofa_resnet50`) against the official package (PyTorch, random weights,
+CPU): import, logits through one trace, MACs/params, extraction, reorganize, the CLI."""
+
+import numpy as np
+import official_oracle as oracle
+import pytest
+import torch
+from click.testing import CliRunner
+
+from ofa_tf import OFAResNets, load_supernet
+from ofa_tf._backend import tf
+from ofa_tf.cli import main
+from ofa_tf.errors import ConfigError
+from ofa_tf.interop.official import from_official_state_dict, official_key_map
+from ofa_tf.resnet_space import ResNetSubnetConfig, count_resnet_costs
+
+
+@pytest.fixture(scope="module")
+def official():
+    net = oracle.family_supernet("OFAResNets", n_classes=100)
+    oracle.randomize(net, seed=21)
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
+def ours(official):
+    return from_official_state_dict(oracle.state_dict_numpy(official))
+
+
+def _relative(ours: np.ndarray, theirs: np.ndarray) -> float:
+    return float(np.abs(ours - theirs).max() / max(1.0, np.abs(theirs).max()))
+
+
+def _official_logits(net, config: ResNetSubnetConfig, images: np.ndarray) -> np.ndarray:
+    net.set_active_subnet(**config.to_dict())
+    with torch.no_grad():
+        return net.eval()(torch.from_numpy(np.transpose(images, (0, 3, 1, 2)).copy())).numpy()
+
+
+def test_import_infers_the_family_and_every_tensor_maps(official, ours):
+    assert isinstance(ours, OFAResNets)
+    space = ours.space
+    assert (space.depth_list, space.n_classes, space.n_blocks) == ((0, 1, 2), 100, 18)
+    assert space.stem_widths == (40, 48, 64) and space.stage_widths(3) == (1328, 1640, 2048)
+    keys = {k for k in official.state_dict() if not k.endswith("num_batches_tracked")}
+    assert keys == set(official_key_map(ours))
+
+
+def test_logits_equal_official_for_random_subnets_with_one_trace(official, ours):
+    space = ours.space
+    forward = tf.function(
+        lambda x, arch: ours(x, training=False, arch=arch),
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32), ours.arch_spec()],
+    )
+    rng = np.random.default_rng(0)
+    worst, stems = 0.0, set()
+    for resolution in (128, 176, 224):  # 176: odd feature maps (11 px) in the average-pooled shortcut
+        images = rng.normal(size=(2, resolution, resolution, 3)).astype(np.float32)
+        for config in [space.max_config(), space.min_config()] + [space.sample(rng) for _ in range(4)]:
+            stems.add(config.d[0])
+            theirs = _official_logits(official, config, images)
+            worst = max(worst, _relative(forward(images, ours.arch_tensors(config)).numpy(), theirs))
+    print(f"largest relative logit difference (ResNet50-D): {worst:.2e}")
+    assert worst <= 1e-4 and stems == {0, 2}
+    assert forward.experimental_get_tracing_count() == 1
+
+
+def test_macs_and_params_equal_official_counter(official, ours):
+    space = ours.space
+    rng = np.random.default_rng(3)
+    for i, config in enumerate([space.max_config(), space.min_config()] + [space.sample(rng) for _ in range(6)]):
+        resolution = (128, 160, 224)[i % 3]
+        official.set_active_subnet(**config.to_dict())
+        subnet = official.get_active_subnet(preserve_weight=True)
+        macs, params = count_resnet_costs(space, config, resolution)
+        assert macs == oracle.exact_flops(subnet, resolution)
+        assert params == sum(p.numel() for p in subnet.parameters())
+
+
+def test_extracted_subnet_equals_the_supernet(ours):
+    rng = np.random.default_rng(4)
+    images = rng.normal(size=(2, 144, 144, 3)).astype(np.float32)
+    for config in (ours.space.sample(rng), ours.space.min_config()):
+        ours.set_active_config(config)
+        model = ours.get_active_subnet(resolution=144)
+        assert {type(layer).__module__.split(".")[0] for layer in model.layers} == {"keras"}
+        expected = ours(images, training=False).numpy()  # the active subnet, read from the variables
+        assert np.abs(model(images).numpy() - expected).max() <= 1e-4 * max(1.0, np.abs(expected).max())
+
+
+def test_bad_subnets_are_named(ours):
+    with pytest.raises(ConfigError, match=r"w\[2\]=3 is not in w choices \[0, 1, 2\]"):
+        ours.set_active_subnet(w=[0, 0, 3, 0, 0, 0])
+    with pytest.raises(ConfigError, match="e has 3 entries, expected 18"):
+        ours.set_active_subnet(e=[0.2, 0.25, 0.35])
+
+
+def test_re_organize_middle_weights_gives_the_official_subnets():
+    official = oracle.family_supernet("OFAResNets", n_classes=10)
+    oracle.randomize(official, seed=22)
+    ours = from_official_state_dict(oracle.state_dict_numpy(official))
+    rng = np.random.default_rng(5)
+    images = rng.normal(size=(2, 128, 128, 3)).astype(np.float32)
+    for stage in (0, 1):
+        official.re_organize_middle_weights(expand_ratio_stage=stage)
+        ours.re_organize_middle_weights(expand_ratio_stage=stage)
+        config = ours.space.normalize(e=0.2, w=0)  # the narrowest middles keep the most important channels
+        theirs = _official_logits(official, config, images)
+        assert _relative(ours(images, training=False, arch=config).numpy(), theirs) <= 1e-4
+
+
+def test_convert_official_cli_and_info(official, tmp_path):
+    torch.save({"state_dict": official.state_dict()}, tmp_path / "ofa_resnet50.pth")
+    runner = CliRunner()
+    result = runner.invoke(main, ["convert-official", str(tmp_path / "ofa_resnet50.pth"), str(tmp_path / "supernet")])
+    assert result.exit_code == 0 and "OFA-ResNet50-D, 100 classes" in result.output, result.output
+    net = load_supernet(tmp_path / "supernet")
+    assert isinstance(net, OFAResNets)
+    rng = np.random.default_rng(6)
+    images = rng.normal(size=(1, 128, 128, 3)).astype(np.float32)
+    config = net.space.sample(rng)
+    assert _relative(net(images, training=False, arch=config).numpy(), _official_logits(official, config, images)) <= 1e-4
+    result = runner.invoke(main, ["info", "--arch", "resnet50", "--resolution", "224", "--n-classes", "100"])
+    max_macs, _ = count_resnet_costs(net.space, net.space.max_config(), 224)
+    assert result.exit_code == 0 and "OFA-ResNet50-D" in result.output and f"{max_macs / 1e6:.1f}" in result.output
