@@ -79,8 +79,8 @@ def main(debug: bool):
 
 
 _ARCH_OPTION = click.option(
-    "--arch", type=click.Choice(["mbv3", "proxyless"]), default=None,
-    help="Supernet family: mbv3 (OFA-MobileNetV3, default) or proxyless (OFA-ProxylessNAS).",
+    "--arch", type=click.Choice(["mbv3", "proxyless", "resnet50"]), default=None,
+    help="Supernet family: mbv3 (OFA-MobileNetV3, default), proxyless (OFA-ProxylessNAS) or resnet50 (OFA-ResNet50-D).",
 )
 
 
@@ -318,6 +318,7 @@ def train(data, out_dir, preset, config_file, arch, width_mult, resolutions, bat
       ofa-tf train --resume runs/cifar          # after an interruption
       ofa-tf train --resume runs/quick --max-steps 50   # extend a smoke run
       ofa-tf train --arch proxyless --out runs/proxyless
+      ofa-tf train --arch resnet50 --out runs/resnet50   # teacher, depth, expand, width phases
     """
     _import_library(initialize_devices=distribute != "multi-worker")
     from pathlib import Path
@@ -351,7 +352,8 @@ def train(data, out_dir, preset, config_file, arch, width_mult, resolutions, bat
                 f"--out {out_dir} exists and is not empty: continue it with --resume {out_dir} or choose a new folder"
             )
         overrides = train_config.load_overrides(config_file) if config_file else {}
-        config = train_config.apply_overrides(train_config.PRESETS[preset](), {**overrides, **flags})
+        family = flags.get("family") or overrides.get("family") or "mbv3"
+        config = train_config.apply_overrides(train_config.PRESETS[preset](family), {**overrides, **flags})
         if phases:
             config = train_config.select_phases(config, [p for p in phases.split(",") if p])
     trainer = ProgressiveShrinkingTrainer(config, out_dir, strategy=_strategy(distribute), reporter=_RichReporter())

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ofa_tf.errors import ConfigError
-from ofa_tf.space import DEFAULT_RESOLUTIONS, make_divisible
+from ofa_tf.space import DEFAULT_RESOLUTIONS, make_divisible, pick_extreme
 
 BASE_DEPTHS = (2, 2, 4, 2)
 STAGE_WIDTHS = (256, 512, 1024, 2048)
@@ -234,6 +234,21 @@ class ResNetSpace:
         w = tuple(int(v) for v in rng.integers(0, len(self.width_mult_list), 2 + self.n_stages))
         resolution = int(rng.choice(self.resolutions)) if with_resolution else None
         return ResNetSubnetConfig(tuple(d), e, w, resolution)
+
+    def sample_phase(self, rng: np.random.Generator, choices: dict[str, Sequence]) -> ResNetSubnetConfig:
+        """A sample over a training phase's values per choice ("d", "e", "w" as multipliers), as
+        upstream's `sample_active_subnet` (the stem depth is the phase's smallest or largest)."""
+        depths = sorted(choices["d"])
+        d = [int(rng.choice([depths[-1], depths[0]]))] + [int(v) for v in rng.choice(depths, size=self.n_stages)]
+        e = tuple(float(v) for v in rng.choice(sorted(choices["e"]), size=self.n_blocks))
+        widths = [self.width_mult_list.index(w) for w in sorted(choices["w"])]
+        w = tuple(int(v) for v in rng.choice(widths, size=2 + self.n_stages))
+        return ResNetSubnetConfig(tuple(d), e, w)
+
+    def phase_config(self, choices: dict[str, Sequence], which: str) -> ResNetSubnetConfig:
+        """The "min", "mid" or "max" subnet of a phase's values per choice."""
+        width = self.width_mult_list.index(pick_extreme(choices["w"], which))
+        return self._config(pick_extreme(choices["d"], which), float(pick_extreme(choices["e"], which)), width, None)
 
     def normalize(self, d=None, e=None, w=None, base: ResNetSubnetConfig | None = None) -> ResNetSubnetConfig:
         """Builds a validated config from ints or lists, as upstream `set_active_subnet`

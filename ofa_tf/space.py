@@ -148,6 +148,12 @@ class ArchIndices:
         return ArchIndices(self.kernel_index[rows], self.expand_index[rows], self.depth[rows], self.resolution[rows])
 
 
+def pick_extreme(values: Sequence, which: str):
+    """The smallest ("min"), middle ("mid") or largest ("max") of `values`."""
+    values = sorted(values)
+    return {"min": values[0], "mid": values[len(values) // 2], "max": values[-1]}[which]
+
+
 SIZE_LEAN = 6.0  # log-odds between neighbouring options at the extreme size levels (q = 0 or 1)
 
 
@@ -438,6 +444,18 @@ class SearchSpace:
         )
         self.validate(config)
         return config
+
+    def sample_phase(self, rng: np.random.Generator, choices: dict[str, Sequence]) -> SubnetConfig:
+        """A uniform sample over a training phase's values per choice ("ks", "e", "d")."""
+        return self.sample_restricted(rng, choices["ks"], choices["e"], choices["d"])
+
+    def phase_config(self, choices: dict[str, Sequence], which: str) -> SubnetConfig:
+        """The "min", "mid" or "max" subnet of a phase's values per choice."""
+        return SubnetConfig(
+            ks=(pick_extreme(choices["ks"], which),) * self.n_blocks,
+            e=(pick_extreme(choices["e"], which),) * self.n_blocks,
+            d=self.stage_depths(pick_extreme(choices["d"], which)),
+        )
 
     def sample_indices(
         self, rng: np.random.Generator, n: int, with_resolution: bool = True, size_spread: bool = False

@@ -120,6 +120,8 @@ def test_convert_official_cli_and_info(official, tmp_path):
     images = rng.normal(size=(1, 128, 128, 3)).astype(np.float32)
     config = net.space.sample(rng)
     assert _relative(net(images, training=False, arch=config).numpy(), _official_logits(official, config, images)) <= 1e-4
+    result = runner.invoke(main, ["specialize", "--supernet", str(tmp_path / "supernet"), "--budget", "2G-MACs", "--out", str(tmp_path / "sp")])
+    assert result.exit_code == 2 and "OFA-ResNet50-D supernet: the predictor and search cover the MBConv families" in result.output
     result = runner.invoke(main, ["info", "--arch", "resnet50", "--resolution", "224", "--n-classes", "100"])
     max_macs, _ = count_resnet_costs(net.space, net.space.max_config(), 224)
     assert result.exit_code == 0 and "OFA-ResNet50-D" in result.output and f"{max_macs / 1e6:.1f}" in result.output

@@ -156,6 +156,15 @@ class OFAMBConvNetwork(keras.Model):
             "depth": tf.TensorSpec(lead + [n_stages], tf.int32),
         }
 
+    def stack_arch(self, configs: Sequence[SubnetConfig]) -> dict[str, tf.Tensor]:
+        """Several subnets as stacked arch tensors (`arch_spec(batched=True)`)."""
+        arch = self.space.to_indices(configs)
+        return {
+            "kernel_index": tf.constant(arch.kernel_index, tf.int32),
+            "expand_index": tf.constant(arch.expand_index, tf.int32),
+            "depth": tf.constant(arch.depth, tf.int32),
+        }
+
     def call(self, inputs, training=None, arch: dict[str, tf.Tensor] | SubnetConfig | None = None):
         """Logits of the active subnet, or of `arch`.
 

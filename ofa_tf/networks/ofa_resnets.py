@@ -126,6 +126,26 @@ class OFAResNets(keras.Model):
             "width_index": tf.TensorSpec(lead + [2 + space.n_stages], tf.int32),
         }
 
+    def stack_arch(self, configs: Sequence[ResNetSubnetConfig]) -> dict[str, tf.Tensor]:
+        """Several subnets as stacked arch tensors (`arch_spec(batched=True)`)."""
+        return {key: tf.constant(value) for key, value in to_arrays(configs, self.space).items()}
+
+    def variables_in_use(self, archs: dict[str, tf.Tensor]) -> list[tf.Tensor | None]:
+        """Whether any of a batch of subnets uses each trainable variable (None: every one does),
+        as `OFAMobileNetV3.variables_in_use`: blocks beyond a stage's depth and the skipped
+        residual stem conv are unused (upstream's optimizer skips them)."""
+        space, in_use = self.space, {}
+        stem_used = tf.reduce_any(archs["depth"][:, 0] == space.max_depth)
+        for variable in self.stem_convs[1].trainable_variables + self.stem_bns[1].trainable_variables:
+            in_use[id(variable)] = stem_used
+        for spec, block in zip(space.blocks, self.blocks):
+            base = BASE_DEPTHS[spec.stage]
+            if spec.depth_index >= base + min(space.depth_list):
+                used = tf.reduce_any(spec.depth_index < base + archs["depth"][:, 1 + spec.stage])
+                for variable in block.trainable_variables:
+                    in_use[id(variable)] = used
+        return [in_use.get(id(variable)) for variable in self.trainable_variables]
+
     def call(self, inputs, training=None, arch: dict[str, tf.Tensor] | ResNetSubnetConfig | None = None):
         """Logits of the active subnet, or of `arch` (tensors from `arch_tensors`, or a config)."""
         with shared_slice_vectors():

@@ -15,7 +15,7 @@ import os
 from typing import Any, Sequence
 
 from ofa_tf.errors import ConfigError, MissingFileError
-from ofa_tf.families import get_family
+from ofa_tf.families import SUPERNET_FAMILIES
 
 
 
@@ -24,8 +24,8 @@ class PhaseConfig:
     """One phase of progressive shrinking.
 
     Args:
-        name: phase name (teacher, kernel, depth_1, depth_2, expand_1, expand_2).
-        ks_list: kernel sizes sampled in this phase.
+        name: phase name (teacher, kernel, depth_1, depth_2, expand_1, expand_2; width for ResNets).
+        ks_list: kernel sizes sampled in this phase (empty for ResNets, which have none).
         expand_ratio_list: expand ratios sampled.
         depth_list: depths sampled.
         epochs: epochs after warm-up (cosine decay runs over these).
@@ -34,6 +34,7 @@ class PhaseConfig:
         subnets_per_step: subnets sampled per step on the same batch (gradients summed).
         kd: whether to distill from the teacher.
         reorganize_stage: run `re_organize_middle_weights(stage)` first (None: no).
+        width_mult_list: width multipliers sampled (ResNets only; empty for MBConv families).
     """
 
     name: str
@@ -46,11 +47,17 @@ class PhaseConfig:
     subnets_per_step: int
     kd: bool = True
     reorganize_stage: int | None = None
+    width_mult_list: tuple[float, ...] = ()
+
+    @property
+    def choices(self) -> dict[str, tuple]:
+        """The phase's values per choice name of the search spaces ("ks", "e", "d", "w")."""
+        return {"ks": self.ks_list, "e": self.expand_ratio_list, "d": self.depth_list, "w": self.width_mult_list}
 
     @property
     def trains_one_subnet(self) -> bool:
-        """Whether every step trains the same subnet (one choice per dimension), e.g. the teacher."""
-        return len(self.ks_list) == len(self.expand_ratio_list) == len(self.depth_list) == 1
+        """Whether every step trains the same subnet (one value per choice), e.g. the teacher."""
+        return all(len(values) <= 1 for values in self.choices.values())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,9 +66,11 @@ class TrainConfig:
 
     Args:
         data: "bundled", a folder of class sub-folders of images, TFRecord files, or "tfds:NAME".
-        family: the supernet family, "mbv3" (OFA-MobileNetV3) or "proxyless" (OFA-ProxylessNAS).
-        width_mult: supernet width multiplier.
-        ks_list / expand_ratio_list / depth_list: the supernet's elastic choices.
+        family: the supernet family, "mbv3" (OFA-MobileNetV3), "proxyless" (OFA-ProxylessNAS)
+            or "resnet50" (OFA-ResNet50-D).
+        width_mult: supernet width multiplier (MBConv families).
+        ks_list / expand_ratio_list / depth_list: the supernet's elastic choices (ResNets: no kernels).
+        width_mult_list: the width multipliers a ResNet supernet's subnets choose from.
         resolutions: resolutions sampled per batch.
         crop_scale: area range of the random resized crop (reference: 0.08-1).
         eval_resolutions: resolutions of the end-of-phase evaluation.
@@ -91,6 +100,7 @@ class TrainConfig:
     ks_list: tuple[int, ...] = (3, 5, 7)
     expand_ratio_list: tuple[int, ...] = (3, 4, 6)
     depth_list: tuple[int, ...] = (2, 3, 4)
+    width_mult_list: tuple[float, ...] = ()
     resolutions: tuple[int, ...] = tuple(range(128, 225, 4))
     crop_scale: tuple[float, ...] = (0.08, 1.0)
     eval_resolutions: tuple[int, ...] = (160, 224)
@@ -118,13 +128,56 @@ class TrainConfig:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
+    @property
+    def choices(self) -> dict[str, tuple]:
+        """The supernet's values per choice name (as `PhaseConfig.choices`)."""
+        if self.family == "resnet50":
+            return {"d": self.depth_list, "e": self.expand_ratio_list, "w": self.width_mult_list}
+        return {"ks": self.ks_list, "e": self.expand_ratio_list, "d": self.depth_list}
 
-def paper_preset() -> TrainConfig:
+    def supernet_args(self, n_classes: int, dropout_rate: float) -> dict[str, Any]:
+        """Constructor arguments of the family's supernet class."""
+        if self.family == "resnet50":
+            lists = dict(width_mult_list=self.width_mult_list)
+        else:
+            lists = dict(width_mult=self.width_mult, ks_list=self.ks_list)
+        return dict(
+            expand_ratio_list=self.expand_ratio_list, depth_list=self.depth_list, n_classes=n_classes,
+            dropout_rate=dropout_rate, **lists,
+        )
+
+
+def _resnet_phases(scale: dict[str, tuple[float, float, float, int]]) -> tuple[PhaseConfig, ...]:
+    """ResNet50-D phases: teacher, then depth, expand (reorganized middles) and width in turn.
+    Upstream ships no ResNet schedule; this order follows the MBConv one (largest first)."""
+    d, e, w = (0, 1, 2), (0.2, 0.25, 0.35), (0.65, 0.8, 1.0)
+
+    def phase(name, d_list, e_list, w_list, **kwargs):
+        epochs, warmup, lr, subnets = scale[name]
+        return PhaseConfig(name, (), e_list, d_list, epochs, warmup, lr, subnets, width_mult_list=w_list, **kwargs)
+
+    return (
+        phase("teacher", (2,), (0.35,), (1.0,), kd=False),
+        phase("depth", d, (0.35,), (1.0,)),
+        phase("expand", d, e, (1.0,), reorganize_stage=0),
+        phase("width", d, e, w),
+    )
+
+
+def _resnet_config(config: "TrainConfig", scale) -> "TrainConfig":
+    return dataclasses.replace(
+        config, family="resnet50", width_mult=1.0, ks_list=(), expand_ratio_list=(0.2, 0.25, 0.35), depth_list=(0, 1, 2),
+        width_mult_list=(0.65, 0.8, 1.0), dropout_rate=0.0, phases=_resnet_phases(scale),
+    )
+
+
+def paper_preset(family: str = "mbv3") -> TrainConfig:
     """ImageNet hyper-parameters of the reference (train_ofa_net.py, 32 GPUs x 64 images).
 
     The reference starts from a downloaded full-network checkpoint and ships no
     recipe for it; the teacher phase here (180 epochs at the kernel phase's LR)
-    is our choice, marked as such.
+    is our choice, marked as such. For `family="resnet50"` the whole schedule is
+    ours (upstream ships none for ResNets): the MBConv phases' epochs and rates.
     """
     ks, e, d = (3, 5, 7), (3, 4, 6), (2, 3, 4)
     phases = (
@@ -135,10 +188,14 @@ def paper_preset() -> TrainConfig:
         PhaseConfig("expand_1", ks, (4, 6), d, 25, 0, 2.5e-3, 4, reorganize_stage=0),
         PhaseConfig("expand_2", ks, e, d, 120, 5, 7.5e-3, 4, reorganize_stage=1),
     )
-    return TrainConfig(batch_size=2048, phases=phases)
+    config = TrainConfig(family=family, batch_size=2048, phases=phases)
+    if family == "resnet50":
+        scale = {"teacher": (180, 0, 3e-2, 1), "depth": (120, 5, 7.5e-3, 2), "expand": (120, 5, 7.5e-3, 4), "width": (120, 5, 7.5e-3, 4)}
+        return _resnet_config(config, scale)
+    return config
 
 
-def cifar_preset() -> TrainConfig:
+def cifar_preset(family: str = "mbv3") -> TrainConfig:
     """About 7 minutes on 2 CPU cores: the bundled CIFAR-10 subset, width 0.5, depth 2-3, 40-56 px.
 
     Chosen by measurement (benchmarks/README.md, "The main job's preset"): the 32 px
@@ -148,7 +205,8 @@ def cifar_preset() -> TrainConfig:
     6-epoch teacher (43.8% vs 50.2%); batch 32 (more updates) and crops of 80-100%
     of the image (the reference's 8% lower bound is for ImageNet), which learn
     fastest in 3-epoch probes (benchmarks/teacher_probe.py). With two depth choices
-    one depth phase covers both of the reference's.
+    one depth phase covers both of the reference's. `family="resnet50"`: the same
+    data settings with ResNet phases (teacher, depth, expand, width; our schedule).
     """
     ks, e, d = (3, 5, 7), (3, 4, 6), (2, 3)
     phases = (
@@ -158,7 +216,8 @@ def cifar_preset() -> TrainConfig:
         PhaseConfig("expand_1", ks, (4, 6), d, 0.5, 0, 0.01, 2, reorganize_stage=0),
         PhaseConfig("expand_2", ks, e, d, 1, 0, 0.01, 2, reorganize_stage=1),
     )
-    return TrainConfig(
+    config = TrainConfig(
+        family=family,
         width_mult=0.5,
         depth_list=d,
         resolutions=(40, 48, 56),
@@ -171,6 +230,10 @@ def cifar_preset() -> TrainConfig:
         checkpoint_every=100,
         phases=phases,
     )
+    if family == "resnet50":
+        scale = {"teacher": (6, 0, 0.05, 1), "depth": (1, 0, 0.02, 2), "expand": (1, 0, 0.01, 2), "width": (1, 0, 0.01, 2)}
+        return _resnet_config(config, scale)
+    return config
 
 
 PRESETS = {"paper": paper_preset, "cifar": cifar_preset}
@@ -195,6 +258,12 @@ def load_overrides(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
+def _number(value: Any) -> int | float:
+    """An int where the value is integral (expand ratio 4), else a float (0.25)."""
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
 def _as_tuple(name: str, value: Any, kind=int) -> tuple:
     if isinstance(value, str):
         value = [v for v in value.replace(" ", "").split(",") if v]
@@ -207,6 +276,8 @@ def _as_tuple(name: str, value: Any, kind=int) -> tuple:
 
 
 _TUPLE_FIELDS = ("ks_list", "expand_ratio_list", "depth_list", "resolutions", "eval_resolutions")
+_FLOAT_TUPLE_FIELDS = ("expand_ratio_list", "width_mult_list")
+_CHOICE_FIELDS = {"ks": "ks_list", "e": "expand_ratio_list", "d": "depth_list", "w": "width_mult_list"}
 
 
 def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
@@ -220,9 +291,9 @@ def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConf
     if unknown:
         raise ConfigError(f"unknown training options {unknown}: valid ones are {sorted(known)}")
     changes = dict(overrides)
-    for name in _TUPLE_FIELDS:
+    for name in _TUPLE_FIELDS + ("width_mult_list",):
         if name in changes:
-            changes[name] = _as_tuple(name, changes[name])
+            changes[name] = _as_tuple(name, changes[name], _number if name in _FLOAT_TUPLE_FIELDS else int)
     if changes.get("resolutions") and "eval_resolutions" not in changes:
         changes["eval_resolutions"] = tuple(sorted({min(changes["resolutions"]), max(changes["resolutions"])}))
     if "crop_scale" in changes:
@@ -242,9 +313,9 @@ def _phase_from_dict(data: Any) -> PhaseConfig:
     if unknown:
         raise ConfigError(f"unknown phase options {unknown}: valid ones are {sorted(known)}")
     data = dict(data)
-    for name in ("ks_list", "expand_ratio_list", "depth_list"):
+    for name in _CHOICE_FIELDS.values():
         if name in data:
-            data[name] = _as_tuple(name, data[name])
+            data[name] = _as_tuple(name, data[name], _number if name in _FLOAT_TUPLE_FIELDS else int)
     try:
         return PhaseConfig(**data)
     except TypeError as error:
@@ -268,7 +339,8 @@ def validate(config: TrainConfig) -> TrainConfig:
         raise ConfigError(f"batch_size={config.batch_size}: must be >= 1, e.g. 64")
     if config.width_mult <= 0:
         raise ConfigError(f"width_mult={config.width_mult}: must be > 0, e.g. 1.0")
-    get_family(config.family)
+    if config.family not in SUPERNET_FAMILIES:
+        raise ConfigError(f"family={config.family!r}: expected one of {list(SUPERNET_FAMILIES)}")
     if not config.phases:
         raise ConfigError("no phases to run: choose some with --phases, e.g. teacher,kernel")
     if not config.resolutions or not config.eval_resolutions:
@@ -279,17 +351,19 @@ def validate(config: TrainConfig) -> TrainConfig:
         raise ConfigError(f"checkpoint_every={config.checkpoint_every}: must be >= 1")
     if config.max_steps_per_phase is not None and config.max_steps_per_phase < 1:
         raise ConfigError(f"max_steps_per_phase={config.max_steps_per_phase}: must be >= 1")
+    supernet_choices = config.choices
     for phase in config.phases:
-        for name, values, allowed in (
-            ("ks_list", phase.ks_list, config.ks_list),
-            ("expand_ratio_list", phase.expand_ratio_list, config.expand_ratio_list),
-            ("depth_list", phase.depth_list, config.depth_list),
-        ):
+        for choice, values in phase.choices.items():
+            name = _CHOICE_FIELDS[choice]
+            if choice not in supernet_choices:
+                if values:
+                    raise ConfigError(f"phase {phase.name}: {name} is not a choice of {config.family} supernets: leave it empty")
+                continue
             if not values:
                 raise ConfigError(f"phase {phase.name}: {name} is empty: give at least one value")
-            extra = sorted(set(values) - set(allowed))
+            extra = sorted(set(values) - set(supernet_choices[choice]))
             if extra:
-                raise ConfigError(f"phase {phase.name}: {name} {extra} not in the supernet's {list(allowed)}")
+                raise ConfigError(f"phase {phase.name}: {name} {extra} not in the supernet's {list(supernet_choices[choice])}")
         if phase.epochs <= 0 or phase.warmup_epochs < 0 or phase.base_lr <= 0 or phase.subnets_per_step < 1:
             raise ConfigError(
                 f"phase {phase.name}: epochs > 0, warmup_epochs >= 0, base_lr > 0 and subnets_per_step >= 1 are required"

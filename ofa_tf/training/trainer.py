@@ -22,8 +22,8 @@ from ofa_tf.data.pipeline import order_seed, train_dataset
 from ofa_tf.data.sources import ImageSource, open_source
 from ofa_tf.errors import ConfigError, DivergedError, MissingFileError
 from ofa_tf.io import atomic_write_json
-from ofa_tf.networks import OFAMBConvNetwork, load_supernet, save_supernet, supernet_class
-from ofa_tf.space import SearchSpace, SubnetConfig
+from ofa_tf.networks import OFAMBConvNetwork, OFAResNets, load_supernet, save_supernet, supernet_class
+from ofa_tf.space import SubnetConfig
 from ofa_tf.training.config import PhaseConfig, TrainConfig
 from ofa_tf.training.evaluation import SubnetEvaluator, preserved_bn_statistics
 from ofa_tf.training.graph_options import graph_rewrites_off
@@ -124,20 +124,13 @@ class ProgressiveShrinkingTrainer:
         self._evaluator = None
 
     # ----- construction ---------------------------------------------------------
-    def _new_supernet(self, dropout_rate: float) -> OFAMBConvNetwork:
+    def _new_supernet(self, dropout_rate: float) -> OFAMBConvNetwork | OFAResNets:
         c = self.config
         previous = keras.mixed_precision.global_policy()
         if c.mixed_precision:  # layers take the policy when constructed; other models are unaffected
             keras.mixed_precision.set_global_policy("mixed_bfloat16")
         try:
-            net = supernet_class(c.family)(
-                width_mult=c.width_mult,
-                ks_list=c.ks_list,
-                expand_ratio_list=c.expand_ratio_list,
-                depth_list=c.depth_list,
-                n_classes=self.source.n_classes,
-                dropout_rate=dropout_rate,
-            )
+            net = supernet_class(c.family)(**c.supernet_args(self.source.n_classes, dropout_rate))
         finally:
             keras.mixed_precision.set_global_policy(previous)
         net.build((None, None, None, 3))
@@ -281,7 +274,7 @@ class ProgressiveShrinkingTrainer:
         kd_ratio = self.config.kd_ratio if distill else 0.0
         soft_targets = self._teacher_targets(images) if distill else self._no_targets(labels)
         with graph_rewrites_off():
-            loss = self._step(images, labels, soft_targets, self._stack_archs(subnets), tf.constant(kd_ratio, tf.float32))
+            loss = self._step(images, labels, soft_targets, self.net.stack_arch(subnets), tf.constant(kd_ratio, tf.float32))
         return float(loss)
 
     # ----- run --------------------------------------------------------------------
@@ -367,12 +360,7 @@ class ProgressiveShrinkingTrainer:
             lr = learning_rate(step, warmup, total - warmup, phase.base_lr, peak_lr)
             global_step = int(self.batches_done.numpy())
             subnets = [
-                self.net.space.sample_restricted(
-                    np.random.default_rng([config.seed, global_step, k]),
-                    phase.ks_list,
-                    phase.expand_ratio_list,
-                    phase.depth_list,
-                )
+                self.net.space.sample_phase(np.random.default_rng([config.seed, global_step, k]), phase.choices)
                 for k in range(phase.subnets_per_step)
             ]
             loss = self.train_step(images, labels, subnets, lr, distill=phase.kd)
@@ -394,14 +382,6 @@ class ProgressiveShrinkingTrainer:
             if (step + 1) % config.checkpoint_every == 0 and step + 1 < total:
                 self._save_checkpoint()
         self.net.set_max_net()
-
-    def _stack_archs(self, subnets: list[SubnetConfig]) -> dict[str, tf.Tensor]:
-        arch = self.net.space.to_indices(subnets)
-        return {
-            "kernel_index": tf.constant(arch.kernel_index, tf.int32),
-            "expand_index": tf.constant(arch.expand_index, tf.int32),
-            "depth": tf.constant(arch.depth, tf.int32),
-        }
 
     # ----- evaluation ----------------------------------------------------------
     def evaluate(self, phase: PhaseConfig) -> list[dict[str, Any]]:
@@ -425,7 +405,8 @@ class ProgressiveShrinkingTrainer:
         rows, measured = [], {}
         with preserved_bn_statistics(self.net):
             for resolution in config.eval_resolutions:
-                for label, subnet in _min_mid_max(phase, self.net.space):
+                for label in ("min", "mid", "max"):
+                    subnet = self.net.space.phase_config(phase.choices, label)
                     if (subnet, resolution) not in measured:  # e.g. the teacher phase: min = mid = max
                         measured[subnet, resolution] = evaluator.top1(
                             subnet, resolution, self.source.test_examples(), recalibrate=recalibrate
@@ -451,24 +432,6 @@ class ProgressiveShrinkingTrainer:
                 for row in record["rows"]:
                     tf.summary.scalar(f"top1/{row['subnet']}_{row['resolution']}px", row["top1"], step=step)
         self._summary_writer.flush()
-
-
-def _min_mid_max(phase: PhaseConfig, space: SearchSpace) -> list[tuple[str, SubnetConfig]]:
-    def pick(values, which):
-        values = sorted(values)
-        return {"min": values[0], "mid": values[len(values) // 2], "max": values[-1]}[which]
-
-    return [
-        (
-            which,
-            SubnetConfig(
-                ks=(pick(phase.ks_list, which),) * space.n_blocks,
-                e=(pick(phase.expand_ratio_list, which),) * space.n_blocks,
-                d=space.stage_depths(pick(phase.depth_list, which)),
-            ),
-        )
-        for which in ("min", "mid", "max")
-    ]
 
 
 def load_run_config(run_dir: str | Path) -> TrainConfig:
