@@ -9,6 +9,8 @@ from typing import Any, Callable, Iterator
 
 import click
 
+from ofa_tf.families import FAMILIES
+
 DEVICE_HELP = "host (this CPU, LiteRT), adb (the only connected phone) or adb:SERIAL."
 
 
@@ -147,7 +149,8 @@ def model(model_file: str, enable_op_profiling: bool, json_path: str | None, **o
 
 
 _ARCH_OPTION = click.option(
-    "--arch", type=click.Choice(["mbv3", "proxyless"]), default="mbv3", show_default=True, help="Supernet family."
+    "--arch", type=click.Choice(sorted(FAMILIES)), default="mbv3", show_default=True,
+    help="Supernet family (the MBConv ones: ResNets have no latency tables yet).",
 )
 
 

@@ -12,6 +12,8 @@ import sys
 
 import click
 
+from ofa_tf.families import SUPERNET_FAMILIES
+
 
 @contextlib.contextmanager
 def _quiet_native_logs():
@@ -79,7 +81,7 @@ def main(debug: bool):
 
 
 _ARCH_OPTION = click.option(
-    "--arch", type=click.Choice(["mbv3", "proxyless", "resnet50"]), default=None,
+    "--arch", type=click.Choice(SUPERNET_FAMILIES), default=None,
     help="Supernet family: mbv3 (OFA-MobileNetV3, default), proxyless (OFA-ProxylessNAS) or resnet50 (OFA-ResNet50-D).",
 )
 
@@ -129,7 +131,7 @@ def _describe_space(arch: str, width_mult: float | None, n_classes: int):
 @click.option("--n-classes", type=int, default=1000, show_default=True, help="Classifier outputs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random subnet shown.")
 @click.option(
-    "--arch", type=click.Choice(["mbv3", "proxyless", "resnet50"]), default="mbv3", show_default=True,
+    "--arch", type=click.Choice(SUPERNET_FAMILIES), default="mbv3", show_default=True,
     help="Supernet family: OFA-MobileNetV3, OFA-ProxylessNAS or OFA-ResNet50-D.",
 )
 def info(width_mult: float | None, resolution: int, n_classes: int, seed: int, arch: str):

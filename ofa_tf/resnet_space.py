@@ -323,13 +323,19 @@ def count_resnet_costs(space: ResNetSpace, config: ResNetSubnetConfig, resolutio
     return int(macs), int(params)
 
 
-def to_arrays(configs: Sequence[ResNetSubnetConfig], space: ResNetSpace) -> dict[str, np.ndarray]:
-    """The configs as int arrays in the layout of the supernet's arch tensors."""
+def to_arrays(
+    configs: Sequence[ResNetSubnetConfig], space: ResNetSpace, with_resolution: bool = False
+) -> dict[str, np.ndarray]:
+    """The configs as int arrays in the layout of the supernet's arch tensors (and, with
+    `with_resolution`, a "resolution" column, 0 where unset: the predictor's input)."""
     e_pos = {e: i for i, e in enumerate(space.expand_ratio_list)}
     for config in configs:
         space.validate(config)
-    return {
-        "depth": np.array([c.d for c in configs], dtype=np.int32),
-        "expand_index": np.array([[e_pos[e] for e in c.e] for c in configs], dtype=np.int32),
-        "width_index": np.array([c.w for c in configs], dtype=np.int32),
+    arrays = {
+        "depth": np.array([c.d for c in configs], dtype=np.int32).reshape(-1, 1 + space.n_stages),
+        "expand_index": np.array([[e_pos[e] for e in c.e] for c in configs], dtype=np.int32).reshape(-1, space.n_blocks),
+        "width_index": np.array([c.w for c in configs], dtype=np.int32).reshape(-1, 2 + space.n_stages),
     }
+    if with_resolution:
+        arrays["resolution"] = np.array([c.resolution or 0 for c in configs], dtype=np.int64)
+    return arrays

@@ -354,6 +354,26 @@ def test_layer_specs_cover_all_keys_once():
     assert first.key == "expanded_conv-input:80x80x16-output:80x80x16-expand:16-kernel:3-stride:1-idskip:1-se:0-hs:0"
 
 
+def test_proxyless_keys_chain_from_image_to_logits():
+    from ofa_tf import OFAProxylessNASNets
+    from ofa_tf.android_bench.layer_models import build_layer_model
+    from ofa_tf.nas.latency_table import fixed_keys, subnet_block_keys
+
+    net = OFAProxylessNASNets(width_mult=0.25, n_classes=10)
+    net.build((None, None, None, 3))
+    space = net.space
+    specs = {spec.key: spec for spec in layer_specs(space, [48])}
+    config = space.sample(np.random.default_rng(0))
+    fixed = fixed_keys(space, 48)
+    # stem, first block, the blocks, then the head: one feature-mix conv with BN before pooling, no Conv_2
+    assert [key.split("-")[0] for key in fixed] == ["Conv", "expanded_conv", "Conv_1", "AvgPool2D", "Logits"]
+    assert fixed[2] == "Conv_1-input:2x2x80-output:2x2x320" and "-se:0-hs:0" in fixed[1]
+    x = np.zeros((1, 48, 48, 3), np.float32)
+    for key in fixed[:2] + subnet_block_keys(space, config, 48) + fixed[2:]:
+        x = build_layer_model(net, specs[key])(x).numpy()  # each key's model takes the previous one's output
+    assert x.shape == (1, 10)
+
+
 def test_tiny_lut_is_readable_and_complete(tiny_lut):
     entries = yaml.safe_load(tiny_lut.read_text())
     assert list(entries) == all_keys(TINY_SPACE, [32])

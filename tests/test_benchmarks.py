@@ -41,6 +41,8 @@ def _digest() -> str:
         ("bench_int8_ops", ["--scale", "0.15", "--rounds", "1", "--runs", "1", "--no-subnet",
                             "--op", "1x1 conv 28x28 120->40 (project)", "--op", "depthwise 3x3 stride 2 56x56x72",
                             "--op", "squeeze-excite 28x28x120", "--op", "add 56x56x24"]),
+        ("bench_families", ["--family", "proxyless", "--width-scale", "0.25", "--resolution", "32", "--batch-size", "2",
+                            "--steps", "1", "--rounds", "1", "--runs", "1"]),
         ("teacher_probe", ["--epochs", "0.005", "--resolution", "32", "--width-mult", "0.25", "--settings", "lr0.05_b64_crop0.35", "--depth", "2",
                            "--work", "{tmp}/probe"]),
     ],

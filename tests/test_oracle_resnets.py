@@ -125,3 +125,32 @@ def test_convert_official_cli_and_info(official, tmp_path):
     result = runner.invoke(main, ["info", "--arch", "resnet50", "--resolution", "224", "--n-classes", "100"])
     max_macs, _ = count_resnet_costs(net.space, net.space.max_config(), 224)
     assert result.exit_code == 0 and "OFA-ResNet50-D" in result.output and f"{max_macs / 1e6:.1f}" in result.output
+
+
+def test_encoding_and_official_resnet_predictor_load():
+    from ofa.nas.accuracy_predictor.acc_predictor import AccuracyPredictor
+    from ofa.nas.accuracy_predictor.arch_encoder import ResNetArchEncoder
+
+    from ofa_tf.interop.official_nas import accuracy_predictor_from_state_dict
+    from ofa_tf.nas.arch_encoding import ResNetArchEncoder as OursEncoder
+    from ofa_tf.resnet_space import ResNetSpace, to_arrays
+
+    space = ResNetSpace()
+    resolutions = (128, 160, 192, 224)
+    theirs = ResNetArchEncoder(image_size_list=list(resolutions))
+    rng = np.random.default_rng(7)
+    configs = [space.sample(rng).with_resolution(int(rng.choice(resolutions))) for _ in range(40)]
+    configs += [space.max_config(224), space.min_config(128)]
+    arch = to_arrays(configs, space, with_resolution=True)
+    expected = np.array([theirs.arch2feature({**c.to_dict(), "image_size": c.resolution}) for c in configs])
+    assert np.array_equal(OursEncoder(space, resolutions).encode(arch), expected)
+    torch.manual_seed(0)
+    official = AccuracyPredictor(theirs, device="cpu")
+    with torch.no_grad():
+        for parameter in official.parameters():
+            parameter.copy_(torch.randn(parameter.shape) * 0.05)
+        official.base_acc.fill_(0.7)
+        expected_acc = official(torch.from_numpy(expected).float()).numpy()
+    ours = accuracy_predictor_from_state_dict(oracle.state_dict_numpy(official), space)  # resolutions from the width
+    assert ours.encoder.resolutions == resolutions
+    assert np.abs(ours.predict(arch) - expected_acc).max() <= 1e-5

@@ -173,18 +173,17 @@ def test_a_resnet_supernet_trains_with_one_trace(tmp_path):
     from ofa_tf import OFAResNets, load_supernet
     from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
 
-    # a narrow ResNet50-D (width multipliers 0.2 / 0.25): teacher, then expand (reorganized) and width phases
+    # a narrow ResNet50-D (width multipliers 0.2 / 0.25): the teacher, then the width phase (every choice elastic)
     config = cifar_preset("resnet50")
-    teacher, _, expand, width = config.phases
-    narrow = dict(width_mult_list=(0.25,))
-    phases = [{**teacher.__dict__, **narrow}, {**expand.__dict__, **narrow}, {**width.__dict__, "width_mult_list": (0.2, 0.25)}]
+    teacher, width = config.phases[0], config.phases[-1]
+    phases = [{**teacher.__dict__, "width_mult_list": (0.25,)}, {**width.__dict__, "width_mult_list": (0.2, 0.25)}]
     config = apply_overrides(config, {**{k: v for k, v in TINY.items() if k not in ("width_mult", "depth_list", "phases")},
                                       "width_mult_list": (0.2, 0.25), "max_steps_per_phase": 2, "phases": phases})
     trainer = ProgressiveShrinkingTrainer(config, tmp_path / "run")
     before = trainer.net.blocks[3].conv3.kernel.numpy().copy()
     results = trainer.run()
     assert isinstance(trainer.net, OFAResNets) and trainer._step.experimental_get_tracing_count() == 1
-    assert [r["phase"] for r in results] == ["teacher"] * 3 + ["expand"] * 3 + ["width"] * 3
+    assert [r["phase"] for r in results] == ["teacher"] * 3 + ["width"] * 3
     assert [(r["w"][0], r["e"][0], r["d"][1]) for r in results[-3:]] == [(0, 0.2, 0), (1, 0.25, 1), (1, 0.35, 2)]
     assert all(0 <= r["top1"] <= 100 for r in results)
     assert not np.allclose(before, trainer.net.blocks[3].conv3.kernel.numpy())

@@ -10,8 +10,9 @@ import numpy as np
 from ofa_tf.errors import ConfigError
 from ofa_tf.interop.official import load_official_state_dict
 from ofa_tf.nas.accuracy_predictor import AccuracyPredictor, build_accuracy_mlp
-from ofa_tf.nas.arch_encoding import ArchEncoder
+from ofa_tf.nas.arch_encoding import ArchEncoder, ResNetArchEncoder
 from ofa_tf.nas.latency_table import LatencyTable
+from ofa_tf.resnet_space import ResNetSpace
 from ofa_tf.space import SearchSpace
 
 # Resolution lists the library encoder is commonly built with, by one-hot length.
@@ -32,21 +33,32 @@ def _linear_layers(state: Mapping[str, np.ndarray]) -> tuple[list[tuple[np.ndarr
     raise ConfigError(f"not an OFA accuracy predictor: unexpected keys {sorted(state)[:6]}")
 
 
+def _encoder(space, resolutions, layout: str):
+    if isinstance(space, ResNetSpace):
+        if layout != "library":
+            raise ConfigError("a ResNet predictor is a library AccuracyPredictor (layers.*, base_acc)")
+        return ResNetArchEncoder(space, resolutions)
+    return ArchEncoder(space, resolutions, layout=layout)
+
+
 def accuracy_predictor_from_state_dict(
-    state: Mapping[str, np.ndarray], space: SearchSpace | None = None, resolutions: Sequence[int] | None = None
+    state: Mapping[str, np.ndarray], space: SearchSpace | ResNetSpace | None = None, resolutions: Sequence[int] | None = None
 ) -> AccuracyPredictor:
-    """Builds our predictor from an official predictor state dict (numpy arrays)."""
+    """Builds our predictor from an official predictor state dict (numpy arrays).
+
+    `space` says what it encodes: a `SearchSpace` (MobileNetV3: the tutorial or library
+    layout) or a `ResNetSpace` (upstream's `ResNetArchEncoder`)."""
     space = space or SearchSpace()
     layers, layout = _linear_layers(state)
     n_features = layers[0][0].shape[1]
-    n_block_features = space.n_blocks * (len(space.ks_list) + len(space.expand_ratio_list))
+    n_block_features = _encoder(space, (), layout).n_features if layout == "library" else 0
     if layout == "library" and resolutions is None:
         resolutions = _KNOWN_RESOLUTIONS.get(n_features - n_block_features)
         if resolutions is None:
             raise ConfigError(
                 f"predictor encodes {n_features - n_block_features} resolutions: pass resolutions= (the image_size_list it was built with)"
             )
-    encoder = ArchEncoder(space, resolutions, layout=layout)
+    encoder = _encoder(space, resolutions, layout)
     if encoder.n_features != n_features:
         raise ConfigError(f"predictor takes {n_features} features, the {layout} encoding of this space has {encoder.n_features}")
     model = build_accuracy_mlp(n_features, hidden_size=layers[0][0].shape[0], n_layers=len(layers) - 1)
@@ -57,9 +69,10 @@ def accuracy_predictor_from_state_dict(
 
 
 def load_official_accuracy_predictor(
-    path: str | os.PathLike, space: SearchSpace | None = None, resolutions: Sequence[int] | None = None
+    path: str | os.PathLike, space: SearchSpace | ResNetSpace | None = None, resolutions: Sequence[int] | None = None
 ) -> AccuracyPredictor:
-    """Loads `acc_predictor.pth` (tutorial, 128-D) or a library `AccuracyPredictor` checkpoint."""
+    """Loads `acc_predictor.pth` (tutorial, 128-D) or a library `AccuracyPredictor` checkpoint
+    (MobileNetV3, or ResNet50-D with `space=ResNetSpace()`)."""
     return accuracy_predictor_from_state_dict(load_official_state_dict(path), space, resolutions)
 
 

@@ -7,7 +7,8 @@ Two layouts, both as upstream:
   - "tutorial" (`ofa/tutorial/accuracy_predictor.py`, the released 128-D
     predictor): kernel one-hots (60), expand one-hots (60), then an 8-way
     resolution one-hot at `(r - 112) // 16`.
-Blocks skipped by depth are all zeros.
+Blocks skipped by depth are all zeros. OFA-ResNet50-D subnets encode as upstream's
+`ResNetArchEncoder` (`ResNetArchEncoder` below).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from ofa_tf.errors import ConfigError
+from ofa_tf.resnet_space import BASE_DEPTHS, ResNetSpace
 from ofa_tf.space import ArchIndices, SearchSpace
 
 LAYOUTS = ("library", "tutorial")
@@ -67,4 +69,50 @@ class ArchEncoder:
         features[rows, ks_start + blocks * n_ks + arch.kernel_index] = active
         features[rows, e_start + blocks * n_e + arch.expand_index] = active
         features[np.arange(n), self._resolution_columns(np.asarray(arch.resolution))] = 1.0
+        return features
+
+
+class ResNetArchEncoder:
+    """Encodes OFA-ResNet50-D subnets as upstream's `ResNetArchEncoder.arch2feature`:
+    resolution one-hot, input-stem one-hot (slot 1 where the stem depth is above 0), a
+    width-index one-hot per stem conv pair, last stem conv and stage, then an expand
+    one-hot per block that runs (blocks skipped by depth are all zeros).
+
+    Args:
+        space: the ResNet search space.
+        resolutions: resolutions of the one-hot (upstream's `image_size_list`).
+    """
+
+    layout = "library"
+
+    def __init__(self, space: ResNetSpace, resolutions: Sequence[int] | None = None):
+        self.space = space
+        self.resolutions = tuple(resolutions if resolutions is not None else space.resolutions)
+        n_w, n_e = len(space.width_mult_list), len(space.expand_ratio_list)
+        self._stem = len(self.resolutions)
+        self._width = self._stem + 2
+        self._expand = self._width + (2 + space.n_stages) * n_w
+        self.n_features = self._expand + space.n_blocks * n_e
+
+    def encode(self, arch: dict[str, np.ndarray]) -> np.ndarray:
+        """[N, n_features] float32 features of `resnet_space.to_arrays(..., with_resolution=True)` rows."""
+        space = self.space
+        depth, width, expand = arch["depth"], arch["width_index"], arch["expand_index"]
+        n, n_w, n_e = len(depth), len(space.width_mult_list), len(space.expand_ratio_list)
+        rows = np.arange(n)
+        lookup = {r: i for i, r in enumerate(self.resolutions)}
+        try:
+            resolution_columns = np.array([lookup[int(r)] for r in arch["resolution"]], dtype=np.int64)
+        except KeyError as error:
+            raise ConfigError(f"resolution {error} is not among the encoded resolutions {list(self.resolutions)}") from None
+        features = np.zeros((n, self.n_features), dtype=np.float32)
+        features[rows, resolution_columns] = 1.0
+        features[rows, self._stem + (depth[:, 0] > 0)] = 1.0
+        entries = np.arange(width.shape[1])[None, :]
+        features[rows[:, None], self._width + entries * n_w + width] = 1.0
+        blocks = space.blocks
+        depth_index = np.array([b.depth_index for b in blocks])
+        limit = np.array([BASE_DEPTHS[b.stage] for b in blocks])[None, :] + depth[:, [1 + b.stage for b in blocks]]
+        active = (depth_index[None, :] < limit).astype(np.float32)
+        features[rows[:, None], self._expand + np.arange(len(blocks))[None, :] * n_e + expand] = active
         return features
