@@ -14,10 +14,11 @@ from ofa_tf.layers.conv import ElasticConv2D
 from ofa_tf.layers.dense import ElasticDense
 from ofa_tf.layers.mbconv import ElasticMBConvBlock
 from ofa_tf.layers.slicing import shared_slice_vectors
+from ofa_tf.networks.skipping import ActiveSubnetMethods, per_entry, residual_or_skip
 from ofa_tf.space import SearchSpace, SubnetConfig
 
 
-class OFAMBConvNetwork(keras.Model):
+class OFAMBConvNetwork(ActiveSubnetMethods, keras.Model):
     """Once-for-All supernet of MBConv blocks with elastic kernel, expand ratio and depth.
 
     The fixed structure (stem, first block, stage widths and activations, head)
@@ -169,7 +170,7 @@ class OFAMBConvNetwork(keras.Model):
         """Logits of the active subnet, or of `arch`.
 
         `arch` is a dict from `arch_tensors` (one graph for every subnet: blocks
-        beyond a stage's depth run on no images, see `_skippable`) or a `SubnetConfig`
+        beyond a stage's depth run on no images, see `residual_or_skip`) or a `SubnetConfig`
         (a graph of that subnet only, without control flow; e.g. the teacher).
         """
         with shared_slice_vectors():
@@ -180,7 +181,7 @@ class OFAMBConvNetwork(keras.Model):
             arch = self.arch_tensors()
         elif isinstance(arch, SubnetConfig):
             arch = self._static_arch(arch)
-        arch = _per_entry(arch)
+        arch = per_entry(arch)
         family = self.space.family_spec
         x = self.first_conv(inputs)
         x = activations.get(family.stem_stage.activation)(self.first_conv_bn(x, training=training))
@@ -200,10 +201,10 @@ class OFAMBConvNetwork(keras.Model):
             active = spec.depth_index < arch["depth"][spec.stage]
             if spec.depth_index < always_active or active is True:
                 x = run_block(x)
-            elif tf.executing_eagerly():  # the depth is known: skip in Python
-                x = run_block(x) if bool(active) else x
-            elif active is not False:
-                x = _skippable(run_block, x, active)
+            else:
+                if tf.executing_eagerly():  # the depth is known: skip in Python
+                    active = bool(active)
+                x = residual_or_skip(lambda x, run_block=run_block: run_block(x, residual=False), x, active)
         for conv in family.head_sequence:
             if conv == POOL:
                 x = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
@@ -275,17 +276,6 @@ class OFAMBConvNetwork(keras.Model):
         """
         self.set_active_config(self.space.normalize(ks, e, d, base=self.active_config))
 
-    def set_max_net(self) -> None:
-        """Activates the largest subnet."""
-        self.set_active_config(self.space.max_config())
-
-    def sample_active_subnet(self, seed: int | np.random.Generator | None = None) -> dict[str, list]:
-        """Samples a subnet uniformly, activates it and returns {"ks", "e", "d"}."""
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        config = self.space.sample(rng)
-        self.set_active_config(config)
-        return config.to_dict()
-
     def get_active_subnet(self, resolution: int | None = None, name: str | None = None) -> keras.Model:
         """A standalone functional Keras model of stock layers with the active weights."""
         from ofa_tf.extract import extract_subnet
@@ -311,28 +301,3 @@ class OFAMBConvNetwork(keras.Model):
             bn_epsilon=self.bn_epsilon,
         )
         return config
-
-
-def _per_entry(arch: dict) -> dict[str, list]:
-    """Each arch entry as a list of scalars: one `Unpack` op per tensor instead of a
-    strided slice (and three constants) per block, which traces and starts faster."""
-    return {key: value if isinstance(value, list) else tf.unstack(value) for key, value in arch.items()}
-
-
-def _skippable(run_block, x: tf.Tensor, active: tf.Tensor) -> tf.Tensor:
-    """`run_block(x)` if `active` else `x`, without control flow, for a residual block.
-
-    The block's branch runs on the first n images, n = the batch size or 0,
-    and is zero-padded back to the batch before the shortcut is added. A
-    skipped block thus runs its ops on an empty batch (no arithmetic, no
-    gradient: see `depthwise_conv2d` for the one TF kernel that needs help
-    there; BN statistics kept); for an active one the slice and the pad
-    cut nothing (steady training steps measured at parity with `tf.cond`).
-    A `tf.cond` per block cost ~335 more graph nodes each (branch functions,
-    the `If` gradients), which made the first training step slower to trace
-    and start.
-    """
-    batch = tf.shape(x)[0]
-    n = tf.where(active, batch, 0)
-    branch = run_block(tf.slice(x, [0, 0, 0, 0], tf.stack([n, -1, -1, -1])), residual=False)
-    return x + tf.pad(branch, tf.stack([tf.stack([0, batch - n]), [0, 0], [0, 0], [0, 0]]))

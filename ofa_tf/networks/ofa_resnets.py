@@ -12,7 +12,7 @@ from ofa_tf.layers.bottleneck import ElasticBottleneckBlock
 from ofa_tf.layers.conv import ElasticConv2D
 from ofa_tf.layers.dense import ElasticDense
 from ofa_tf.layers.slicing import shared_slice_vectors
-from ofa_tf.networks.ofa_mbconv import _per_entry
+from ofa_tf.networks.skipping import ActiveSubnetMethods, per_entry, residual_or_skip
 from ofa_tf.resnet_space import BASE_DEPTHS, ResNetSpace, ResNetSubnetConfig, to_arrays
 
 
@@ -24,7 +24,7 @@ def _pick(values: Sequence[int], index) -> Any:
 
 
 @keras.saving.register_keras_serializable(package="ofa_tf")
-class OFAResNets(keras.Model):
+class OFAResNets(ActiveSubnetMethods, keras.Model):
     """Once-for-All ResNet50-D supernet with elastic depth, expand ratio and width.
 
     As `OFAMobileNetV3`, the active subnet lives in int32 `tf.Variable`s (depth
@@ -157,7 +157,7 @@ class OFAResNets(keras.Model):
             arch = self.arch_tensors()
         elif isinstance(arch, ResNetSubnetConfig):
             arch = {key: [int(v) for v in value[0]] for key, value in to_arrays([arch], space).items()}
-        arch = _per_entry(arch)
+        arch = per_entry(arch)
         depth, expand, width = arch["depth"], arch["expand_index"], arch["width_index"]
         c0, c1 = _pick(space.stem_mid_widths, width[0]), _pick(space.stem_widths, width[1])
         x = tf.nn.relu(self.stem_bns[0](self.stem_convs[0](inputs, active_filters=c0), training=training))
@@ -165,7 +165,7 @@ class OFAResNets(keras.Model):
         def stem_residual(x):
             return tf.nn.relu(self.stem_bns[1](self.stem_convs[1](x, active_filters=c0), training=training))
 
-        x = _maybe(lambda x: x + stem_residual(x), stem_residual, x, depth[0] == space.max_depth, add_relu=False)
+        x = residual_or_skip(stem_residual, x, depth[0] == space.max_depth)
         x = tf.nn.relu(self.stem_bns[2](self.stem_convs[2](x, active_filters=c1), training=training))
         x = tf.nn.max_pool2d(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), 3, 2, "VALID")  # x >= 0: zeros pad as -inf
         for spec, block in zip(space.blocks, self.blocks):
@@ -179,8 +179,9 @@ class OFAResNets(keras.Model):
                 x = block(x, mid_channels=mid, out_channels=out, training=training)
                 continue
             active = spec.depth_index < BASE_DEPTHS[spec.stage] + depth[1 + spec.stage]
+            # a block beyond the base depth has an identity shortcut: relu(x + branch(x)), x a ReLU output
             branch = lambda x, block=block, mid=mid, out=out: block.branch(x, mid, out, training=training)  # noqa: E731
-            x = _maybe(lambda x, block=block, mid=mid, out=out: block(x, mid_channels=mid, out_channels=out, training=training), branch, x, active, add_relu=True)
+            x = residual_or_skip(branch, x, active, activation=tf.nn.relu)
         x = tf.reduce_mean(x, axis=[1, 2])
         x = self.dropout(x, training=training)
         return self.classifier(x)
@@ -204,16 +205,6 @@ class OFAResNets(keras.Model):
         """Sets depths, expand ratios and width indices, as upstream (ints or lists; None keeps)."""
         self.set_active_config(self.space.normalize(d, e, w, base=self.active_config))
 
-    def set_max_net(self) -> None:
-        self.set_active_config(self.space.max_config())
-
-    def sample_active_subnet(self, seed: int | np.random.Generator | None = None) -> dict[str, list]:
-        """Samples a subnet as upstream, activates it and returns {"d", "e", "w"}."""
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        config = self.space.sample(rng)
-        self.set_active_config(config)
-        return config.to_dict()
-
     def get_active_subnet(self, resolution: int | None = None, name: str | None = None) -> keras.Model:
         """A standalone functional Keras model of stock layers with the active weights."""
         from ofa_tf.extract_resnet import extract_resnet_subnet
@@ -236,19 +227,3 @@ class OFAResNets(keras.Model):
             dropout_rate=self.dropout_rate, bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon,
         )
         return config
-
-
-def _maybe(run, branch, x: tf.Tensor, active, add_relu: bool) -> tf.Tensor:
-    """`run(x)` if `active` else `x`, where `run(x)` = [relu](x + branch(x)).
-
-    A Python bool decides in Python; a tensor runs the branch on the first n images
-    (n = batch or 0) and pads it back, as `ofa_mbconv._skippable`. With `add_relu`,
-    a skipped block's output relu(x) equals x because its input is a ReLU output.
-    """
-    if isinstance(active, (bool, np.bool_)):
-        return run(x) if active else x
-    batch = tf.shape(x)[0]
-    n = tf.where(active, batch, 0)
-    out = branch(tf.slice(x, [0, 0, 0, 0], tf.stack([n, -1, -1, -1])))
-    out = x + tf.pad(out, tf.stack([tf.stack([0, batch - n]), [0, 0], [0, 0], [0, 0]]))
-    return tf.nn.relu(out) if add_relu else out
