@@ -4,12 +4,13 @@ For OFA-MobileNetV3 w1.0, OFA-ProxylessNAS w1.3 and OFA-ResNet50-D (random
 weights: time does not depend on them), one random subnet each (seeded) is
   - trained for `--steps` SGD steps inside its supernet (one traced step, the
     subnet active) and as its extracted stock-Keras model, same batch and
-    resolution, median step time (the cost of elasticity: supernet / extracted);
+    resolution, the two steps alternating (this machine's speed drifts by 20-30%
+    between minutes), median step time (the cost of elasticity: supernet / extracted);
   - exported to TFLite fp32 and timed with LiteRT (XNNPACK) at 1 thread, CPU
     time of the invoking thread, median of `--rounds` x `--runs` invokes, the
     three models interleaved.
 
-    python benchmarks/bench_families.py [--resolution 128] [--batch-size 16] [--steps 10]
+    python benchmarks/bench_families.py [--resolution 128] [--batch-size 16] [--steps 15]
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_export import interleaved_medians_ms  # noqa: E402
-from bench_supernet import _median_step_seconds, _train_step  # noqa: E402
+from bench_supernet import _train_step  # noqa: E402
 from results_io import published_run, write_results  # noqa: E402
 
 FAMILIES = ("mbv3", "proxyless", "resnet50")
@@ -45,6 +46,20 @@ def _supernet(family: str, width_scale: float):
     return net
 
 
+def _interleaved_step_seconds(steps: dict, images, labels, n: int) -> dict:
+    """Median seconds per step of each traced step, the steps alternating (two warm-up calls each)."""
+    for step in steps.values():
+        step(images, labels)
+        step(images, labels)
+    times = {name: [] for name in steps}
+    for _ in range(n):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step(images, labels).numpy()
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(values)) for name, values in times.items()}
+
+
 def _costs(net, config, resolution: int) -> tuple[int, int]:
     from ofa_tf import count_macs, count_params
     from ofa_tf.resnet_space import count_resnet_costs
@@ -57,7 +72,7 @@ def _costs(net, config, resolution: int) -> tuple[int, int]:
 @click.command()
 @click.option("--resolution", default=128, show_default=True)
 @click.option("--batch-size", default=16, show_default=True)
-@click.option("--steps", default=10, show_default=True)
+@click.option("--steps", default=15, show_default=True)
 @click.option("--rounds", default=5, show_default=True)
 @click.option("--runs", default=4, show_default=True)
 @click.option("--seed", default=0, show_default=True)
@@ -80,9 +95,10 @@ def main(resolution: int, batch_size: int, steps: int, rounds: int, runs: int, s
         started = time.perf_counter()
         step(images, labels)
         first_step = time.perf_counter() - started
-        supernet_step = _median_step_seconds(step, images, labels, steps)
         subnet = net.get_active_subnet(resolution=resolution)
-        extracted_step = _median_step_seconds(_train_step(subnet, lambda x, m=subnet: m(x, training=True)), images, labels, steps)
+        extracted = _train_step(subnet, lambda x, m=subnet: m(x, training=True))
+        medians = _interleaved_step_seconds({"supernet": step, "extracted": extracted}, images, labels, steps)
+        supernet_step, extracted_step = medians["supernet"], medians["extracted"]
         exports[family] = convert_to_tflite(subnet)
         macs, params = _costs(net, config, resolution)
         details[family] = {
@@ -104,7 +120,8 @@ def main(resolution: int, batch_size: int, steps: int, rounds: int, runs: int, s
         ])
     path = write_results(
         "bench_families",
-        f"A random subnet of each family at {resolution} px: train step (batch {batch_size}, median of {steps}) "
+        f"A random subnet of each family at {resolution} px: train step (batch {batch_size}, median of {steps}, "
+        "supernet and extracted steps alternating) "
         f"in the supernet vs extracted, TFLite fp32 latency (1 thread, CPU time, median of {rounds}x{runs})",
         ["family", "MACs (M)", "params (M)", "supernet step (ms)", "extracted step (ms)", "supernet / extracted",
          "first supernet step (s)", "TFLite fp32 (ms)"],
