@@ -116,6 +116,11 @@ def specialized_subnet(supernet, seed: int = 0):
     return subnet.eval()
 
 
+def relative_difference(ours: np.ndarray, theirs: np.ndarray) -> float:
+    """Largest absolute difference relative to the largest official value (at least 1)."""
+    return float(np.abs(ours - theirs).max() / max(1.0, np.abs(theirs).max()))
+
+
 def state_dict_numpy(net) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
 
@@ -177,6 +182,7 @@ __all__ = [
     "family_supernet",
     "specialized_subnet",
     "state_dict_numpy",
+    "relative_difference",
     "official_logits",
     "official_subnet_counts",
     "official_recalibrate",

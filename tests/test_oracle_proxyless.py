@@ -27,10 +27,6 @@ def ours(official):
     return from_official_state_dict(oracle.state_dict_numpy(official))
 
 
-def _relative(ours: np.ndarray, theirs: np.ndarray) -> float:
-    return float(np.abs(ours - theirs).max() / max(1.0, np.abs(theirs).max()))
-
-
 def test_import_infers_the_family_and_every_tensor_maps(official, ours):
     assert isinstance(ours, OFAProxylessNASNets)
     space = ours.space
@@ -54,7 +50,7 @@ def test_logits_equal_official_for_random_subnets_with_one_trace(official, ours)
         for config in [space.max_config(), space.min_config()] + [space.sample(rng) for _ in range(5)]:
             assert len(config.ks) == 21 and config.d[-1] == 1  # upstream's sample_active_subnet layout
             theirs = oracle.official_logits(official, config.to_dict(), images)
-            worst = max(worst, _relative(forward(images, ours.arch_tensors(config)).numpy(), theirs))
+            worst = max(worst, oracle.relative_difference(forward(images, ours.arch_tensors(config)).numpy(), theirs))
     print(f"largest relative logit difference (proxyless w1.3): {worst:.2e}")
     assert worst <= 1e-4
     assert forward.experimental_get_tracing_count() == 1
@@ -104,7 +100,7 @@ def test_re_organize_middle_weights_gives_the_official_subnets():
     images = rng.normal(size=(2, 128, 128, 3)).astype(np.float32)
     config = ours.space.normalize(e=3)  # the smallest expand ratio keeps the most important channels
     theirs = oracle.official_logits(official.eval(), config.to_dict(), images)
-    assert _relative(ours(images, training=False, arch=config).numpy(), theirs) <= 1e-4
+    assert oracle.relative_difference(ours(images, training=False, arch=config).numpy(), theirs) <= 1e-4
 
 
 def test_convert_official_cli_reads_zoo_names_and_info_shows_the_family(official, tmp_path):
@@ -120,7 +116,7 @@ def test_convert_official_cli_reads_zoo_names_and_info_shows_the_family(official
     images = rng.normal(size=(1, 128, 128, 3)).astype(np.float32)
     config = net.space.sample(rng)
     theirs = oracle.official_logits(official, config.to_dict(), images)
-    assert _relative(net(images, training=False, arch=config).numpy(), theirs) <= 1e-4
+    assert oracle.relative_difference(net(images, training=False, arch=config).numpy(), theirs) <= 1e-4
     result = runner.invoke(main, ["info", "--arch", "proxyless", "--resolution", "224"])
     assert result.exit_code == 0 and "OFA-ProxylessNAS w1.3" in result.output and "[4, 4, 4, 4, 4, 1]" in result.output
     max_macs = count_macs(net.space.max_config(), resolution=224, space=net.space.__class__(width_mult=1.3, family="proxyless"))

@@ -27,10 +27,6 @@ def ours(official):
     return from_official_state_dict(oracle.state_dict_numpy(official))
 
 
-def _relative(ours: np.ndarray, theirs: np.ndarray) -> float:
-    return float(np.abs(ours - theirs).max() / max(1.0, np.abs(theirs).max()))
-
-
 def _official_logits(net, config: ResNetSubnetConfig, images: np.ndarray) -> np.ndarray:
     net.set_active_subnet(**config.to_dict())
     with torch.no_grad():
@@ -59,7 +55,7 @@ def test_logits_equal_official_for_random_subnets_with_one_trace(official, ours)
         for config in [space.max_config(), space.min_config()] + [space.sample(rng) for _ in range(4)]:
             stems.add(config.d[0])
             theirs = _official_logits(official, config, images)
-            worst = max(worst, _relative(forward(images, ours.arch_tensors(config)).numpy(), theirs))
+            worst = max(worst, oracle.relative_difference(forward(images, ours.arch_tensors(config)).numpy(), theirs))
     print(f"largest relative logit difference (ResNet50-D): {worst:.2e}")
     assert worst <= 1e-4 and stems == {0, 2}
     assert forward.experimental_get_tracing_count() == 1
@@ -106,7 +102,7 @@ def test_re_organize_middle_weights_gives_the_official_subnets():
         ours.re_organize_middle_weights(expand_ratio_stage=stage)
         config = ours.space.normalize(e=0.2, w=0)  # the narrowest middles keep the most important channels
         theirs = _official_logits(official, config, images)
-        assert _relative(ours(images, training=False, arch=config).numpy(), theirs) <= 1e-4
+        assert oracle.relative_difference(ours(images, training=False, arch=config).numpy(), theirs) <= 1e-4
 
 
 def test_convert_official_cli_and_info(official, tmp_path):
@@ -119,7 +115,7 @@ def test_convert_official_cli_and_info(official, tmp_path):
     rng = np.random.default_rng(6)
     images = rng.normal(size=(1, 128, 128, 3)).astype(np.float32)
     config = net.space.sample(rng)
-    assert _relative(net(images, training=False, arch=config).numpy(), _official_logits(official, config, images)) <= 1e-4
+    assert oracle.relative_difference(net(images, training=False, arch=config).numpy(), _official_logits(official, config, images)) <= 1e-4
     result = runner.invoke(main, ["specialize", "--supernet", str(tmp_path / "supernet"), "--budget", "2G-MACs", "--out", str(tmp_path / "sp")])
     assert result.exit_code == 2 and "OFA-ResNet50-D supernet: the predictor and search cover the MBConv families" in result.output
     result = runner.invoke(main, ["info", "--arch", "resnet50", "--resolution", "224", "--n-classes", "100"])

@@ -7,6 +7,7 @@ import numpy as np
 from ofa_tf._backend import keras, tf
 from ofa_tf.layers.batch_norm import ElasticBatchNormalization
 from ofa_tf.layers.conv import ElasticConv2D
+from ofa_tf.layers.mbconv import importance_order
 
 
 def downsample_pool(x: tf.Tensor, stride: int) -> tf.Tensor:
@@ -102,26 +103,14 @@ class ElasticBottleneckBlock(keras.layers.Layer):
                 only move inside their nested segment.
             mid_widths: the middle widths of the expand ratios at the largest output width.
         """
-        order = self._order(np.abs(self.conv3.kernel.numpy()).sum(axis=(0, 1, 3)), expand_ratio_stage, mid_widths)
+        order = importance_order(np.abs(self.conv3.kernel.numpy()).sum(axis=(0, 1, 3)), expand_ratio_stage, mid_widths)
         self.conv3.kernel.assign(self.conv3.kernel.numpy()[:, :, order, :])
         _permute_bn(self.bn2, order)
         self.conv2.kernel.assign(self.conv2.kernel.numpy()[:, :, :, order])
-        order = self._order(np.abs(self.conv2.kernel.numpy()).sum(axis=(0, 1, 3)), expand_ratio_stage, mid_widths)
+        order = importance_order(np.abs(self.conv2.kernel.numpy()).sum(axis=(0, 1, 3)), expand_ratio_stage, mid_widths)
         self.conv2.kernel.assign(self.conv2.kernel.numpy()[:, :, order, :])
         _permute_bn(self.bn1, order)
         self.conv1.kernel.assign(self.conv1.kernel.numpy()[:, :, :, order])
-
-    @staticmethod
-    def _order(importance: np.ndarray, expand_ratio_stage: int, mid_widths: tuple[int, ...]) -> np.ndarray:
-        importance = importance.astype(np.float32)
-        if expand_ratio_stage > 0:
-            widths = sorted(mid_widths, reverse=True)
-            right, base = len(importance), -len(widths) * 1e5
-            for i in range(expand_ratio_stage + 1):
-                importance[widths[i] : right] += base
-                base += 1e5
-                right = widths[i]
-        return np.argsort(-importance, kind="stable")
 
     def get_config(self):
         config = super().get_config()

@@ -118,16 +118,8 @@ class ElasticMBConvBlock(keras.layers.Layer):
         channels only move within their nested segment. The SE hidden channels
         are then sorted by the L1 norm of their expand weights.
         """
-        importance = np.abs(self.project_conv.kernel.numpy()).sum(axis=(0, 1, 3)).astype(np.float32)
-        if expand_ratio_stage > 0:
-            widths = sorted(self.mid_channels, reverse=True)
-            right, base = len(importance), -len(widths) * 1e5
-            for i in range(expand_ratio_stage + 1):
-                left = widths[i]
-                importance[left:right] += base
-                base += 1e5
-                right = left
-        order = np.argsort(-importance, kind="stable")
+        importance = np.abs(self.project_conv.kernel.numpy()).sum(axis=(0, 1, 3))
+        order = importance_order(importance, expand_ratio_stage, self.mid_channels)
         _permute(self.project_conv.kernel, order, axis=2)
         _permute_bn(self.depthwise_bn, order)
         _permute(self.depthwise.kernel, order, axis=2)
@@ -166,3 +158,18 @@ def _permute(variable, order: np.ndarray, axis: int) -> None:
 def _permute_bn(bn: ElasticBatchNormalization, order: np.ndarray) -> None:
     for variable in (bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance):
         _permute(variable, order, axis=0)
+
+
+def importance_order(importance: np.ndarray, expand_ratio_stage: int, widths) -> np.ndarray:
+    """Channel order by decreasing importance, as upstream's `re_organize_middle_weights`: above
+    stage 0, channels beyond the first `expand_ratio_stage + 1` of `widths` (largest first) get
+    offsets of -1e5 per segment, so channels only move inside their nested segment."""
+    importance = np.asarray(importance, dtype=np.float32).copy()
+    if expand_ratio_stage > 0:
+        widths = sorted(widths, reverse=True)
+        right, base = len(importance), -len(widths) * 1e5
+        for i in range(expand_ratio_stage + 1):
+            importance[widths[i] : right] += base
+            base += 1e5
+            right = widths[i]
+    return np.argsort(-importance, kind="stable")
