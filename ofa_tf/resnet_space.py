@@ -228,21 +228,17 @@ class ResNetSpace:
 
     def sample(self, rng: np.random.Generator, with_resolution: bool = False) -> ResNetSubnetConfig:
         """As upstream's `sample_active_subnet`: the stem depth is the smallest or largest depth."""
-        d = [int(rng.choice([self.max_depth, min(self.depth_list)]))]
-        d += [int(v) for v in rng.choice(self.depth_list, size=self.n_stages)]
-        e = tuple(float(self.expand_ratio_list[i]) for i in rng.integers(0, len(self.expand_ratio_list), self.n_blocks))
-        w = tuple(int(v) for v in rng.integers(0, len(self.width_mult_list), 2 + self.n_stages))
-        resolution = int(rng.choice(self.resolutions)) if with_resolution else None
-        return ResNetSubnetConfig(tuple(d), e, w, resolution)
+        config = self.sample_phase(rng, {"d": self.depth_list, "e": self.expand_ratio_list, "w": self.width_mult_list})
+        return config.with_resolution(int(rng.choice(self.resolutions)) if with_resolution else None)
 
     def sample_phase(self, rng: np.random.Generator, choices: dict[str, Sequence]) -> ResNetSubnetConfig:
         """A sample over a training phase's values per choice ("d", "e", "w" as multipliers), as
         upstream's `sample_active_subnet` (the stem depth is the phase's smallest or largest)."""
-        depths = sorted(choices["d"])
-        d = [int(rng.choice([depths[-1], depths[0]]))] + [int(v) for v in rng.choice(depths, size=self.n_stages)]
-        e = tuple(float(v) for v in rng.choice(sorted(choices["e"]), size=self.n_blocks))
+        depths, expands = sorted(choices["d"]), sorted(choices["e"])
         widths = [self.width_mult_list.index(w) for w in sorted(choices["w"])]
-        w = tuple(int(v) for v in rng.choice(widths, size=2 + self.n_stages))
+        d = [int(rng.choice([depths[-1], depths[0]]))] + [int(v) for v in rng.choice(depths, size=self.n_stages)]
+        e = tuple(float(expands[i]) for i in rng.integers(0, len(expands), self.n_blocks))
+        w = tuple(widths[i] for i in rng.integers(0, len(widths), 2 + self.n_stages))
         return ResNetSubnetConfig(tuple(d), e, w)
 
     def phase_config(self, choices: dict[str, Sequence], which: str) -> ResNetSubnetConfig:
