@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 from ofa_tf.errors import ConfigError, MissingFileError
 from ofa_tf.families import SUPERNET_FAMILIES
+from ofa_tf.resnet_space import ResNetSpace
 
 
 
@@ -150,24 +151,26 @@ class TrainConfig:
 def _resnet_phases(scale: dict[str, tuple[float, float, float, int]]) -> tuple[PhaseConfig, ...]:
     """ResNet50-D phases: teacher, then depth, expand (reorganized middles) and width in turn.
     Upstream ships no ResNet schedule; this order follows the MBConv one (largest first)."""
-    d, e, w = (0, 1, 2), (0.2, 0.25, 0.35), (0.65, 0.8, 1.0)
+    space = ResNetSpace()  # the released supernet's choices
+    d, e, w = space.depth_list, space.expand_ratio_list, space.width_mult_list
 
     def phase(name, d_list, e_list, w_list, **kwargs):
         epochs, warmup, lr, subnets = scale[name]
         return PhaseConfig(name, (), e_list, d_list, epochs, warmup, lr, subnets, width_mult_list=w_list, **kwargs)
 
     return (
-        phase("teacher", (2,), (0.35,), (1.0,), kd=False),
-        phase("depth", d, (0.35,), (1.0,)),
-        phase("expand", d, e, (1.0,), reorganize_stage=0),
+        phase("teacher", d[-1:], e[-1:], w[-1:], kd=False),
+        phase("depth", d, e[-1:], w[-1:]),
+        phase("expand", d, e, w[-1:], reorganize_stage=0),
         phase("width", d, e, w),
     )
 
 
 def _resnet_config(config: "TrainConfig", scale) -> "TrainConfig":
+    space = ResNetSpace()
     return dataclasses.replace(
-        config, family="resnet50", width_mult=1.0, ks_list=(), expand_ratio_list=(0.2, 0.25, 0.35), depth_list=(0, 1, 2),
-        width_mult_list=(0.65, 0.8, 1.0), dropout_rate=0.0, phases=_resnet_phases(scale),
+        config, family="resnet50", width_mult=1.0, ks_list=(), expand_ratio_list=space.expand_ratio_list,
+        depth_list=space.depth_list, width_mult_list=space.width_mult_list, dropout_rate=0.0, phases=_resnet_phases(scale),
     )
 
 
@@ -275,7 +278,7 @@ def _as_tuple(name: str, value: Any, kind=int) -> tuple:
         raise ConfigError(f"{name}={value!r}: expected a list of numbers like 3,5,7") from None
 
 
-_TUPLE_FIELDS = ("ks_list", "expand_ratio_list", "depth_list", "resolutions", "eval_resolutions")
+_TUPLE_FIELDS = ("ks_list", "expand_ratio_list", "depth_list", "width_mult_list", "resolutions", "eval_resolutions")
 _FLOAT_TUPLE_FIELDS = ("expand_ratio_list", "width_mult_list")
 _CHOICE_FIELDS = {"ks": "ks_list", "e": "expand_ratio_list", "d": "depth_list", "w": "width_mult_list"}
 
@@ -291,7 +294,7 @@ def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConf
     if unknown:
         raise ConfigError(f"unknown training options {unknown}: valid ones are {sorted(known)}")
     changes = dict(overrides)
-    for name in _TUPLE_FIELDS + ("width_mult_list",):
+    for name in _TUPLE_FIELDS:
         if name in changes:
             changes[name] = _as_tuple(name, changes[name], _number if name in _FLOAT_TUPLE_FIELDS else int)
     if changes.get("resolutions") and "eval_resolutions" not in changes:
