@@ -170,8 +170,8 @@ _ARCH_OPTION = click.option(
     "--depthwise-forms",
     default="plain,windows5,windows3,dilated",
     show_default=True,
-    help="Forms each key with a 7x7 depthwise kernel is timed in (as it is, as sums of 5x5 / 3x3 windows, as a "
-    "5x5 plus five dilated 3x3 kernels); "
+    help="Forms each key with a 7x7 depthwise kernel is timed in (as it is, as sums of 5x5 / 3x3 windows, crop-free "
+    "(dilated: a 5x5 plus five dilated 3x3 kernels at stride 1, the four input phases at stride 2); "
     "the fastest is recorded and `ofa-tf export --target` applies it.",
 )
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Table to write, luts/NAME.yaml.")

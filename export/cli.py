@@ -33,8 +33,8 @@ import click
 @click.option("--qat-max-steps", type=int, default=None, help="Cap on the steps of each QAT epoch.")
 @click.option("--depthwise-large", type=click.Choice(["auto", "plain", "windows5", "windows3", "dilated"]), default="auto",
               show_default=True,
-              help="Depthwise kernels above 5x5 (OFA's 7x7): as they are, as exact sums of 5x5 or 3x3 windows, as a "
-                   "5x5 plus five dilated 3x3 kernels (stride 1), or whichever form runs fastest on --device (each is "
+              help="Depthwise kernels above 5x5 (OFA's 7x7): as they are, as exact sums of 5x5 or 3x3 windows, crop-free "
+                   "(\"dilated\": a 5x5 plus five dilated 3x3 kernels at stride 1, the four input phases at stride 2), or whichever form runs fastest on --device (each is "
                    "converted and timed).")
 @click.option("--device", default="host", show_default=True,
               help="Where --depthwise-large auto measures: host (LiteRT, 1 thread) or adb[:SERIAL] (a phone).")

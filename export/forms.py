@@ -3,10 +3,12 @@
 XNNPACK, LiteRT's CPU delegate, runs 3x3 and 5x5 depthwise kernels on fast
 paths and OFA's 7x7 on a slow one on x86. `export.rewrite` can write a 7x7
 kernel as the sum of 5x5 or of 3x3 depthwise windows over crops of its padded
-input ("windows5", "windows3"), or, at stride 1, as a centred 5x5 kernel plus
-five dilated 3x3 kernels that hold the outer ring of taps, all on the unpadded
-input with "same" padding, so without any crop ("dilated"; at stride 2 it
-falls back to 5x5 windows). Every form is exact in float, and faster or
+input ("windows5", "windows3"), or without any crop or padding copy ("dilated"): at stride 1 as a centred
+5x5 kernel plus five dilated 3x3 kernels that hold the outer ring of taps, at
+stride 2 as the sum over the four phases of the input (even / odd rows and
+columns, picked by one-hot 2x2 stride-2 kernels) of stride-1 convolutions with
+the taps that reach each phase, all "same" on the unpadded input (5x5 windows
+where neither applies: other strides, odd input sizes at stride 2). Every form is exact in float, and faster or
 slower depending on the runtime, the shape and the stride. The form is chosen by measurement on the target: for a whole model
 by the export (`--depthwise-large auto`), or per layer shape from a latency
 table built with every form (`ofa-tf bench lut`), which `ofa-tf export
@@ -22,7 +24,7 @@ from ofa_tf.errors import ConfigError
 
 FORMS = ("plain", "windows5", "windows3", "dilated")
 # the window size a form's large kernels are written with where they are windowed
-# ("dilated" applies to 7x7 kernels at stride 1; elsewhere it uses 5x5 windows)
+# ("dilated" where neither its stride-1 ring nor its stride-2 phases apply)
 WINDOW_SIZES = {"windows5": 5, "windows3": 3, "dilated": 5}
 LARGEST_FAST_KERNEL = 5  # XNNPACK's fast depthwise paths stop here
 

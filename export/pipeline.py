@@ -49,8 +49,8 @@ class ExportConfig:
         qat_epochs: quantization-aware fine-tuning epochs (0: post-training quantization).
         qat: the fine-tuning settings (its `epochs` is set from `qat_epochs`).
         depthwise_large: how depthwise kernels above 5x5 are written (`export.forms`): "plain",
-            "windows5" / "windows3" (sums of 5x5 / 3x3 windows), "dilated" (a 5x5 plus five dilated 3x3
-            kernels at stride 1; all exact) or "auto" (every form converted and timed on `device`, the
+            "windows5" / "windows3" (sums of 5x5 / 3x3 windows), "dilated" (crop-free: a 5x5 plus five dilated 3x3
+            kernels at stride 1, the four phases of the input at stride 2; all exact) or "auto" (every form converted and timed on `device`, the
             fastest kept).
         device: where "auto" measures: "host" (LiteRT, 1 thread, CPU time) or "adb[:SERIAL]" (a phone).
         target: a latency table (luts/NAME.yaml, or a YAML path) built by `ofa-tf bench lut`: each large

@@ -43,6 +43,8 @@ def _digest() -> str:
                             "--op", "squeeze-excite 28x28x120", "--op", "add 56x56x24"]),
         ("bench_families", ["--family", "proxyless", "--width-scale", "0.25", "--resolution", "32", "--batch-size", "2",
                             "--steps", "1", "--rounds", "1", "--runs", "1"]),
+        ("bench_kernel_cli", ["--resolution", "32", "--width-mult", "0.25", "--repeats", "1", "--depthwise-large", "dilated",
+                              "--validate-images", "20"]),
         ("teacher_probe", ["--epochs", "0.005", "--resolution", "32", "--width-mult", "0.25", "--settings", "lr0.05_b64_crop0.35", "--depth", "2",
                            "--work", "{tmp}/probe"]),
     ],
