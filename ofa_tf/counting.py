@@ -97,6 +97,14 @@ class EfficiencyTable:
         return sum_block_table(self.space, self._params, self._fixed_params, arch, np.arange(len(arch)))
 
 
+def efficiency_table(space: Any) -> Any:
+    """The vectorized MACs / params counter of a search space's family (`EfficiencyTable` for the MBConv
+    families, `ResNetEfficiencyTable` for OFA-ResNet50-D)."""
+    from ofa_tf.resnet_space import ResNetEfficiencyTable, ResNetSpace
+
+    return ResNetEfficiencyTable(space) if isinstance(space, ResNetSpace) else EfficiencyTable(space)
+
+
 def _as_config(config: SubnetConfig | dict[str, Any]) -> SubnetConfig:
     return config if isinstance(config, SubnetConfig) else SubnetConfig.from_dict(config)
 

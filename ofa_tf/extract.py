@@ -14,6 +14,7 @@ from ofa_tf._backend import keras
 from ofa_tf.layers.activations import KERAS_ACTIVATION
 from ofa_tf.families import POOL, HeadConv
 from ofa_tf.space import BlockSpec, SubnetConfig, se_mid_channels
+from ofa_tf.errors import ConfigError
 
 
 class _SubnetBuilder:
@@ -108,11 +109,17 @@ def extract_subnet(
     the supernet's rate (inactive at inference).
 
     Args:
-        supernet: an `OFAMobileNetV3` or `OFAProxylessNASNets`.
+        supernet: an `OFAMobileNetV3`, `OFAProxylessNASNets` or `OFAResNets`.
         config: the subnet; `config.resolution` fixes the input size (None: any size).
         lib: the Keras module to build with (`keras`, or `tf_keras` for QAT).
         name: model name.
     """
+    if supernet.space.family == "resnet50":
+        from ofa_tf.extract_resnet import extract_resnet_subnet
+
+        if lib is not keras:
+            raise ConfigError("OFA-ResNet50-D subnets are extracted with keras only")
+        return extract_resnet_subnet(supernet, config, name=name)
     space = supernet.space
     config = supernet.active_config if config is None else config
     space.validate(config)

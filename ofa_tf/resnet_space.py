@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
 from ofa_tf.errors import ConfigError
-from ofa_tf.space import DEFAULT_RESOLUTIONS, make_divisible, pick_extreme
+from ofa_tf.space import DEFAULT_RESOLUTIONS, ArchRows, leaning_choice, make_divisible, pick_extreme
 
 BASE_DEPTHS = (2, 2, 4, 2)
 STAGE_WIDTHS = (256, 512, 1024, 2048)
@@ -71,6 +71,27 @@ class ResNetSubnetConfig:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
+
+
+@dataclasses.dataclass(frozen=True)
+class ResNetArchIndices(ArchRows):
+    """ResNet subnets as integer arrays: the supernet's arch tensors plus a resolution column.
+
+    Args:
+        depth: [N, 1 + n_stages] the stem's depth, then each stage's.
+        expand_index: [N, n_blocks] index into `expand_ratio_list`.
+        width_index: [N, 2 + n_stages] index into `width_mult_list`.
+        resolution: [N] resolutions (0 where unset).
+    """
+
+    SCOPES: ClassVar[dict[str, str]] = {
+        "depth": "stage", "expand_index": "block", "width_index": "width", "resolution": "resolution"
+    }
+
+    depth: np.ndarray
+    expand_index: np.ndarray
+    width_index: np.ndarray
+    resolution: np.ndarray
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,6 +284,46 @@ class ResNetSpace:
         self.validate(config)
         return config
 
+    def sample_indices(
+        self, rng: np.random.Generator, n: int, with_resolution: bool = True, size_spread: bool = False
+    ) -> ResNetArchIndices:
+        """`n` subnets as index arrays, as `SearchSpace.sample_indices` (the stem depth the smallest or largest)."""
+        resolution = rng.choice(np.asarray(self.resolutions), size=n) if with_resolution else np.zeros(n, dtype=np.int64)
+        if size_spread:
+            level = rng.uniform(size=(n, 1, 1))
+            choose = lambda k, count: leaning_choice(rng, level, k, count)  # noqa: E731
+        else:
+            choose = lambda k, count: rng.integers(0, k, size=(n, count))  # noqa: E731
+        depths = np.asarray(self.depth_list)
+        stem = np.where(choose(2, 1) > 0, depths[-1], depths[0])
+        return ResNetArchIndices(
+            depth=np.concatenate([stem, depths[choose(len(depths), self.n_stages)]], axis=1),
+            expand_index=choose(len(self.expand_ratio_list), self.n_blocks),
+            width_index=choose(len(self.width_mult_list), 2 + self.n_stages),
+            resolution=resolution,
+        )
+
+    def to_indices(self, configs: Sequence[ResNetSubnetConfig]) -> ResNetArchIndices:
+        """Validated configs as index arrays."""
+        arrays = to_arrays(configs, self, with_resolution=True)
+        return ResNetArchIndices(**{name: values.astype(np.int64) for name, values in arrays.items()})
+
+    def from_indices(self, arch: ResNetArchIndices) -> list[ResNetSubnetConfig]:
+        expands = np.asarray(self.expand_ratio_list)[arch.expand_index]
+        return [
+            ResNetSubnetConfig(
+                d=tuple(int(v) for v in arch.depth[i]),
+                e=tuple(float(v) for v in expands[i]),
+                w=tuple(int(v) for v in arch.width_index[i]),
+                resolution=int(arch.resolution[i]) or None,
+            )
+            for i in range(len(arch))
+        ]
+
+    @staticmethod
+    def config_from_dict(data: dict[str, Any]) -> ResNetSubnetConfig:
+        return ResNetSubnetConfig.from_dict(data)
+
     def validate(self, config: ResNetSubnetConfig) -> None:
         """Raises `ConfigError` naming the first bad field."""
         for name, values, allowed in (
@@ -281,6 +342,14 @@ class ResNetSpace:
         return [b for b in self.blocks if b.depth_index < BASE_DEPTHS[b.stage] + config.d[1 + b.stage]]
 
     # ----- serialization -----------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ResNetSpace":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown search-space keys {unknown}: expected {sorted(known)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "depth_list": list(self.depth_list),
@@ -335,3 +404,58 @@ def to_arrays(
     if with_resolution:
         arrays["resolution"] = np.array([c.resolution or 0 for c in configs], dtype=np.int64)
     return arrays
+
+
+class ResNetEfficiencyTable:
+    """Exact MACs and parameters of many ResNet subnets at once (`count_resnet_costs` over index arrays).
+
+    Args:
+        space: the ResNet search space.
+    """
+
+    def __init__(self, space: ResNetSpace):
+        self.space = space
+        self._blocks = space.blocks
+        self._mid_tables = [space.mid_table(stage) for stage in range(space.n_stages)]
+
+    def _costs(self, arch: ResNetArchIndices, resolution: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """([N] MACs, [N] params) of the rows, each at its `resolution` entry."""
+        space, (depth, expand, width) = self.space, (arch.depth, arch.expand_index, arch.width_index)
+        terms: list[tuple[np.ndarray, np.ndarray]] = []
+
+        def conv(kernel: int, cin, cout, size: int, runs=True) -> None:
+            terms.append((np.where(runs, kernel * kernel * cin * cout * size * size, 0),
+                          np.where(runs, kernel * kernel * cin * cout + 2 * cout, 0)))
+
+        c0, c1 = np.asarray(space.stem_mid_widths)[width[:, 0]], np.asarray(space.stem_widths)[width[:, 1]]
+        size = space.stem_output_size(resolution)
+        conv(3, 3, c0, size)
+        conv(3, c0, c1, size)
+        conv(3, c0, c0, size, depth[:, 0] == space.max_depth)
+        size, channels = space.pooled_size(resolution), c1
+        for block in self._blocks:
+            runs = block.depth_index < BASE_DEPTHS[block.stage] + depth[:, 1 + block.stage]
+            width_index = width[:, 2 + block.stage]
+            out = np.asarray(block.out_widths)[width_index]
+            mid = self._mid_tables[block.stage][width_index, expand[:, block.index]]
+            out_size = space.conv_output_size(size, block.stride)  # strided blocks always run
+            conv(1, channels, mid, size, runs)
+            conv(3, mid, mid, out_size, runs)
+            conv(1, mid, out, out_size, runs)
+            if block.has_downsample:
+                conv(1, channels, out, out_size, runs)
+            size, channels = out_size, np.where(runs, out, channels)
+        macs = sum(t[0] for t in terms) + channels * space.n_classes
+        params = sum(t[1] for t in terms) + channels * space.n_classes + space.n_classes
+        return macs.astype(np.int64), params.astype(np.int64)
+
+    def macs(self, arch: ResNetArchIndices, resolution: int | None = None) -> np.ndarray:
+        """[N] MACs, each row at its own resolution (or `resolution`)."""
+        resolutions = np.full(len(arch), resolution) if resolution is not None else np.asarray(arch.resolution)
+        if np.any(resolutions <= 0):
+            raise ConfigError("this cost depends on the resolution: set it on the configs or pass resolution=")
+        return self._costs(arch, resolutions.astype(np.int64))[0]
+
+    def params(self, arch: ResNetArchIndices) -> np.ndarray:
+        """[N] trainable parameters (independent of the resolution)."""
+        return self._costs(arch, np.full(len(arch), 224))[1]

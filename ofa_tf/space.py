@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
@@ -125,8 +125,41 @@ class SubnetConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class ArchIndices:
-    """A batch of subnets as integer arrays (the form the vectorized tools use).
+class ArchRows:
+    """A batch of subnets as integer arrays, one field per choice (the form the vectorized tools use).
+
+    Subclasses name a family's choices as fields of [N, positions] arrays plus `resolution` ([N]);
+    `SCOPES` says what each field's positions are ("block", "stage", "width", "resolution"): the
+    search mutates the fields of one scope together, position by position.
+    """
+
+    SCOPES: ClassVar[dict[str, str]] = {}
+
+    def __len__(self) -> int:
+        return int(self.resolution.shape[0])
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return tuple(getattr(self, f.name) for f in dataclasses.fields(self))
+
+    def take(self, rows: np.ndarray) -> "ArchRows":
+        """The subnets at `rows` (integer indices)."""
+        return type(self)(*(values[rows] for values in self.arrays()))
+
+    def where(self, mask: np.ndarray, other: "ArchRows") -> "ArchRows":
+        """Rows of `self` where `mask`, else rows of `other`."""
+        return type(self)(*(
+            np.where(mask.reshape(-1, *[1] * (mine.ndim - 1)), mine, theirs)
+            for mine, theirs in zip(self.arrays(), other.arrays())
+        ))
+
+    @staticmethod
+    def concat(parts: Sequence["ArchRows"]) -> "ArchRows":
+        return type(parts[0])(*(np.concatenate(columns) for columns in zip(*(p.arrays() for p in parts))))
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchIndices(ArchRows):
+    """MBConv subnets as integer arrays.
 
     Args:
         kernel_index: [N, n_blocks] index into `ks_list`.
@@ -135,17 +168,14 @@ class ArchIndices:
         resolution: [N] resolutions (0 where unset).
     """
 
+    SCOPES: ClassVar[dict[str, str]] = {
+        "kernel_index": "block", "expand_index": "block", "depth": "stage", "resolution": "resolution"
+    }
+
     kernel_index: np.ndarray
     expand_index: np.ndarray
     depth: np.ndarray
     resolution: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.kernel_index.shape[0])
-
-    def take(self, rows: np.ndarray) -> "ArchIndices":
-        """The subnets at `rows` (integer indices)."""
-        return ArchIndices(self.kernel_index[rows], self.expand_index[rows], self.depth[rows], self.resolution[rows])
 
 
 def pick_extreme(values: Sequence, which: str):
@@ -157,7 +187,7 @@ def pick_extreme(values: Sequence, which: str):
 SIZE_LEAN = 6.0  # log-odds between neighbouring options at the extreme size levels (q = 0 or 1)
 
 
-def _leaning_choice(rng: np.random.Generator, level: np.ndarray, k: int, count: int) -> np.ndarray:
+def leaning_choice(rng: np.random.Generator, level: np.ndarray, k: int, count: int) -> np.ndarray:
     """[n, count] option indices in 0..k-1, each row leaning to larger indices as its `level` ([n, 1, 1]) grows."""
     logits = SIZE_LEAN * (level - 0.5) * np.arange(k)  # [n, 1, k]
     weights = np.exp(logits - logits.max(axis=-1, keepdims=True))
@@ -476,7 +506,7 @@ class SearchSpace:
         )
         if size_spread:
             level = rng.uniform(size=(n, 1, 1))
-            choose = lambda k, count: _leaning_choice(rng, level, k, count)  # noqa: E731
+            choose = lambda k, count: leaning_choice(rng, level, k, count)  # noqa: E731
         else:
             choose = lambda k, count: rng.integers(0, k, size=(n, count))  # noqa: E731
         return ArchIndices(
@@ -518,6 +548,10 @@ class SearchSpace:
             )
             for i in range(len(arch))
         ]
+
+    @staticmethod
+    def config_from_dict(data: dict[str, Any]) -> SubnetConfig:
+        return SubnetConfig.from_dict(data)
 
     def active_block_mask(self, depth: np.ndarray) -> np.ndarray:
         """[N, n_blocks] boolean mask of blocks that run for each depth row."""

@@ -1,6 +1,8 @@
 """OFA-ResNet50-D (`ofa_resnet50`) against the official package (PyTorch, random weights,
 CPU): import, logits through one trace, MACs/params, extraction, reorganize, the CLI."""
 
+import json
+
 import numpy as np
 import official_oracle as oracle
 import pytest
@@ -116,8 +118,24 @@ def test_convert_official_cli_and_info(official, tmp_path):
     images = rng.normal(size=(1, 128, 128, 3)).astype(np.float32)
     config = net.space.sample(rng)
     assert oracle.relative_difference(net(images, training=False, arch=config).numpy(), _official_logits(official, config, images)) <= 1e-4
-    result = runner.invoke(main, ["specialize", "--supernet", str(tmp_path / "supernet"), "--budget", "2G-MACs", "--out", str(tmp_path / "sp")])
-    assert result.exit_code == 2 and "OFA-ResNet50-D supernet: the predictor and search cover the MBConv families" in result.output
+    # specialize with an official ResNet accuracy predictor (random weights), as upstream's ResNet50 tutorial
+    from ofa.nas.accuracy_predictor.acc_predictor import AccuracyPredictor
+    from ofa.nas.accuracy_predictor.arch_encoder import ResNetArchEncoder
+
+    torch.manual_seed(0)
+    official_predictor = AccuracyPredictor(ResNetArchEncoder(image_size_list=[128, 160, 192, 224]), device="cpu")
+    torch.save(official_predictor.state_dict(), tmp_path / "resnet_acc.pth")
+    result = runner.invoke(main, [
+        "specialize", "--supernet", str(tmp_path / "supernet"), "--predictor", f"official:{tmp_path / 'resnet_acc.pth'}",
+        "--budget", "2G-MACs", "--no-recalibrate", "--generations", "10", "--population", "16", "--out", str(tmp_path / "sp"),
+    ])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "sp" / "2G-MACs" / "subnet.json").read_text())
+    chosen = net.space.config_from_dict(summary["config"])
+    assert summary["macs"] == count_resnet_costs(net.space, chosen)[0] <= 2e9 and chosen.resolution in (128, 160, 192, 224)
+    with torch.no_grad():
+        expected = official_predictor.predict_acc([{**chosen.to_dict(), "image_size": chosen.resolution}]).item()
+    assert summary["predicted_top1"] == pytest.approx(100 * expected, abs=1e-3)
     result = runner.invoke(main, ["info", "--arch", "resnet50", "--resolution", "224", "--n-classes", "100"])
     max_macs, _ = count_resnet_costs(net.space, net.space.max_config(), 224)
     assert result.exit_code == 0 and "OFA-ResNet50-D" in result.output and f"{max_macs / 1e6:.1f}" in result.output
@@ -129,7 +147,7 @@ def test_encoding_and_official_resnet_predictor_load():
 
     from ofa_tf.interop.official_nas import accuracy_predictor_from_state_dict
     from ofa_tf.nas.arch_encoding import ResNetArchEncoder as OursEncoder
-    from ofa_tf.resnet_space import ResNetSpace, to_arrays
+    from ofa_tf.resnet_space import ResNetSpace
 
     space = ResNetSpace()
     resolutions = (128, 160, 192, 224)
@@ -137,7 +155,7 @@ def test_encoding_and_official_resnet_predictor_load():
     rng = np.random.default_rng(7)
     configs = [space.sample(rng).with_resolution(int(rng.choice(resolutions))) for _ in range(40)]
     configs += [space.max_config(224), space.min_config(128)]
-    arch = to_arrays(configs, space, with_resolution=True)
+    arch = space.to_indices(configs)
     expected = np.array([theirs.arch2feature({**c.to_dict(), "image_size": c.resolution}) for c in configs])
     assert np.array_equal(OursEncoder(space, resolutions).encode(arch), expected)
     torch.manual_seed(0)

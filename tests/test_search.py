@@ -100,3 +100,35 @@ def test_bn_recalibration_crops_follow_the_run(tmp_path):
 
     assert RunFolder(tmp_path, tmp_path, cifar_preset()).crop_scale() == cifar_preset().crop_scale != DEFAULT_CROP_SCALE
     assert RunFolder(tmp_path, tmp_path, None).crop_scale() == DEFAULT_CROP_SCALE  # a converted official supernet
+
+
+def test_resnet_costs_over_arrays_equal_the_counter_and_indices_round_trip():
+    from ofa_tf.resnet_space import ResNetEfficiencyTable, ResNetSpace, count_resnet_costs
+
+    space = ResNetSpace(resolutions=(128, 160, 224))
+    arch = space.sample_indices(np.random.default_rng(0), 200, size_spread=True)
+    configs = space.from_indices(arch)
+    table = ResNetEfficiencyTable(space)
+    expected = np.array([count_resnet_costs(space, config) for config in configs])  # == official (oracle tests)
+    assert np.array_equal(table.macs(arch), expected[:, 0]) and np.array_equal(table.params(arch), expected[:, 1])
+    assert all(np.array_equal(a, b) for a, b in zip(space.to_indices(configs).arrays(), arch.arrays()))
+    assert set(arch.depth[:, 0]) == {0, 2}  # the stem's depth is the smallest or the largest, as upstream
+
+
+def test_resnet_search_mutates_depth_expand_and_width_under_a_macs_budget():
+    from ofa_tf.resnet_space import ResNetEfficiencyTable, ResNetSpace
+
+    space = ResNetSpace(resolutions=(160, 192, 224))
+    table = ResNetEfficiencyTable(space)
+    # a stand-in predictor rewarding widths, then expand ratios, then depth
+    score = lambda arch: 3.0 * arch.width_index.sum(1) + 2.0 * arch.expand_index.sum(1) + arch.depth.sum(1)  # noqa: E731
+    finder = EvolutionFinder(space, score, table.macs, 2.5e9, population_size=24, generations=15)
+    result = finder.run(seed=0)
+    assert result.best_efficiency <= 2.5e9 and np.all(result.population_efficiency <= 2.5e9)
+    start = score(finder.initial_population(np.random.default_rng(0)))
+    assert result.best_accuracy > start.max()
+    children = finder.mutate(np.random.default_rng(1), result.population, 200)
+    assert set(children.depth[:, 0]) <= {0, 2}
+    for field in ("depth", "expand_index", "width_index"):  # every choice is searched
+        assert (getattr(children, field) != getattr(result.population.take(np.zeros(200, int)), field)).any()
+    assert space.from_indices(result.best)[0].resolution in (160, 192, 224)

@@ -170,25 +170,64 @@ def test_a_proxyless_supernet_trains_with_one_trace(tmp_path):
     assert isinstance(load_supernet(tmp_path / "run" / "supernet"), OFAProxylessNASNets)
 
 
-def test_a_resnet_supernet_trains_with_one_trace(tmp_path):
-    from ofa_tf import OFAResNets, load_supernet
+@pytest.fixture(scope="module")
+def resnet_run(tmp_path_factory):
+    """A narrow ResNet50-D (width multipliers 0.2 / 0.25) trained for the width phase alone (every choice
+    elastic; without distillation, so no teacher phase: the teacher's own step and graph are covered by the
+    MobileNetV3 runs): (trainer, results, a block's kernel before training)."""
     from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
 
-    # a narrow ResNet50-D (width multipliers 0.2 / 0.25), the width phase alone (every choice elastic; without
-    # distillation, so no teacher phase: the teacher's own step and graph are covered by the MobileNetV3 runs)
     config = cifar_preset("resnet50")
     phases = [{**config.phases[-1].__dict__, "width_mult_list": (0.2, 0.25), "kd": False}]
     config = apply_overrides(config, {**{k: v for k, v in TINY.items() if k not in ("width_mult", "depth_list", "phases")},
                                       "width_mult_list": (0.2, 0.25), "max_steps_per_phase": 2, "phases": phases})
-    trainer = ProgressiveShrinkingTrainer(config, tmp_path / "run")
+    trainer = ProgressiveShrinkingTrainer(config, tmp_path_factory.mktemp("resnet") / "run")
     before = trainer.net.blocks[3].conv3.kernel.numpy().copy()
-    results = trainer.run()
+    return trainer, trainer.run(), before
+
+
+def test_a_resnet_supernet_trains_with_one_trace(resnet_run):
+    from ofa_tf import OFAResNets, load_supernet
+
+    trainer, results, before = resnet_run
     assert isinstance(trainer.net, OFAResNets) and trainer._step.experimental_get_tracing_count() == 1
     assert [r["phase"] for r in results] == ["width"] * 3
     assert [(r["w"][0], r["e"][0], r["d"][1]) for r in results[-3:]] == [(0, 0.2, 0), (1, 0.25, 1), (1, 0.35, 2)]
     assert all(0 <= r["top1"] <= 100 for r in results)
     assert not np.allclose(before, trainer.net.blocks[3].conv3.kernel.numpy())
-    assert isinstance(load_supernet(tmp_path / "run" / "supernet"), OFAResNets)
+    assert isinstance(load_supernet(trainer.run_dir / "supernet"), OFAResNets)
+
+
+def test_a_resnet_run_gets_a_predictor_and_specializes_under_a_macs_budget(resnet_run, tmp_path):
+    """The user's commands on a ResNet run: predictor build / train, specialize by MACs (a latency budget is
+    refused in one line: the tables cover the MBConv families), the subnet extracted with the chosen MACs."""
+    import keras
+    from click.testing import CliRunner
+
+    from ofa_tf import count_model_macs
+    from ofa_tf.cli import main
+    from ofa_tf.resnet_space import ResNetEfficiencyTable
+
+    run = str(resnet_run[0].run_dir)
+    invoke = lambda *args: CliRunner().invoke(main, [str(a) for a in args])  # noqa: E731
+    built = invoke("predictor", "build", "--supernet", run, "--n-subnets", 10, "--holdout-images", 100, "--bn-images", 32)
+    assert built.exit_code == 0, built.output
+    trained = invoke("predictor", "train", "--supernet", run, "--epochs", 20)
+    assert trained.exit_code == 0, trained.output
+    space = resnet_run[0].net.space
+    low, high = ResNetEfficiencyTable(space).macs(space.to_indices([space.min_config(24), space.max_config(32)]))
+    budget = (low + high) / 2 / 1e6
+    out = tmp_path / "out"
+    result = invoke("specialize", "--supernet", run, "--budget", f"{budget:.2f}M-MACs", "--out", out,
+                    "--generations", 20, "--population", 16, "--bn-images", 32)
+    assert result.exit_code == 0, result.output
+    (folder,) = out.iterdir()
+    summary = json.loads((folder / "subnet.json").read_text())
+    assert set(summary["config"]) >= {"d", "e", "w"} and summary["macs"] <= budget * 1e6
+    assert 0 <= summary["measured_top1"] <= 100
+    assert count_model_macs(keras.models.load_model(folder / "subnet.keras")) == summary["macs"]
+    refused = invoke("specialize", "--supernet", run, "--budget", "5ms@pixel7", "--out", tmp_path / "lat")
+    assert refused.exit_code != 0 and "MBConv families" in refused.output and "Traceback" not in refused.output
 
 
 def test_mixed_precision_step_runs_in_bfloat16(tmp_path):

@@ -10,7 +10,7 @@ import numpy as np
 from ofa_tf.errors import ConfigError
 from ofa_tf.interop.official import load_official_state_dict
 from ofa_tf.nas.accuracy_predictor import AccuracyPredictor, build_accuracy_mlp
-from ofa_tf.nas.arch_encoding import ArchEncoder, ResNetArchEncoder
+from ofa_tf.nas.arch_encoding import arch_encoder
 from ofa_tf.nas.latency_table import LatencyTable
 from ofa_tf.resnet_space import ResNetSpace
 from ofa_tf.space import SearchSpace
@@ -33,14 +33,6 @@ def _linear_layers(state: Mapping[str, np.ndarray]) -> tuple[list[tuple[np.ndarr
     raise ConfigError(f"not an OFA accuracy predictor: unexpected keys {sorted(state)[:6]}")
 
 
-def _encoder(space, resolutions, layout: str):
-    if isinstance(space, ResNetSpace):
-        if layout != "library":
-            raise ConfigError("a ResNet predictor is a library AccuracyPredictor (layers.*, base_acc)")
-        return ResNetArchEncoder(space, resolutions)
-    return ArchEncoder(space, resolutions, layout=layout)
-
-
 def accuracy_predictor_from_state_dict(
     state: Mapping[str, np.ndarray], space: SearchSpace | ResNetSpace | None = None, resolutions: Sequence[int] | None = None
 ) -> AccuracyPredictor:
@@ -51,14 +43,14 @@ def accuracy_predictor_from_state_dict(
     space = space or SearchSpace()
     layers, layout = _linear_layers(state)
     n_features = layers[0][0].shape[1]
-    n_block_features = _encoder(space, (), layout).n_features if layout == "library" else 0
+    n_block_features = arch_encoder(space, (), layout).n_features if layout == "library" else 0
     if layout == "library" and resolutions is None:
         resolutions = _KNOWN_RESOLUTIONS.get(n_features - n_block_features)
         if resolutions is None:
             raise ConfigError(
                 f"predictor encodes {n_features - n_block_features} resolutions: pass resolutions= (the image_size_list it was built with)"
             )
-    encoder = _encoder(space, resolutions, layout)
+    encoder = arch_encoder(space, resolutions, layout)
     if encoder.n_features != n_features:
         raise ConfigError(f"predictor takes {n_features} features, the {layout} encoding of this space has {encoder.n_features}")
     model = build_accuracy_mlp(n_features, hidden_size=layers[0][0].shape[0], n_layers=len(layers) - 1)

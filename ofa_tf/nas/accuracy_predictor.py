@@ -14,8 +14,9 @@ import numpy as np
 from ofa_tf._backend import keras
 from ofa_tf.errors import ConfigError, MissingFileError
 from ofa_tf.io import atomic_write_json
-from ofa_tf.nas.arch_encoding import ArchEncoder
-from ofa_tf.space import ArchIndices, SearchSpace
+from ofa_tf.nas.arch_encoding import ArchEncoder, ResNetArchEncoder, arch_encoder
+from ofa_tf.resnet_space import ResNetSpace
+from ofa_tf.space import ArchRows, SearchSpace
 
 
 def build_accuracy_mlp(n_features: int, hidden_size: int = 400, n_layers: int = 3, name: str = "accuracy_mlp") -> keras.Model:
@@ -40,12 +41,12 @@ class AccuracyPredictor:
         model: the MLP from `build_accuracy_mlp`.
     """
 
-    def __init__(self, encoder: ArchEncoder, model: keras.Model):
+    def __init__(self, encoder: ArchEncoder | ResNetArchEncoder, model: keras.Model):
         self.encoder = encoder
         self.model = model
         self._numpy_weights = None
 
-    def predict(self, arch: ArchIndices) -> np.ndarray:
+    def predict(self, arch: ArchRows) -> np.ndarray:
         """[N] predicted accuracies, computed in numpy from the model's current weights.
 
         A search calls this hundreds of times on ~100 rows; a numpy forward
@@ -85,7 +86,7 @@ def save_accuracy_predictor(predictor: AccuracyPredictor, directory: str | os.Pa
     return directory
 
 
-def load_accuracy_predictor(directory: str | os.PathLike, space: SearchSpace) -> AccuracyPredictor:
+def load_accuracy_predictor(directory: str | os.PathLike, space: SearchSpace | ResNetSpace) -> AccuracyPredictor:
     """Loads a predictor folder written by `save_accuracy_predictor` for the supernet's `space`."""
     directory = Path(directory)
     card_path, model_path = directory / PREDICTOR_CARD_FILE, directory / PREDICTOR_MODEL_FILE
@@ -94,8 +95,8 @@ def load_accuracy_predictor(directory: str | os.PathLike, space: SearchSpace) ->
             f"{directory} holds no accuracy predictor: run `ofa-tf predictor build` and `ofa-tf predictor train` first"
         )
     card = json.loads(card_path.read_text())
-    trained_space = SearchSpace.from_dict(card["search_space"])
+    trained_space = type(space).from_dict(card["search_space"])
     if dataclasses.replace(trained_space, resolutions=space.resolutions) != space:
         raise ConfigError(f"the predictor in {directory} was trained for another supernet ({card['search_space']})")
-    encoder = ArchEncoder(space, card["resolutions"], layout=card["layout"])
+    encoder = arch_encoder(space, card["resolutions"], layout=card["layout"])
     return AccuracyPredictor(encoder, keras.models.load_model(model_path, compile=False))

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from ofa_tf.errors import ConfigError
-from ofa_tf.resnet_space import BASE_DEPTHS, ResNetSpace
+from ofa_tf.resnet_space import BASE_DEPTHS, ResNetArchIndices, ResNetSpace
 from ofa_tf.space import ArchIndices, SearchSpace
 
 LAYOUTS = ("library", "tutorial")
@@ -94,15 +94,15 @@ class ResNetArchEncoder:
         self._expand = self._width + (2 + space.n_stages) * n_w
         self.n_features = self._expand + space.n_blocks * n_e
 
-    def encode(self, arch: dict[str, np.ndarray]) -> np.ndarray:
-        """[N, n_features] float32 features of `resnet_space.to_arrays(..., with_resolution=True)` rows."""
+    def encode(self, arch: ResNetArchIndices) -> np.ndarray:
+        """[N, n_features] float32 features of `ResNetArchIndices` rows (`ResNetSpace.to_indices`)."""
         space = self.space
-        depth, width, expand = arch["depth"], arch["width_index"], arch["expand_index"]
+        depth, width, expand = arch.depth, arch.width_index, arch.expand_index
         n, n_w, n_e = len(depth), len(space.width_mult_list), len(space.expand_ratio_list)
         rows = np.arange(n)
         lookup = {r: i for i, r in enumerate(self.resolutions)}
         try:
-            resolution_columns = np.array([lookup[int(r)] for r in arch["resolution"]], dtype=np.int64)
+            resolution_columns = np.array([lookup[int(r)] for r in arch.resolution], dtype=np.int64)
         except KeyError as error:
             raise ConfigError(f"resolution {error} is not among the encoded resolutions {list(self.resolutions)}") from None
         features = np.zeros((n, self.n_features), dtype=np.float32)
@@ -116,3 +116,12 @@ class ResNetArchEncoder:
         active = (depth_index[None, :] < limit).astype(np.float32)
         features[rows[:, None], self._expand + np.arange(len(blocks))[None, :] * n_e + expand] = active
         return features
+
+
+def arch_encoder(space: SearchSpace | ResNetSpace, resolutions: Sequence[int], layout: str = "library"):
+    """The encoder of a search space's family: `ArchEncoder` (MBConv, either layout) or `ResNetArchEncoder`."""
+    if isinstance(space, ResNetSpace):
+        if layout != "library":
+            raise ConfigError(f"layout {layout!r}: OFA-ResNet50-D subnets have the library encoding only")
+        return ResNetArchEncoder(space, resolutions)
+    return ArchEncoder(space, resolutions, layout=layout)

@@ -10,32 +10,15 @@ import click
 from ofa_tf.errors import ConfigError, MissingFileError
 
 
-def _searchable_run(run_path: str):
-    """The run folder, refused in one line where its supernet's family has no predictor and search yet."""
-    import json
-
-    from ofa_tf.networks.storage import CARD_FILE
-    from ofa_tf.run_folder import open_run
-
-    run = open_run(run_path)
-    family = json.loads((run.supernet_dir / CARD_FILE).read_text()).get("search_space", {}).get("family", "mbv3")
-    if family == "resnet50":
-        raise ConfigError(
-            f"{run_path} holds an OFA-ResNet50-D supernet: the predictor and search cover the MBConv families "
-            "(mbv3, proxyless) so far; pick its subnets by hand with net.set_active_subnet(d=..., e=..., w=...) "
-            "and net.get_active_subnet(resolution=...)"
-        )
-    return run
-
-
 def _load(run_path: str):
     """(run folder, supernet) with TensorFlow imported quietly."""
     from ofa_tf.cli import _import_library
 
     _import_library()
     from ofa_tf.networks import load_supernet
+    from ofa_tf.run_folder import open_run
 
-    run = _searchable_run(run_path)
+    run = open_run(run_path)
     return run, load_supernet(run.supernet_dir)
 
 
@@ -105,17 +88,17 @@ def train(run_path, predictor_dir, epochs, seed):
     from ofa_tf.nas.accuracy_dataset import DATASET_FILE
     from ofa_tf.nas.accuracy_predictor import save_accuracy_predictor
     from ofa_tf.nas.predictor_training import PredictorTrainingConfig, fit_accuracy_predictor
-    from ofa_tf.networks.storage import CARD_FILE
-    from ofa_tf.space import SearchSpace
+    from ofa_tf.networks.storage import CARD_FILE, space_from_dict
+    from ofa_tf.run_folder import open_run
 
-    run = _searchable_run(run_path)
+    run = open_run(run_path)
     directory = Path(predictor_dir or run.predictor_dir)
     dataset_path = directory / DATASET_FILE
     if not dataset_path.is_file():
         raise MissingFileError(f"{dataset_path} is missing: run `ofa-tf predictor build --supernet {run_path}` first")
     dataset = json.loads(dataset_path.read_text())
     resolutions = tuple(dataset["config"]["resolutions"])
-    space = SearchSpace.from_dict(json.loads((run.supernet_dir / CARD_FILE).read_text())["search_space"])
+    space = space_from_dict(json.loads((run.supernet_dir / CARD_FILE).read_text())["search_space"])
     space = dataclasses.replace(space, resolutions=resolutions)  # the card names what was measured
     config = PredictorTrainingConfig(epochs=epochs, seed=seed)
     predictor, metrics = fit_accuracy_predictor(space, dataset["records"], resolutions, config)

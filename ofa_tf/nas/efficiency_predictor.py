@@ -6,11 +6,11 @@ import dataclasses
 import glob
 import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ofa_tf.counting import EfficiencyTable
+from ofa_tf.counting import efficiency_table
 from ofa_tf.errors import ConfigError
 from ofa_tf.nas.budget import Budget
 from ofa_tf.nas.latency_table import LatencyTable
@@ -71,21 +71,26 @@ def find_latency_tables(name: str, search_dirs: Sequence[str | os.PathLike]) -> 
 
 
 def efficiency_model(
-    budget: Budget, space: SearchSpace, lut_files: Sequence[str] = (), search_dirs: Sequence[str | os.PathLike] = (".",)
+    budget: Budget, space: Any, lut_files: Sequence[str] = (), search_dirs: Sequence[str | os.PathLike] = (".",)
 ) -> EfficiencyModel:
     """The cost function a budget is measured with.
 
     Args:
         budget: the parsed budget.
-        space: the search space (with the resolutions to search).
+        space: the search space (`SearchSpace` or `ResNetSpace`, with the resolutions to search).
         lut_files: explicit latency tables (`--lut`); else the budget's `@name` is looked up.
         search_dirs: folders whose `luts/` may hold the named table.
     """
-    counts = EfficiencyTable(space)
+    counts = efficiency_table(space)
     if budget.kind == "macs":
         return EfficiencyModel("macs", counts.macs)
     if budget.kind == "params":
         return EfficiencyModel("params", counts.params)
+    if space.family == "resnet50":
+        raise ConfigError(
+            f"budget {budget.text}: latency tables cover the MBConv families (mbv3, proxyless); give an "
+            "OFA-ResNet50-D budget in MACs or params, e.g. 2G-MACs"
+        )
     files = list(lut_files) or find_latency_tables(budget.lut, search_dirs)
     table = LatencyTable.from_yaml(space, *files)
     missing = [r for r in space.resolutions if not table.covers(r)]

@@ -17,8 +17,9 @@ import numpy as np
 from ofa_tf._backend import keras
 from ofa_tf.errors import ConfigError
 from ofa_tf.nas.accuracy_predictor import AccuracyPredictor, build_accuracy_mlp
-from ofa_tf.nas.arch_encoding import ArchEncoder
-from ofa_tf.space import ArchIndices, SearchSpace, SubnetConfig
+from ofa_tf.nas.arch_encoding import arch_encoder
+from ofa_tf.resnet_space import ResNetSpace
+from ofa_tf.space import ArchRows, SearchSpace
 
 MIN_SUBNETS = 10
 
@@ -57,8 +58,8 @@ def kendall_tau(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.sum(dx * dy) / denominator) if denominator else 0.0
 
 
-def _arch_and_targets(space: SearchSpace, records: Sequence[dict[str, Any]]) -> tuple[ArchIndices, np.ndarray]:
-    configs = [SubnetConfig.from_dict({**r["config"], "r": r["resolution"]}) for r in records]
+def _arch_and_targets(space: SearchSpace | ResNetSpace, records: Sequence[dict[str, Any]]) -> tuple[ArchRows, np.ndarray]:
+    configs = [space.config_from_dict({**r["config"], "r": r["resolution"]}) for r in records]
     return space.to_indices(configs), np.array([r["top1"] / 100.0 for r in records], np.float32)
 
 
@@ -70,7 +71,7 @@ def _split_by_subnet(records: Sequence[dict[str, Any]], fraction: float, rng: np
 
 
 def fit_accuracy_predictor(
-    space: SearchSpace,
+    space: SearchSpace | ResNetSpace,
     records: Sequence[dict[str, Any]],
     resolutions: Sequence[int],
     config: PredictorTrainingConfig = PredictorTrainingConfig(),
@@ -87,7 +88,7 @@ def fit_accuracy_predictor(
             f"{n_subnets} measured subnets are too few to train and test a predictor: build at least {MIN_SUBNETS}"
         )
     rng = np.random.default_rng(config.seed)
-    encoder = ArchEncoder(space, resolutions, layout="library")
+    encoder = arch_encoder(space, resolutions)
     train_records, test_records = _split_by_subnet(records, config.test_fraction, rng)
     fit_records, stop_records = _split_by_subnet(train_records, 0.1, rng)
     arch_fit, y_fit = _arch_and_targets(space, fit_records)

@@ -62,6 +62,15 @@ def plot_pareto(
     plt.close(figure)
 
 
+CHOICE_NAMES = {"ks": "Kernel sizes", "e": "Expand ratios", "d": "Depths", "w": "Width indices"}
+
+
+def choice_lines(config: dict[str, Any]) -> list[str]:
+    """One markdown line per choice of a subnet config (MBConv: ks, e, d; ResNets: d, e, w)."""
+    names = [name for name in CHOICE_NAMES if name in config]
+    return [f"{CHOICE_NAMES[name]}: `{list(config[name])}`" + ("  " if i < len(names) - 1 else "") for i, name in enumerate(names)]
+
+
 def write_report(path: str | os.PathLike, summary: dict[str, Any], plot_file: str) -> None:
     """Writes `report.md` for one budget from the `subnet.json` summary."""
     config = summary["config"]
@@ -91,9 +100,7 @@ def write_report(path: str | os.PathLike, summary: dict[str, Any], plot_file: st
     lines += ["| | |", "|---|---|"] + [f"| {key} | {value} |" for key, value in rows]
     lines += [
         "",
-        f"Kernel sizes: `{list(config['ks'])}`  ",
-        f"Expand ratios: `{list(config['e'])}`  ",
-        f"Depths: `{list(config['d'])}`",
+        *choice_lines(config),
         "",
         f"![Pareto plot]({plot_file})",
         "",

@@ -3,9 +3,11 @@
 The algorithm and its parameters follow the official `EvolutionFinder`
 (`ofa/nas/search_algorithm/evolution.py`): a population of 100 subnets that
 satisfy the budget; each generation keeps the best 25% as parents, then adds
-50% children by mutation (per block, with probability 0.1, new kernel and
-expand; per stage new depth; new resolution with probability 0.5) and the rest
-by crossover (each gene from either parent). Here every step works on whole
+50% children by mutation (with probability 0.1 per position of each scope
+the family's `ArchRows.SCOPES` name: MBConv kernel and expand per block, depth
+per stage; ResNet expand per block, depth per stage, width per entry; new
+resolution with probability 0.5) and the rest by crossover (each gene from
+either parent). Here every step works on whole
 populations at once: one predictor call and one constraint check per batch,
 and constraint handling uses a bounded number of resampling rounds, so a
 search never loops forever.
@@ -14,26 +16,14 @@ search never loops forever.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
 from ofa_tf.errors import ConfigError
-from ofa_tf.space import ArchIndices, SearchSpace
+from ofa_tf.space import ArchRows
 
-Scorer = Callable[[ArchIndices], np.ndarray]
-
-
-def _concat(parts: Sequence[ArchIndices]) -> ArchIndices:
-    return ArchIndices(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(ArchIndices)))
-
-
-def _where(mask: np.ndarray, new: ArchIndices, old: ArchIndices) -> ArchIndices:
-    """Rows of `new` where mask, else rows of `old`."""
-    return ArchIndices(
-        *(np.where(mask.reshape(-1, *[1] * (getattr(new, f.name).ndim - 1)), getattr(new, f.name), getattr(old, f.name))
-          for f in dataclasses.fields(ArchIndices))
-    )
+Scorer = Callable[[ArchRows], np.ndarray]
 
 
 @dataclasses.dataclass
@@ -49,10 +39,10 @@ class SearchResult:
         best_per_generation: predicted accuracy of the best subnet after each generation.
     """
 
-    best: ArchIndices
+    best: ArchRows
     best_accuracy: float
     best_efficiency: float
-    population: ArchIndices
+    population: ArchRows
     population_accuracy: np.ndarray
     population_efficiency: np.ndarray
     best_per_generation: np.ndarray
@@ -63,7 +53,7 @@ class EvolutionFinder:
     """Evolutionary search of the subnet with the best predicted accuracy under a budget.
 
     Args:
-        space: the search space (its resolutions are the resolution choices).
+        space: the search space (`SearchSpace` or `ResNetSpace`; its resolutions are the resolution choices).
         accuracy: batch scorer, higher is better.
         efficiency: batch cost (MACs, params, ms); a subnet is feasible when cost <= limit.
         limit: the budget.
@@ -74,7 +64,7 @@ class EvolutionFinder:
             replace random members of the initial population, so the search ends no worse.
     """
 
-    space: SearchSpace
+    space: Any
     accuracy: Scorer
     efficiency: Scorer
     limit: float
@@ -85,14 +75,14 @@ class EvolutionFinder:
     arch_mutate_prob: float = 0.1
     resolution_mutate_prob: float = 0.5
     max_rounds: int = 100
-    known: ArchIndices | None = None
+    known: ArchRows | None = None
 
-    def _sample(self, rng: np.random.Generator, n: int) -> ArchIndices:
+    def _sample(self, rng: np.random.Generator, n: int) -> ArchRows:
         return self.space.sample_indices(rng, n, with_resolution=True)
 
-    def initial_population(self, rng: np.random.Generator) -> ArchIndices:
+    def initial_population(self, rng: np.random.Generator) -> ArchRows:
         """`population_size` random feasible subnets, by batched rejection sampling."""
-        found: list[ArchIndices] = []
+        found: list[ArchRows] = []
         count, tried = 0, 0
         for _ in range(self.max_rounds):
             batch = self._sample(rng, max(4 * self.population_size, 256))
@@ -101,40 +91,41 @@ class EvolutionFinder:
             found.append(batch.take(feasible[: self.population_size - count]))
             count += min(len(feasible), self.population_size - count)
             if count == self.population_size:
-                return _concat(found)
+                return ArchRows.concat(found)
         raise ConfigError(
             f"only {count} of {tried} random subnets fit the budget {self.limit:g}: it is too tight for this "
             "search space; raise the budget or narrow the resolutions"
         )
 
-    def _with_known(self, population: ArchIndices) -> ArchIndices:
+    def _with_known(self, population: ArchRows) -> ArchRows:
         if self.known is None:
             return population
         known = self.known.take(np.flatnonzero(self.efficiency(self.known) <= self.limit)[: len(population)])
-        return _concat([known, population.take(np.arange(len(known), len(population)))])
+        return ArchRows.concat([known, population.take(np.arange(len(known), len(population)))])
 
-    def mutate(self, rng: np.random.Generator, parents: ArchIndices, n: int) -> ArchIndices:
-        """`n` children, each a mutated random parent (kernel+expand per block, depth per stage, resolution)."""
+    def mutate(self, rng: np.random.Generator, parents: ArchRows, n: int) -> ArchRows:
+        """`n` children, each a mutated random parent: each position of a scope (MBConv: kernel and expand
+        per block, depth per stage; ResNets: expand per block, depth per stage, width per entry) redrawn
+        with `arch_mutate_prob`, the resolution with `resolution_mutate_prob`."""
         base = parents.take(rng.integers(0, len(parents), n))
         fresh = self._sample(rng, n)
-        block = rng.random((n, self.space.n_blocks)) < self.arch_mutate_prob
-        stage = rng.random((n, self.space.n_stages)) < self.arch_mutate_prob
-        resolution = rng.random(n) < self.resolution_mutate_prob
-        return ArchIndices(
-            np.where(block, fresh.kernel_index, base.kernel_index),
-            np.where(block, fresh.expand_index, base.expand_index),
-            np.where(stage, fresh.depth, base.depth),
-            np.where(resolution, fresh.resolution, base.resolution),
-        )
+        masks = {}
+        for field, scope in base.SCOPES.items():
+            if scope not in masks:
+                probability = self.resolution_mutate_prob if scope == "resolution" else self.arch_mutate_prob
+                masks[scope] = rng.random(getattr(base, field).shape) < probability
+        return type(base)(**{
+            field: np.where(masks[scope], getattr(fresh, field), getattr(base, field)) for field, scope in base.SCOPES.items()
+        })
 
-    def crossover(self, rng: np.random.Generator, parents: ArchIndices, n: int) -> ArchIndices:
+    def crossover(self, rng: np.random.Generator, parents: ArchRows, n: int) -> ArchRows:
         """`n` children, each gene taken from one of two random parents."""
         a = parents.take(rng.integers(0, len(parents), n))
         b = parents.take(rng.integers(0, len(parents), n))
         pick = lambda x, y: np.where(rng.random(x.shape) < 0.5, x, y)  # noqa: E731
-        return ArchIndices(*(pick(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(ArchIndices)))
+        return type(a)(*(pick(x, y) for x, y in zip(a.arrays(), b.arrays())))
 
-    def _feasible_children(self, rng, parents, n, make) -> ArchIndices:
+    def _feasible_children(self, rng, parents, n, make) -> ArchRows:
         """Children that fit the budget; rows still infeasible after `max_rounds` copy a parent."""
         children = make(rng, parents, n)
         ok = self.efficiency(children) <= self.limit
@@ -142,9 +133,9 @@ class EvolutionFinder:
             if ok.all():
                 return children
             retry = make(rng, parents, n)
-            children = _where(ok, children, retry)
+            children = children.where(ok, retry)
             ok = self.efficiency(children) <= self.limit
-        return _where(ok, children, parents.take(rng.integers(0, len(parents), n)))
+        return children.where(ok, parents.take(rng.integers(0, len(parents), n)))
 
     def run(self, seed: int | np.random.Generator = 0) -> SearchResult:
         """Runs the search; deterministic for a seed."""
@@ -158,11 +149,11 @@ class EvolutionFinder:
             order = np.argsort(-accuracy, kind="stable")[:n_parents]
             parents, parent_accuracy = population.take(order), accuracy[order]
             history.append(float(parent_accuracy[0]))
-            children = _concat([
+            children = ArchRows.concat([
                 self._feasible_children(rng, parents, n_mutations, self.mutate),
                 self._feasible_children(rng, parents, self.population_size - n_mutations, self.crossover),
             ])
-            population = _concat([parents, children])
+            population = ArchRows.concat([parents, children])
             accuracy = np.concatenate([parent_accuracy, self.accuracy(children)])
         best = int(np.argmax(accuracy))
         efficiency = self.efficiency(population)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ofa_tf.counting import EfficiencyTable
+from ofa_tf.counting import efficiency_table
 from ofa_tf.errors import ConfigError
 from ofa_tf.extract import extract_subnet
 from ofa_tf.io import atomic_save_model, atomic_write_json
@@ -26,8 +26,12 @@ from ofa_tf.nas.budget import Budget
 from ofa_tf.nas.efficiency_predictor import EfficiencyModel
 from ofa_tf.nas.report import plot_pareto, write_report
 from ofa_tf.nas.search_algorithm import EvolutionFinder
-from ofa_tf.space import ArchIndices, SearchSpace, SubnetConfig
+from ofa_tf.resnet_space import ResNetSpace, ResNetSubnetConfig
+from ofa_tf.space import ArchRows, SearchSpace, SubnetConfig
 from ofa_tf.training.finetune import FinetuneConfig, finetune, keras_top1
+
+Space = SearchSpace | ResNetSpace  # the MBConv families' or OFA-ResNet50-D's
+Config = SubnetConfig | ResNetSubnetConfig
 
 RANDOM_POINTS = 1000
 BUDGET_USE = 0.9  # a chosen subnet below this share of its budget gets a note saying why
@@ -67,7 +71,7 @@ class SearchOutcome:
     """
 
     budget: Budget
-    config: SubnetConfig
+    config: Config
     predicted_accuracy: float
     cost: float
     seconds: float
@@ -78,8 +82,8 @@ class SearchOutcome:
 
 
 def search_budget(
-    space: SearchSpace, predict, model: EfficiencyModel, budget: Budget, config: SearchConfig,
-    known: ArchIndices | None = None,
+    space: Space, predict, model: EfficiencyModel, budget: Budget, config: SearchConfig,
+    known: ArchRows | None = None,
 ) -> SearchOutcome:
     """The best predicted subnet under `budget` (`known`: subnets the search starts from, e.g.
     the winners of smaller budgets, so a larger budget never gets a lower predicted accuracy).
@@ -116,13 +120,13 @@ def search_budget(
     )
 
 
-def _random_subnets(space: SearchSpace, seed: int) -> ArchIndices:
+def _random_subnets(space: Space, seed: int) -> ArchRows:
     """NEAR_BUDGET_SAMPLES subnets spread from small to large, with resolutions, fixed for `seed`."""
     return space.sample_indices(np.random.default_rng(seed), NEAR_BUDGET_SAMPLES, with_resolution=True, size_spread=True)
 
 
 def budget_use_note(
-    space: SearchSpace, predict, model: EfficiencyModel, budget: Budget, cost: float, accuracy: float, seed: int
+    space: Space, predict, model: EfficiencyModel, budget: Budget, cost: float, accuracy: float, seed: int
 ) -> str:
     """Why a chosen subnet uses less than 90% of its budget ("" when it uses more).
 
@@ -145,8 +149,8 @@ def budget_use_note(
 
 
 def finalists(
-    space: SearchSpace, predict, model: EfficiencyModel, outcome: SearchOutcome, n: int, earlier: list[SubnetConfig], seed: int
-) -> list[SubnetConfig]:
+    space: Space, predict, model: EfficiencyModel, outcome: SearchOutcome, n: int, earlier: list[Config], seed: int
+) -> list[Config]:
     """Up to `n` distinct candidates for a budget: the search's winner, the winners of smaller budgets
     that fit, and the best-predicted subnet of each cost band between the winner and the budget.
 
@@ -164,7 +168,7 @@ def finalists(
     chosen = [outcome.config] + [c for c in earlier if model.cost(space.to_indices([c]))[0] <= outcome.budget.limit]
     pool = _random_subnets(space, seed)
     if outcome.population is not None:
-        pool = ArchIndices(*(np.concatenate([a, b]) for a, b in zip(dataclasses.astuple(pool), dataclasses.astuple(outcome.population))))
+        pool = ArchRows.concat([pool, outcome.population])
     costs, accuracy = model.cost(pool), predict(pool)
     edges = np.linspace(outcome.cost, min(outcome.budget.limit, model.feasible_range(space)[1]), max(n - len(chosen), 0) + 1)
     for low, high in zip(edges[:-1], edges[1:]):
@@ -176,8 +180,8 @@ def finalists(
 
 
 def choose_by_measurement(
-    candidates: list[SubnetConfig], measure, predict, space: SearchSpace, model: EfficiencyModel
-) -> tuple[SubnetConfig, list[dict[str, Any]]]:
+    candidates: list[Config], measure, predict, space: Space, model: EfficiencyModel
+) -> tuple[Config, list[dict[str, Any]]]:
     """The candidate with the best measured top-1 (the first, the predictor's choice, on ties), and a
     record per candidate (config, cost, predicted and hold-out top-1).
 
@@ -201,7 +205,7 @@ def budget_folder_name(budget: Budget) -> str:
 
 
 def write_outcome_plot(
-    path: Path, outcome: SearchOutcome, space: SearchSpace, predict, model: EfficiencyModel, seed: int
+    path: Path, outcome: SearchOutcome, space: Space, predict, model: EfficiencyModel, seed: int
 ) -> None:
     """The Pareto PNG of one budget (random subnets for context, population, front, chosen)."""
     rng = np.random.default_rng(seed)
@@ -239,7 +243,7 @@ def write_summary(directory: Path, summary: dict[str, Any]) -> None:
 
 def specialize(
     net,
-    space: SearchSpace,
+    space: Space,
     predictor,
     source,
     budgets: list[Budget],
@@ -271,8 +275,8 @@ def specialize(
         holdout: labelled hold-out examples (the predictor's) the finalists are measured on.
     """
     summaries = []
-    counts = EfficiencyTable(space)
-    winners: dict[str, list[SubnetConfig]] = {}  # per cost kind, in increasing budget order
+    counts = efficiency_table(space)
+    winners: dict[str, list[Config]] = {}  # per cost kind, in increasing budget order
     for budget, model in sorted(zip(budgets, efficiency_models), key=lambda pair: (pair[1].kind, pair[0].limit)):
         known = space.to_indices(winners[model.kind]) if winners.get(model.kind) else None
         outcome = search_budget(space, predictor.predict, model, budget, search, known)

@@ -22,6 +22,7 @@ from ofa_tf.networks.ofa_mbconv import OFAMBConvNetwork
 from ofa_tf.networks.ofa_mbv3 import OFAMobileNetV3
 from ofa_tf.networks.ofa_proxyless import OFAProxylessNASNets
 from ofa_tf.networks.ofa_resnets import OFAResNets
+from ofa_tf.resnet_space import ResNetSpace
 from ofa_tf.space import SearchSpace
 
 WEIGHTS_FILE = "supernet.weights.h5"
@@ -34,6 +35,12 @@ def supernet_class(family: str) -> type[OFAMBConvNetwork] | type[OFAResNets]:
     if family not in _CLASSES:
         raise ConfigError(f"unknown supernet family {family!r}: expected one of {sorted(_CLASSES)}")
     return _CLASSES[family]
+
+
+def space_from_dict(data: dict[str, Any]) -> SearchSpace | ResNetSpace:
+    """The search space a card or predictor records (`to_dict`), of its family."""
+    family = data.get("family", "mbv3")
+    return (ResNetSpace if family == "resnet50" else SearchSpace).from_dict(data)
 
 
 def save_supernet(
