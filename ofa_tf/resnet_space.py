@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from ofa_tf.errors import ConfigError
-from ofa_tf.space import DEFAULT_RESOLUTIONS, ArchRows, leaning_choice, make_divisible, pick_extreme
+from ofa_tf.space import DEFAULT_RESOLUTIONS, ArchRows, leaning_choice, make_divisible, pick_extreme, space_from_fields
 
 BASE_DEPTHS = (2, 2, 4, 2)
 STAGE_WIDTHS = (256, 512, 1024, 2048)
@@ -344,11 +344,7 @@ class ResNetSpace:
     # ----- serialization -----------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ResNetSpace":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown search-space keys {unknown}: expected {sorted(known)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        return space_from_fields(cls, data)
 
     def to_dict(self) -> dict[str, Any]:
         return {

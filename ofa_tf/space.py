@@ -574,8 +574,13 @@ class SearchSpace:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SearchSpace":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown search-space keys {unknown}: expected {sorted(known)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        return space_from_fields(cls, data)
+
+
+def space_from_fields(cls: type, data: dict[str, Any]) -> Any:
+    """A search-space dataclass `cls` from its `to_dict()` (lists back to tuples); unknown keys are refused."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown search-space keys {unknown}: expected {sorted(known)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
