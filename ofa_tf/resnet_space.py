@@ -419,7 +419,7 @@ class ResNetEfficiencyTable:
         space, (depth, expand, width) = self.space, (arch.depth, arch.expand_index, arch.width_index)
         terms: list[tuple[np.ndarray, np.ndarray]] = []
 
-        def conv(kernel: int, cin, cout, size: int, runs=True) -> None:
+        def conv(kernel: int, cin, cout, size, runs=True) -> None:  # channels, sizes: [N] arrays or scalars
             terms.append((np.where(runs, kernel * kernel * cin * cout * size * size, 0),
                           np.where(runs, kernel * kernel * cin * cout + 2 * cout, 0)))
 
