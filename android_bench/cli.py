@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator
 
 import click
 
-from ofa_tf.families import FAMILIES
+from ofa_tf.families import SUPERNET_FAMILIES
 
 DEVICE_HELP = "host (this CPU, LiteRT), adb (the only connected phone) or adb:SERIAL."
 
@@ -149,8 +149,8 @@ def model(model_file: str, enable_op_profiling: bool, json_path: str | None, **o
 
 
 _ARCH_OPTION = click.option(
-    "--arch", type=click.Choice(sorted(FAMILIES)), default="mbv3", show_default=True,
-    help="Supernet family (the MBConv ones: ResNets have no latency tables yet).",
+    "--arch", type=click.Choice(sorted(SUPERNET_FAMILIES)), default="mbv3", show_default=True,
+    help="Supernet family (resnet50: its widths are choices, so --width-mult stays 1.0).",
 )
 
 

@@ -36,10 +36,11 @@ import numpy as np
 import yaml
 
 from ofa_tf.android_bench.backend import Backend, BenchSettings
-from ofa_tf.android_bench.layer_models import FIRST_BLOCK, LayerSpec, build_layer_model, layer_specs
+from ofa_tf.android_bench.layer_models import FIRST_BLOCK, LayerSpec, build_layer_model, layer_specs, needs_supernet
 from ofa_tf.errors import ConfigError
 from ofa_tf.export.forms import FORMS, DepthwiseLayer, check_form, windowable
 from ofa_tf.io import atomic_write_json, atomic_write_text
+from ofa_tf.resnet_space import ResNetSpace
 from ofa_tf.space import SearchSpace
 
 Progress = Callable[[int, int, str], None]
@@ -59,7 +60,8 @@ class LutConfig:
         device: "host", "adb" or "adb:SERIAL".
         settings: benchmark run settings.
         depthwise_forms: forms each key with a depthwise kernel above 5x5 is timed in.
-        family: the supernet family ("mbv3", "proxyless").
+        family: the supernet family ("mbv3", "proxyless", "resnet50": whose widths are choices,
+            so `width_mult` stays 1.0).
     """
 
     width_mult: float = 1.0
@@ -78,12 +80,12 @@ class LutConfig:
             raise ConfigError("--depthwise-forms must include plain (every runtime runs it)")
         for form in self.depthwise_forms:
             check_form(form)
+        if self.family == "resnet50" and self.width_mult != 1.0:
+            raise ConfigError("--width-mult: OFA-ResNet50-D's widths are choices of every subnet; leave it at 1.0")
 
     @property
-    def space(self) -> SearchSpace:
-        return SearchSpace(
-            width_mult=self.width_mult, n_classes=self.n_classes, resolutions=self.resolutions, family=self.family
-        )
+    def space(self) -> SearchSpace | ResNetSpace:
+        return table_space(self.family, self.width_mult, self.n_classes, self.resolutions)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -96,6 +98,13 @@ class LutConfig:
         mine = {k: v for k, v in self.to_dict().items() if k != "resolutions"}
         other = {"family": "mbv3", **other}  # cards written before families existed
         return mine == {k: v for k, v in other.items() if k != "resolutions"}
+
+
+def table_space(family: str, width_mult: float, n_classes: int, resolutions: tuple[int, ...]) -> SearchSpace | ResNetSpace:
+    """The search space (default choice lists) whose keys a table of `family` holds."""
+    if family == "resnet50":
+        return ResNetSpace(n_classes=n_classes, resolutions=resolutions)
+    return SearchSpace(width_mult=width_mult, n_classes=n_classes, resolutions=resolutions, family=family)
 
 
 def card_path(lut_path: str | os.PathLike) -> Path:
@@ -202,7 +211,7 @@ def build_lut(
     Returns:
         The card saved as `NAME.json`: config, device, counts, build seconds.
     """
-    from ofa_tf.networks import supernet_class
+    from ofa_tf.networks.storage import supernet_for_space
 
     out = Path(out)
     specs = layer_specs(config.space, config.resolutions)
@@ -216,9 +225,7 @@ def build_lut(
         "format": "official OFA latency table (key -> mean/std/count in ms)",
     }
     start = time.perf_counter()
-    if todo:
-        supernet = supernet_class(config.family)(width_mult=config.width_mult, n_classes=config.n_classes)
-        supernet.build((None, None, None, 3))
+    supernet = supernet_for_space(config.space) if any(needs_supernet(spec) for spec in todo) else None
     for number, spec in enumerate(todo, start=1):
         entries[spec.key] = measure_key(build_layer_model(supernet, spec), spec, config, backend)
         if number % save_every == 0:

@@ -21,7 +21,6 @@ from ofa_tf.android_bench.backend import Backend
 from ofa_tf.errors import ConfigError
 from ofa_tf.io import atomic_write_json
 from ofa_tf.nas.latency_table import LatencyTable
-from ofa_tf.space import SearchSpace, SubnetConfig
 
 Progress = Callable[[int, int, str], None]
 
@@ -37,7 +36,7 @@ class ValidateConfig:
         n: number of random subnets.
         n_classes: classifier outputs the LUT was built for.
         seed: subnet sampling seed.
-        family: the supernet family the LUT was built for ("mbv3", "proxyless").
+        family: the supernet family the LUT was built for ("mbv3", "proxyless", "resnet50").
     """
 
     lut: str
@@ -51,6 +50,8 @@ class ValidateConfig:
     def __post_init__(self) -> None:
         if self.n < 3:
             raise ConfigError(f"--n {self.n}: validate at least 3 subnets (50 by default)")
+        if self.family == "resnet50" and self.width_mult != 1.0:
+            raise ConfigError("--width-mult: OFA-ResNet50-D's widths are choices of every subnet; leave it at 1.0")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -68,7 +69,7 @@ class Validation:
     """
 
     config: ValidateConfig
-    subnets: tuple[SubnetConfig, ...]
+    subnets: tuple[Any, ...]
     predicted_ms: np.ndarray
     measured_ms: np.ndarray
 
@@ -105,12 +106,11 @@ def validate_lut(config: ValidateConfig, backend: Backend, on_progress: Progress
     from ofa_tf.export.forms import TableForms
     from ofa_tf.export.rewrite import rebuild
     from ofa_tf.export.tflite import convert_to_tflite
+    from ofa_tf.android_bench.lut import table_space
     from ofa_tf.extract import extract_subnet
-    from ofa_tf.networks import supernet_class
+    from ofa_tf.networks.storage import supernet_for_space
 
-    space = SearchSpace(
-        width_mult=config.width_mult, n_classes=config.n_classes, resolutions=(config.resolution,), family=config.family
-    )
+    space = table_space(config.family, config.width_mult, config.n_classes, (config.resolution,))
     table = LatencyTable.from_yaml(space, config.lut)
     if not table.covers(config.resolution):
         raise ConfigError(
@@ -118,8 +118,7 @@ def validate_lut(config: ValidateConfig, backend: Backend, on_progress: Progress
             f"{config.resolution} px: build them with `ofa-tf bench lut` or pass the table's --width-mult/--resolution"
         )
     forms = TableForms(table.entries, config.lut)
-    net = supernet_class(config.family)(width_mult=config.width_mult, n_classes=config.n_classes)
-    net.build((None, None, None, 3))
+    net = supernet_for_space(space)
     rng = np.random.default_rng(config.seed)
     subnets = tuple(space.sample(rng).with_resolution(config.resolution) for _ in range(config.n))
     predicted = table.latency(space.to_indices(subnets), config.resolution)

@@ -97,12 +97,12 @@ def per_block_forms(net, config, size: int):
     from ofa_tf.android_bench.layer_models import build_layer_model, layer_specs
     from ofa_tf.android_bench.lut import LutConfig, measure_key
     from ofa_tf.export.forms import TableForms
-    from ofa_tf.nas.latency_table import subnet_block_keys
+    from ofa_tf.nas.latency_table import subnet_keys
 
     settings = BenchSettings(num_threads=1, warmup_runs=5, num_runs=50, host_clock="cpu")
     table = LutConfig(net.space.width_mult, (size,), net.space.n_classes, settings=settings)
     specs = {spec.key: spec for spec in layer_specs(net.space, [size])}
-    keys = [key for key in subnet_block_keys(net.space, config, size) if specs[key].kernel_size > 5]
+    keys = [key for key in subnet_keys(net.space, config, size) if specs[key].kernel_size > 5]
     backend = HostBackend(settings)
     entries = {key: measure_key(build_layer_model(net, specs[key]), specs[key], table, backend) for key in keys}
     return TableForms(entries, "per-block timings on this host")

@@ -7,8 +7,9 @@ layer; batch norm, activations, pooling and additions are free. Parameters
 are the trainable ones of the extracted subnet (BN running statistics are
 buffers upstream, not parameters).
 
-Per-block costs are tabulated once per resolution as [block, kernel, expand]
-arrays, so a whole population of subnets is counted with one numpy gather.
+Every family lists its layer slots and their variants' costs once
+(`ofa_tf.layer_slots`); a whole population of subnets is counted with one
+numpy gather per resolution.
 """
 
 from __future__ import annotations
@@ -18,91 +19,36 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ofa_tf.nas.block_tables import sum_block_table, sum_per_resolution
-from ofa_tf.families import POOL
-from ofa_tf.space import ArchIndices, BlockSpec, SearchSpace, SubnetConfig, se_mid_channels
 from ofa_tf.errors import ConfigError
-
-
-def _mbconv_cost(space: SearchSpace, spec: BlockSpec, kernel_size: int, mid: int, size: int | None) -> int:
-    """MACs of one MBConv block at input `size`, or its parameters when `size` is None."""
-    se_mid = se_mid_channels(mid)
-    if size is None:
-        cost = spec.in_channels * mid + 2 * mid if spec.has_expand else 0  # expand conv + BN
-        cost += kernel_size * kernel_size * mid + 2 * mid  # depthwise + BN
-        cost += 2 * mid * se_mid + se_mid + mid if spec.use_se else 0
-        return cost + mid * spec.out_channels + 2 * spec.out_channels  # project + BN
-    out_size = space.conv_output_size(size, spec.stride)
-    cost = size * size * spec.in_channels * mid if spec.has_expand else 0
-    cost += out_size * out_size * mid * kernel_size * kernel_size
-    cost += 2 * mid * se_mid if spec.use_se else 0
-    return cost + out_size * out_size * mid * spec.out_channels
-
-
-def _block_costs(space: SearchSpace, resolution: int | None) -> np.ndarray:
-    """[n_blocks, n_ks, n_e] MACs (resolution given) or params (resolution None)."""
-    sizes = space.block_input_sizes(resolution) if resolution is not None else [None] * space.n_blocks
-    table = np.zeros((space.n_blocks, len(space.ks_list), len(space.expand_ratio_list)), dtype=np.int64)
-    for spec, size in zip(space.blocks, sizes):
-        for ki, k in enumerate(space.ks_list):
-            for ei, mid in enumerate(spec.mid_channels):
-                table[spec.index, ki, ei] = _mbconv_cost(space, spec, k, mid, size)
-    return table
-
-
-def _fixed_cost(space: SearchSpace, resolution: int | None) -> int:
-    """MACs (or params when resolution is None) of the layers outside the elastic blocks:
-    the stem conv, the first block, the head convs and the classifier."""
-    family, c0 = space.family_spec, space.first_conv_channels
-    stem_size = None if resolution is None else space.stem_output_size(resolution)
-    first = space.first_block()
-    cost = 27 * c0 + 2 * c0 if resolution is None else stem_size * stem_size * 27 * c0  # 3x3 conv (+ BN)
-    cost += _mbconv_cost(space, first, 3, first.mid_channels[0], stem_size)
-    size = None if resolution is None else space.final_feature_size(resolution)
-    channels = space.blocks[-1].out_channels
-    for conv in family.head_sequence:
-        if conv == POOL:
-            size = None if resolution is None else 1
-            continue
-        out_channels = space.head_width(conv)
-        cost += channels * out_channels * (1 if size is None else size * size)
-        cost += 2 * out_channels if size is None and conv.use_bn else 0
-        channels = out_channels
-    n = space.n_classes
-    return int(cost + channels * n + (n if resolution is None else 0))
+from ofa_tf.layer_slots import SlotSums, SlottedSpace
+from ofa_tf.space import SearchSpace, SubnetConfig
 
 
 class EfficiencyTable:
-    """Exact MACs and parameter counts of many subnets at once.
+    """Exact MACs and parameter counts of many subnets at once, for any family.
 
     Args:
-        space: the search space.
+        space: the search space (`SearchSpace` or `ResNetSpace`).
     """
 
-    def __init__(self, space: SearchSpace):
+    def __init__(self, space: SlottedSpace):
         self.space = space
-        self._params = _block_costs(space, None)
-        self._fixed_params = _fixed_cost(space, None)
+        self._macs = SlotSums(space, lambda variant: variant.macs)
+        self._params = SlotSums(space, lambda variant: variant.params)
+        self._params_resolution = max(space.resolutions)  # parameters do not depend on it
 
-    @functools.lru_cache(maxsize=None)
-    def _macs_tables(self, resolution: int) -> tuple[np.ndarray, int]:
-        return _block_costs(self.space, resolution), _fixed_cost(self.space, resolution)
-
-    def macs(self, arch: ArchIndices, resolution: int | None = None) -> np.ndarray:
+    def macs(self, arch: Any, resolution: int | None = None) -> np.ndarray:
         """[N] MACs; each row at `arch.resolution` unless `resolution` is given."""
-        return sum_per_resolution(self.space, arch, resolution, self._macs_tables)
+        return self._macs(arch, resolution)
 
-    def params(self, arch: ArchIndices) -> np.ndarray:
+    def params(self, arch: Any) -> np.ndarray:
         """[N] trainable parameter counts of the extracted subnets."""
-        return sum_block_table(self.space, self._params, self._fixed_params, arch, np.arange(len(arch)))
+        return self._params(arch, self._params_resolution)
 
 
-def efficiency_table(space: Any) -> Any:
-    """The vectorized MACs / params counter of a search space's family (`EfficiencyTable` for the MBConv
-    families, `ResNetEfficiencyTable` for OFA-ResNet50-D)."""
-    from ofa_tf.resnet_space import ResNetEfficiencyTable, ResNetSpace
-
-    return ResNetEfficiencyTable(space) if isinstance(space, ResNetSpace) else EfficiencyTable(space)
+def efficiency_table(space: SlottedSpace) -> EfficiencyTable:
+    """The vectorized MACs / params counter of a search space (any family)."""
+    return _table(space)
 
 
 def _as_config(config: SubnetConfig | dict[str, Any]) -> SubnetConfig:
@@ -110,7 +56,7 @@ def _as_config(config: SubnetConfig | dict[str, Any]) -> SubnetConfig:
 
 
 @functools.lru_cache(maxsize=32)
-def _table(space: SearchSpace) -> EfficiencyTable:
+def _table(space: SlottedSpace) -> EfficiencyTable:
     return EfficiencyTable(space)
 
 

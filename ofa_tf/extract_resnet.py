@@ -13,15 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ofa_tf.resnet_slots import bottleneck_config, conv_layer_config, linear_config, residual_conv_config
 from ofa_tf.resnet_space import ResNetSubnetConfig
-
-
-def _conv_config(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> dict[str, Any]:
-    return {
-        "name": "ConvLayer", "in_channels": in_channels, "out_channels": out_channels, "kernel_size": kernel_size,
-        "stride": stride, "dilation": 1, "groups": 1, "bias": False, "has_shuffle": False, "use_bn": True,
-        "act_func": "relu", "dropout_rate": 0, "ops_order": "weight_bn_act",
-    }
 
 
 class _StateDict(dict):
@@ -42,10 +35,10 @@ def resnet_subnet_config(net, config: ResNetSubnetConfig) -> tuple[dict[str, Any
     space.validate(config)
     state = _StateDict()
     c0, c1 = space.stem_mid_widths[config.w[0]], space.stem_widths[config.w[1]]
-    stem = [(_conv_config(3, c0, 3, 2), 0, 3, c0)]
+    stem = [(conv_layer_config(3, c0, 3, 2), 0, 3, c0)]
     if space.stem_runs_residual_conv(config.d[0]):
-        stem.append(({"name": "ResidualBlock", "conv": _conv_config(c0, c0, 3), "shortcut": {"name": "IdentityLayer"}}, 1, c0, c0))
-    stem.append((_conv_config(c0, c1, 3), 2, c0, c1))
+        stem.append((residual_conv_config(c0), 1, c0, c0))
+    stem.append((conv_layer_config(c0, c1, 3), 2, c0, c1))
     for index, (layer, source, cin, cout) in enumerate(stem):
         prefix = f"input_stem.{index}" + (".conv" if layer["name"] == "ResidualBlock" else "")
         state.conv(f"{prefix}.conv", net.stem_convs[source], cin, cout)
@@ -55,11 +48,7 @@ def resnet_subnet_config(net, config: ResNetSubnetConfig) -> tuple[dict[str, Any
         block = net.blocks[spec.index]
         out = spec.out_widths[config.w[2 + spec.stage]]
         mid = space.mid_channels(out, config.e[spec.index])
-        blocks.append({
-            "name": "ResNetBottleneckBlock", "in_channels": channels, "out_channels": out, "kernel_size": 3,
-            "stride": spec.stride, "expand_ratio": config.e[spec.index], "mid_channels": mid, "act_func": "relu",
-            "groups": 1, "downsample_mode": "avgpool_conv",
-        })
+        blocks.append(bottleneck_config(channels, out, spec.stride, config.e[spec.index], mid))
         prefix = f"blocks.{number}"
         for name, conv, bn, cin, cout in (
             ("conv1", block.conv1, block.bn1, channels, mid),
@@ -76,10 +65,7 @@ def resnet_subnet_config(net, config: ResNetSubnetConfig) -> tuple[dict[str, Any
         "bn": {"momentum": round(1.0 - net.bn_momentum, 6), "eps": net.bn_epsilon},
         "input_stem": [layer for layer, *_ in stem],
         "blocks": blocks,
-        "classifier": {
-            "name": "LinearLayer", "in_features": channels, "out_features": space.n_classes, "bias": True,
-            "use_bn": False, "act_func": None, "dropout_rate": net.dropout_rate, "ops_order": "weight_bn_act",
-        },
+        "classifier": linear_config(channels, space.n_classes, net.dropout_rate),
     }
     return net_config, dict(state)
 

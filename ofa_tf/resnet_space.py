@@ -341,6 +341,19 @@ class ResNetSpace:
     def active_blocks(self, config: ResNetSubnetConfig) -> list[BottleneckSpec]:
         return [b for b in self.blocks if b.depth_index < BASE_DEPTHS[b.stage] + config.d[1 + b.stage]]
 
+    # ----- layer slots (costs and latency-table keys: `ofa_tf.layer_slots`) ---
+    def layer_slots(self, resolution: int) -> tuple:
+        """The `LayerSlot`s of a subnet at `resolution`, in network order."""
+        from ofa_tf.resnet_slots import resnet_layer_slots
+
+        return resnet_layer_slots(self, resolution)
+
+    def slot_variants(self, arch: ResNetArchIndices) -> np.ndarray:
+        """[N, n_slots] the variant of each slot each subnet runs (-1: skipped)."""
+        from ofa_tf.resnet_slots import resnet_slot_variants
+
+        return resnet_slot_variants(self, arch)
+
     # ----- serialization -----------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ResNetSpace":
@@ -363,25 +376,10 @@ def count_resnet_costs(space: ResNetSpace, config: ResNetSubnetConfig, resolutio
     MACs are those of every conv and the classifier (pooling, BN, activations and
     additions are free); parameters those of the extracted subnet (BN affine included).
     """
-    space.validate(config)
-    resolution = resolution or config.resolution or 224
-    c0, c1 = space.stem_mid_widths[config.w[0]], space.stem_widths[config.w[1]]
-    size = space.stem_output_size(resolution)
-    convs = [(3, 3, c0, size), (3, c0, c1, size)]  # (kernel, in, out, output size)
-    if space.stem_runs_residual_conv(config.d[0]):
-        convs.append((3, c0, c0, size))
-    size, channels = space.pooled_size(resolution), c1
-    for block in space.active_blocks(config):
-        out = block.out_widths[config.w[2 + block.stage]]
-        mid = space.mid_channels(out, config.e[block.index])
-        out_size = space.conv_output_size(size, block.stride)
-        convs += [(1, channels, mid, size), (3, mid, mid, out_size), (1, mid, out, out_size)]
-        if block.has_downsample:
-            convs.append((1, channels, out, out_size))
-        size, channels = out_size, out
-    macs = sum(k * k * cin * cout * s * s for k, cin, cout, s in convs) + channels * space.n_classes
-    params = sum(k * k * cin * cout + 2 * cout for k, cin, cout, _ in convs) + channels * space.n_classes + space.n_classes
-    return int(macs), int(params)
+    from ofa_tf.counting import efficiency_table
+
+    table, arch = efficiency_table(space), space.to_indices([config])
+    return int(table.macs(arch, resolution or config.resolution or 224)[0]), int(table.params(arch)[0])
 
 
 def to_arrays(
@@ -400,58 +398,3 @@ def to_arrays(
     if with_resolution:
         arrays["resolution"] = np.array([c.resolution or 0 for c in configs], dtype=np.int64)
     return arrays
-
-
-class ResNetEfficiencyTable:
-    """Exact MACs and parameters of many ResNet subnets at once (`count_resnet_costs` over index arrays).
-
-    Args:
-        space: the ResNet search space.
-    """
-
-    def __init__(self, space: ResNetSpace):
-        self.space = space
-        self._blocks = space.blocks
-        self._mid_tables = [space.mid_table(stage) for stage in range(space.n_stages)]
-
-    def _costs(self, arch: ResNetArchIndices, resolution: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """([N] MACs, [N] params) of the rows, each at its `resolution` entry."""
-        space, (depth, expand, width) = self.space, (arch.depth, arch.expand_index, arch.width_index)
-        terms: list[tuple[np.ndarray, np.ndarray]] = []
-
-        def conv(kernel: int, cin, cout, size, runs=True) -> None:  # channels, sizes: [N] arrays or scalars
-            terms.append((np.where(runs, kernel * kernel * cin * cout * size * size, 0),
-                          np.where(runs, kernel * kernel * cin * cout + 2 * cout, 0)))
-
-        c0, c1 = np.asarray(space.stem_mid_widths)[width[:, 0]], np.asarray(space.stem_widths)[width[:, 1]]
-        size = space.stem_output_size(resolution)
-        conv(3, 3, c0, size)
-        conv(3, c0, c1, size)
-        conv(3, c0, c0, size, depth[:, 0] == space.max_depth)
-        size, channels = space.pooled_size(resolution), c1
-        for block in self._blocks:
-            runs = block.depth_index < BASE_DEPTHS[block.stage] + depth[:, 1 + block.stage]
-            width_index = width[:, 2 + block.stage]
-            out = np.asarray(block.out_widths)[width_index]
-            mid = self._mid_tables[block.stage][width_index, expand[:, block.index]]
-            out_size = space.conv_output_size(size, block.stride)  # strided blocks always run
-            conv(1, channels, mid, size, runs)
-            conv(3, mid, mid, out_size, runs)
-            conv(1, mid, out, out_size, runs)
-            if block.has_downsample:
-                conv(1, channels, out, out_size, runs)
-            size, channels = out_size, np.where(runs, out, channels)
-        macs = sum(t[0] for t in terms) + channels * space.n_classes
-        params = sum(t[1] for t in terms) + channels * space.n_classes + space.n_classes
-        return macs.astype(np.int64), params.astype(np.int64)
-
-    def macs(self, arch: ResNetArchIndices, resolution: int | None = None) -> np.ndarray:
-        """[N] MACs, each row at its own resolution (or `resolution`)."""
-        resolutions = np.full(len(arch), resolution) if resolution is not None else np.asarray(arch.resolution)
-        if np.any(resolutions <= 0):
-            raise ConfigError("this cost depends on the resolution: set it on the configs or pass resolution=")
-        return self._costs(arch, resolutions.astype(np.int64))[0]
-
-    def params(self, arch: ResNetArchIndices) -> np.ndarray:
-        """[N] trainable parameters (independent of the resolution)."""
-        return self._costs(arch, np.full(len(arch), 224))[1]

@@ -560,6 +560,19 @@ class SearchSpace:
         stage = np.array([b.stage for b in self.blocks])
         return depth_index[None, :] < depth[:, stage]
 
+    # ----- layer slots (costs and latency-table keys: `ofa_tf.layer_slots`) ---
+    def layer_slots(self, resolution: int) -> tuple:
+        """The `LayerSlot`s of a subnet at `resolution`, in network order."""
+        from ofa_tf.mbconv_slots import mbconv_layer_slots
+
+        return mbconv_layer_slots(self, resolution)
+
+    def slot_variants(self, arch: ArchIndices) -> np.ndarray:
+        """[N, n_slots] the variant of each slot each subnet runs (-1: skipped)."""
+        from ofa_tf.mbconv_slots import mbconv_slot_variants
+
+        return mbconv_slot_variants(self, arch)
+
     # ----- serialization ---------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {

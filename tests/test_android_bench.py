@@ -357,19 +357,21 @@ def test_layer_specs_cover_all_keys_once():
 def test_proxyless_keys_chain_from_image_to_logits():
     from ofa_tf import OFAProxylessNASNets
     from ofa_tf.android_bench.layer_models import build_layer_model
-    from ofa_tf.nas.latency_table import fixed_keys, subnet_block_keys
+    from ofa_tf.nas.latency_table import subnet_keys
 
     net = OFAProxylessNASNets(width_mult=0.25, n_classes=10)
     net.build((None, None, None, 3))
     space = net.space
     specs = {spec.key: spec for spec in layer_specs(space, [48])}
     config = space.sample(np.random.default_rng(0))
-    fixed = fixed_keys(space, 48)
+    keys = subnet_keys(space, config, 48)
+    fixed = keys[:2] + keys[-3:]
     # stem, first block, the blocks, then the head: one feature-mix conv with BN before pooling, no Conv_2
     assert [key.split("-")[0] for key in fixed] == ["Conv", "expanded_conv", "Conv_1", "AvgPool2D", "Logits"]
     assert fixed[2] == "Conv_1-input:2x2x80-output:2x2x320" and "-se:0-hs:0" in fixed[1]
+    assert len(keys) == 5 + sum(config.d)
     x = np.zeros((1, 48, 48, 3), np.float32)
-    for key in fixed[:2] + subnet_block_keys(space, config, 48) + fixed[2:]:
+    for key in keys:
         x = build_layer_model(net, specs[key])(x).numpy()  # each key's model takes the previous one's output
     assert x.shape == (1, 10)
 
@@ -415,6 +417,52 @@ def test_lut_resumes_only_missing_keys(tiny_lut, tmp_path):
         build_lut(LutConfig(0.25, (32,), 10, settings=BenchSettings(num_runs=4), depthwise_forms=("plain",)), backend, out)
     with pytest.raises(ConfigError, match="built with other settings"):  # a table of plain forms is not extended with others
         build_lut(LutConfig(0.25, (32,), 10, settings=BenchSettings(num_runs=3, warmup_runs=1)), backend, out)
+
+
+def test_resnet_keys_chain_from_image_to_logits_and_a_table_sums_them(tmp_path):
+    """OFA-ResNet50-D's keys on the same slots as MACs: a subnet's key models chain from the image to the
+    logits; the builder times only the keys a partial table lacks (no supernet: ResNet keys carry their
+    layer configs); the latency sum of a subnet is the sum of its keys' entries."""
+    from ofa_tf.android_bench.layer_models import build_layer_model
+    from ofa_tf.nas.latency_table import subnet_keys
+    from ofa_tf.resnet_space import ResNetSpace
+
+    config = LutConfig(1.0, (32,), 10, settings=BenchSettings(num_runs=3, warmup_runs=1), family="resnet50")
+    space = config.space
+    assert isinstance(space, ResNetSpace)
+    specs = {spec.key: spec for spec in layer_specs(space, [32])}
+    # stem convs 2 + 2 + 2 x 3 (the two narrower stems both halve to 24 channels), 3 max poolings, 27 variants
+    # per stage's first block, 9 for the blocks after it (same shapes), 3 + 3 head
+    assert space.stem_mid_widths == (24, 24, 32)
+    assert len(specs) == 10 + 3 + 4 * (27 + 9) + 6
+    rng = np.random.default_rng(0)
+    subnet = dataclasses.replace(space.sample(rng), d=(2, 0, 0, 1, 0))  # the residual stem conv runs
+    keys = subnet_keys(space, subnet, 32)
+    assert [key.split("-")[0] for key in keys[:4]] == ["Conv", "ResidualConv", "Conv", "MaxPool2D"]
+    assert len(keys) == 4 + 2 + 2 + 5 + 2 + 2 and keys[4].endswith("-stride:1-downsample:1")
+    x = np.zeros((1, 32, 32, 3), np.float32)
+    for key in keys:
+        x = build_layer_model(None, specs[key])(x).numpy()
+    assert x.shape == (1, 10)
+
+    entries = {key: {"mean": float(rng.uniform(0.1, 1.0))} for key in specs}
+    missing = [keys[1], keys[3], keys[4], keys[-1]]  # a residual conv, a pooling, a downsampling block, the classifier
+    out = tmp_path / "resnet.yaml"
+    out.write_text(yaml.safe_dump({k: v for k, v in entries.items() if k not in missing}, sort_keys=False))
+    out.with_suffix(".json").write_text(json.dumps({"config": config.to_dict()}))
+    backend = _CountingBackend()
+    card = build_lut(config, backend, out)
+    assert backend.keys == missing and card["n_entries"] == card["n_keys"] == len(specs)
+    table = LatencyTable.from_yaml(space, out)
+    measured = yaml.safe_load(out.read_text())
+    arch = space.to_indices([subnet])
+    assert table.latency(arch, 32)[0] == pytest.approx(sum(measured[key]["mean"] for key in keys))
+    assert table.covers(32) and not table.covers(64)
+    from ofa_tf.android_bench.validate import ValidateConfig
+
+    for make in (lambda: LutConfig(0.5, (32,), 10, family="resnet50"), lambda: ValidateConfig(str(out), 0.5, family="resnet50")):
+        with pytest.raises(ConfigError, match="OFA-ResNet50-D's widths are choices"):
+            make()
 
 
 class _FormBackend:

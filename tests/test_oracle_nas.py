@@ -109,7 +109,7 @@ def test_latency_table_missing_entry_is_a_clear_error(tmp_path):
     path.write_text(yaml.safe_dump({k: {"mean": 1.0} for k in all_keys(space, [160])}))
     table = load_official_latency_tables(space, path)
     assert table.covers(160) and not table.covers(224)
-    with pytest.raises(ConfigError, match="latency table has no entry expanded_conv-input:112x112x16"):
+    with pytest.raises(ConfigError, match="latency table has no entry Conv-input:224x224x3-output:112x112x16: it was built for another"):
         table.latency(space.sample_indices(np.random.default_rng(0), 2, with_resolution=False), resolution=224)
     bad = tmp_path / "bad.yaml"
     bad.write_text("a: [1, 2]\n")

@@ -1,5 +1,7 @@
 """Budget parsing and the vectorized evolutionary search."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -102,24 +104,34 @@ def test_bn_recalibration_crops_follow_the_run(tmp_path):
     assert RunFolder(tmp_path, tmp_path, None).crop_scale() == DEFAULT_CROP_SCALE  # a converted official supernet
 
 
-def test_resnet_costs_over_arrays_equal_the_counter_and_indices_round_trip():
-    from ofa_tf.resnet_space import ResNetEfficiencyTable, ResNetSpace, count_resnet_costs
+def test_resnet_costs_over_arrays_equal_the_extracted_models_and_indices_round_trip():
+    """The slot sums (one pass over 200 subnets) equal a layer-by-layer count of extracted stock models;
+    the official counter's equality is the oracle tests'."""
+    from ofa_tf import count_model_macs, count_model_params
+    from ofa_tf.counting import EfficiencyTable
+    from ofa_tf.extract_resnet import extract_resnet_subnet
+    from ofa_tf.networks import OFAResNets
 
-    space = ResNetSpace(resolutions=(128, 160, 224))
+    net = OFAResNets(width_mult_list=(0.1, 0.15, 0.2), n_classes=10)
+    net.build((None, None, None, 3))
+    space = dataclasses.replace(net.space, resolutions=(32, 40, 48))
     arch = space.sample_indices(np.random.default_rng(0), 200, size_spread=True)
+    table = EfficiencyTable(space)
+    macs, params = table.macs(arch), table.params(arch)
     configs = space.from_indices(arch)
-    table = ResNetEfficiencyTable(space)
-    expected = np.array([count_resnet_costs(space, config) for config in configs])  # == official (oracle tests)
-    assert np.array_equal(table.macs(arch), expected[:, 0]) and np.array_equal(table.params(arch), expected[:, 1])
+    for row in np.argsort(macs)[[0, 67, 133, 199]]:
+        model = extract_resnet_subnet(net, configs[row])
+        assert (count_model_macs(model), count_model_params(model)) == (macs[row], params[row])
     assert all(np.array_equal(a, b) for a, b in zip(space.to_indices(configs).arrays(), arch.arrays()))
     assert set(arch.depth[:, 0]) == {0, 2}  # the stem's depth is the smallest or the largest, as upstream
 
 
 def test_resnet_search_mutates_depth_expand_and_width_under_a_macs_budget():
-    from ofa_tf.resnet_space import ResNetEfficiencyTable, ResNetSpace
+    from ofa_tf.counting import EfficiencyTable
+    from ofa_tf.resnet_space import ResNetSpace
 
     space = ResNetSpace(resolutions=(160, 192, 224))
-    table = ResNetEfficiencyTable(space)
+    table = EfficiencyTable(space)
     # a stand-in predictor rewarding widths, then expand ratios, then depth
     score = lambda arch: 3.0 * arch.width_index.sum(1) + 2.0 * arch.expand_index.sum(1) + arch.depth.sum(1)  # noqa: E731
     finder = EvolutionFinder(space, score, table.macs, 2.5e9, population_size=24, generations=15)
@@ -132,3 +144,26 @@ def test_resnet_search_mutates_depth_expand_and_width_under_a_macs_budget():
     for field in ("depth", "expand_index", "width_index"):  # every choice is searched
         assert (getattr(children, field) != getattr(result.population.take(np.zeros(200, int)), field)).any()
     assert space.from_indices(result.best)[0].resolution in (160, 192, 224)
+
+
+def test_resnet_search_under_a_latency_budget_sums_the_tables_keys(tmp_path):
+    """A `ms@` budget on OFA-ResNet50-D reads a table of its keys (as `ofa-tf bench lut --arch resnet50` writes)."""
+    import yaml
+
+    from ofa_tf.nas.efficiency_predictor import efficiency_model
+    from ofa_tf.nas.latency_table import all_keys, subnet_keys
+    from ofa_tf.resnet_space import ResNetSpace
+
+    space = ResNetSpace(resolutions=(128, 160))
+    rng = np.random.default_rng(0)
+    entries = {key: {"mean": float(rng.uniform(0.1, 1.0))} for key in all_keys(space, space.resolutions)}
+    lut = tmp_path / "phone.yaml"
+    lut.write_text(yaml.safe_dump(entries))
+    model = efficiency_model(parse_budget("12ms@phone"), space, lut_files=[str(lut)])
+    score = lambda arch: arch.width_index.sum(1) + arch.expand_index.sum(1) + arch.depth.sum(1)  # noqa: E731
+    result = EvolutionFinder(space, score, model.cost, 12.0, population_size=16, generations=5).run(seed=0)
+    (best,) = space.from_indices(result.best)
+    assert result.best_efficiency <= 12.0
+    assert result.best_efficiency == pytest.approx(sum(entries[k]["mean"] for k in subnet_keys(space, best, best.resolution)))
+    with pytest.raises(ConfigError, match="no entries for resolutions \\[224\\]"):
+        efficiency_model(parse_budget("12ms@phone"), dataclasses.replace(space, resolutions=(160, 224)), lut_files=[str(lut)])

@@ -199,14 +199,14 @@ def test_a_resnet_supernet_trains_with_one_trace(resnet_run):
 
 
 def test_a_resnet_run_gets_a_predictor_and_specializes_under_a_macs_budget(resnet_run, tmp_path):
-    """The user's commands on a ResNet run: predictor build / train, specialize by MACs (a latency budget is
-    refused in one line: the tables cover the MBConv families), the subnet extracted with the chosen MACs."""
+    """The user's commands on a ResNet run: predictor build / train, specialize by MACs (a latency budget
+    without a table is refused in one line), the subnet extracted with the chosen MACs."""
     import keras
     from click.testing import CliRunner
 
     from ofa_tf import count_model_macs
     from ofa_tf.cli import main
-    from ofa_tf.resnet_space import ResNetEfficiencyTable
+    from ofa_tf.counting import EfficiencyTable
 
     run = str(resnet_run[0].run_dir)
     invoke = lambda *args: CliRunner().invoke(main, [str(a) for a in args])  # noqa: E731
@@ -215,7 +215,7 @@ def test_a_resnet_run_gets_a_predictor_and_specializes_under_a_macs_budget(resne
     trained = invoke("predictor", "train", "--supernet", run, "--epochs", 20)
     assert trained.exit_code == 0, trained.output
     space = resnet_run[0].net.space
-    low, high = ResNetEfficiencyTable(space).macs(space.to_indices([space.min_config(24), space.max_config(32)]))
+    low, high = EfficiencyTable(space).macs(space.to_indices([space.min_config(24), space.max_config(32)]))
     budget = (low + high) / 2 / 1e6
     out = tmp_path / "out"
     result = invoke("specialize", "--supernet", run, "--budget", f"{budget:.2f}M-MACs", "--out", out,
@@ -227,7 +227,7 @@ def test_a_resnet_run_gets_a_predictor_and_specializes_under_a_macs_budget(resne
     assert 0 <= summary["measured_top1"] <= 100
     assert count_model_macs(keras.models.load_model(folder / "subnet.keras")) == summary["macs"]
     refused = invoke("specialize", "--supernet", run, "--budget", "5ms@pixel7", "--out", tmp_path / "lat")
-    assert refused.exit_code != 0 and "MBConv families" in refused.output and "Traceback" not in refused.output
+    assert refused.exit_code != 0 and "no latency table 'pixel7'" in refused.output and "Traceback" not in refused.output
 
 
 def test_mixed_precision_step_runs_in_bfloat16(tmp_path):

@@ -86,11 +86,6 @@ def efficiency_model(
         return EfficiencyModel("macs", counts.macs)
     if budget.kind == "params":
         return EfficiencyModel("params", counts.params)
-    if space.family == "resnet50":
-        raise ConfigError(
-            f"budget {budget.text}: latency tables cover the MBConv families (mbv3, proxyless); give an "
-            "OFA-ResNet50-D budget in MACs or params, e.g. 2G-MACs"
-        )
     files = list(lut_files) or find_latency_tables(budget.lut, search_dirs)
     table = LatencyTable.from_yaml(space, *files)
     missing = [r for r in space.resolutions if not table.covers(r)]

@@ -37,6 +37,17 @@ def supernet_class(family: str) -> type[OFAMBConvNetwork] | type[OFAResNets]:
     return _CLASSES[family]
 
 
+def supernet_for_space(space: SearchSpace | ResNetSpace) -> OFAMBConvNetwork | OFAResNets:
+    """A built, randomly initialized supernet of `space`'s family, choice lists and classes."""
+    lists = dict(expand_ratio_list=space.expand_ratio_list, depth_list=space.depth_list, n_classes=space.n_classes)
+    if isinstance(space, ResNetSpace):
+        net = OFAResNets(width_mult_list=space.width_mult_list, **lists)
+    else:
+        net = supernet_class(space.family)(width_mult=space.width_mult, ks_list=space.ks_list, **lists)
+    net.build((None, None, None, 3))
+    return net
+
+
 def space_from_dict(data: dict[str, Any]) -> SearchSpace | ResNetSpace:
     """The search space a card or predictor records (`to_dict`), of its family."""
     family = data.get("family", "mbv3")
