@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ofa_tf.layer_slots import LayerSlot, LayerSpec, LayerVariant, shape_text
-from ofa_tf.resnet_space import BASE_DEPTHS, BottleneckSpec, ResNetArchIndices, ResNetSpace
+from ofa_tf.resnet_space import BottleneckSpec, ResNetArchIndices, ResNetSpace
 
 
 def conv_layer_config(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> dict[str, Any]:
@@ -125,11 +125,11 @@ def resnet_slot_variants(space: ResNetSpace, arch: ResNetArchIndices) -> np.ndar
     depth, expand, width = (np.asarray(a, np.int64) for a in (arch.depth, arch.expand_index, arch.width_index))
     n_w, n_e = len(space.width_mult_list), len(space.expand_ratio_list)
     columns = [width[:, 0], np.where(depth[:, 0] == space.max_depth, width[:, 0], -1), width[:, 0] * n_w + width[:, 1], width[:, 1]]
+    runs = space.active_block_mask(depth)
     for block in space.blocks:
         variant = expand[:, block.index] * n_w + width[:, 2 + block.stage]
         if _separate_input_width(block):
             variant += width[:, block.in_width_entry] * n_e * n_w
-        runs = block.depth_index < BASE_DEPTHS[block.stage] + depth[:, 1 + block.stage]
-        columns.append(np.where(runs, variant, -1))
+        columns.append(np.where(runs[:, block.index], variant, -1))
     columns += [width[:, -1], width[:, -1]]
     return np.stack(columns, axis=1)

@@ -131,6 +131,8 @@ class ResNetSpace:
         n_classes: classifier outputs.
     """
 
+    ENCODING_LAYOUTS: ClassVar[tuple[str, ...]] = ("library",)
+
     depth_list: tuple[int, ...] = (0, 1, 2)
     expand_ratio_list: tuple[float, ...] = (0.2, 0.25, 0.35)
     width_mult_list: tuple[float, ...] = (0.65, 0.8, 1.0)
@@ -340,6 +342,26 @@ class ResNetSpace:
 
     def active_blocks(self, config: ResNetSubnetConfig) -> list[BottleneckSpec]:
         return [b for b in self.blocks if b.depth_index < BASE_DEPTHS[b.stage] + config.d[1 + b.stage]]
+
+    def active_block_mask(self, depth: np.ndarray) -> np.ndarray:
+        """[N, n_blocks] whether each block runs, for depth rows (the stem's, then each stage's)."""
+        depth = np.asarray(depth).reshape(-1, 1 + self.n_stages)
+        depth_index = np.array([b.depth_index for b in self.blocks])
+        base = np.array([BASE_DEPTHS[b.stage] for b in self.blocks])
+        return depth_index[None, :] < base[None, :] + depth[:, [1 + b.stage for b in self.blocks]]
+
+    # ----- predictor encoding (`ofa_tf.nas.arch_encoding`) ------------------
+    def encoding_groups(self, arch: ResNetArchIndices) -> list:
+        """As upstream's `ResNetArchEncoder`: the input stem (slot 1 where its depth is above 0), a width
+        one-hot per entry, an expand one-hot per block (zero where depth skips it)."""
+        from ofa_tf.nas.arch_encoding import OneHotGroup
+
+        depth = np.asarray(arch.depth)
+        return [
+            OneHotGroup(2, (depth[:, :1] > 0).astype(np.int64)),
+            OneHotGroup(len(self.width_mult_list), np.asarray(arch.width_index)),
+            OneHotGroup(len(self.expand_ratio_list), np.asarray(arch.expand_index), self.active_block_mask(depth)),
+        ]
 
     # ----- layer slots (costs and latency-table keys: `ofa_tf.layer_slots`) ---
     def layer_slots(self, resolution: int) -> tuple:

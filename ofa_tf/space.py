@@ -209,6 +209,8 @@ class SearchSpace:
         family: the fixed structure, a name of `ofa_tf.families.FAMILIES` ("mbv3", "proxyless").
     """
 
+    ENCODING_LAYOUTS: ClassVar[tuple[str, ...]] = ("library", "tutorial")
+
     width_mult: float = 1.0
     ks_list: tuple[int, ...] = (3, 5, 7)
     expand_ratio_list: tuple[int, ...] = (3, 4, 6)
@@ -559,6 +561,15 @@ class SearchSpace:
         depth_index = np.array([b.depth_index for b in self.blocks])
         stage = np.array([b.stage for b in self.blocks])
         return depth_index[None, :] < depth[:, stage]
+
+    # ----- predictor encoding (`ofa_tf.nas.arch_encoding`) ------------------
+    def encoding_groups(self, arch: ArchIndices) -> list:
+        """As upstream's `MobileNetArchEncoder`: a kernel one-hot per block, then an expand one-hot per
+        block, both zero where depth skips the block."""
+        from ofa_tf.nas.arch_encoding import OneHotGroup
+
+        active = self.active_block_mask(arch.depth)
+        return [OneHotGroup(len(self.ks_list), arch.kernel_index, active), OneHotGroup(len(self.expand_ratio_list), arch.expand_index, active)]
 
     # ----- layer slots (costs and latency-table keys: `ofa_tf.layer_slots`) ---
     def layer_slots(self, resolution: int) -> tuple:

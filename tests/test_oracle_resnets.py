@@ -146,7 +146,7 @@ def test_encoding_and_official_resnet_predictor_load():
     from ofa.nas.accuracy_predictor.arch_encoder import ResNetArchEncoder
 
     from ofa_tf.interop.official_nas import accuracy_predictor_from_state_dict
-    from ofa_tf.nas.arch_encoding import ResNetArchEncoder as OursEncoder
+    from ofa_tf.nas.arch_encoding import ArchEncoder
     from ofa_tf.resnet_space import ResNetSpace
 
     space = ResNetSpace()
@@ -157,7 +157,7 @@ def test_encoding_and_official_resnet_predictor_load():
     configs += [space.max_config(224), space.min_config(128)]
     arch = space.to_indices(configs)
     expected = np.array([theirs.arch2feature({**c.to_dict(), "image_size": c.resolution}) for c in configs])
-    assert np.array_equal(OursEncoder(space, resolutions).encode(arch), expected)
+    assert np.array_equal(ArchEncoder(space, resolutions).encode(arch), expected)
     torch.manual_seed(0)
     official = AccuracyPredictor(theirs, device="cpu")
     with torch.no_grad():

@@ -14,7 +14,7 @@ import numpy as np
 from ofa_tf._backend import keras
 from ofa_tf.errors import ConfigError, MissingFileError
 from ofa_tf.io import atomic_write_json
-from ofa_tf.nas.arch_encoding import ArchEncoder, ResNetArchEncoder, arch_encoder
+from ofa_tf.nas.arch_encoding import ArchEncoder, arch_encoder
 from ofa_tf.resnet_space import ResNetSpace
 from ofa_tf.space import ArchRows, SearchSpace
 
@@ -41,7 +41,7 @@ class AccuracyPredictor:
         model: the MLP from `build_accuracy_mlp`.
     """
 
-    def __init__(self, encoder: ArchEncoder | ResNetArchEncoder, model: keras.Model):
+    def __init__(self, encoder: ArchEncoder, model: keras.Model):
         self.encoder = encoder
         self.model = model
         self._numpy_weights = None
