@@ -341,7 +341,8 @@ class ResNetSpace:
                     raise ConfigError(f"{name}[{i}]={v} is not in {name} choices {list(allowed)}")
 
     def active_blocks(self, config: ResNetSubnetConfig) -> list[BottleneckSpec]:
-        return [b for b in self.blocks if b.depth_index < BASE_DEPTHS[b.stage] + config.d[1 + b.stage]]
+        runs = self.active_block_mask(np.asarray(config.d))[0]
+        return [b for b in self.blocks if runs[b.index]]
 
     def active_block_mask(self, depth: np.ndarray) -> np.ndarray:
         """[N, n_blocks] whether each block runs, for depth rows (the stem's, then each stage's)."""
