@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator
 
 import click
 
-from ofa_tf.families import SUPERNET_FAMILIES
+from ofa_tf.spaces import SUPERNET_FAMILIES
 
 DEVICE_HELP = "host (this CPU, LiteRT), adb (the only connected phone) or adb:SERIAL."
 

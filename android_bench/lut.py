@@ -40,7 +40,7 @@ from ofa_tf.android_bench.layer_models import FIRST_BLOCK, LayerSpec, build_laye
 from ofa_tf.errors import ConfigError
 from ofa_tf.export.forms import FORMS, DepthwiseLayer, check_form, windowable
 from ofa_tf.io import atomic_write_json, atomic_write_text
-from ofa_tf.resnet_space import ResNetSpace
+from ofa_tf.spaces import Space, make_space
 from ofa_tf.space import SearchSpace
 
 Progress = Callable[[int, int, str], None]
@@ -80,11 +80,10 @@ class LutConfig:
             raise ConfigError("--depthwise-forms must include plain (every runtime runs it)")
         for form in self.depthwise_forms:
             check_form(form)
-        if self.family == "resnet50" and self.width_mult != 1.0:
-            raise ConfigError("--width-mult: OFA-ResNet50-D's widths are choices of every subnet; leave it at 1.0")
+        self.space  # a family, width and classes that make a search space
 
     @property
-    def space(self) -> SearchSpace | ResNetSpace:
+    def space(self) -> Space:
         return table_space(self.family, self.width_mult, self.n_classes, self.resolutions)
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,11 +99,9 @@ class LutConfig:
         return mine == {k: v for k, v in other.items() if k != "resolutions"}
 
 
-def table_space(family: str, width_mult: float, n_classes: int, resolutions: tuple[int, ...]) -> SearchSpace | ResNetSpace:
+def table_space(family: str, width_mult: float, n_classes: int, resolutions: tuple[int, ...]) -> Space:
     """The search space (default choice lists) whose keys a table of `family` holds."""
-    if family == "resnet50":
-        return ResNetSpace(n_classes=n_classes, resolutions=resolutions)
-    return SearchSpace(width_mult=width_mult, n_classes=n_classes, resolutions=resolutions, family=family)
+    return make_space(family, width_mult, n_classes=n_classes, resolutions=resolutions)
 
 
 def card_path(lut_path: str | os.PathLike) -> Path:

@@ -21,6 +21,7 @@ from ofa_tf.android_bench.backend import Backend
 from ofa_tf.errors import ConfigError
 from ofa_tf.io import atomic_write_json
 from ofa_tf.nas.latency_table import LatencyTable
+from ofa_tf.spaces import make_space
 
 Progress = Callable[[int, int, str], None]
 
@@ -50,8 +51,7 @@ class ValidateConfig:
     def __post_init__(self) -> None:
         if self.n < 3:
             raise ConfigError(f"--n {self.n}: validate at least 3 subnets (50 by default)")
-        if self.family == "resnet50" and self.width_mult != 1.0:
-            raise ConfigError("--width-mult: OFA-ResNet50-D's widths are choices of every subnet; leave it at 1.0")
+        make_space(self.family, self.width_mult, n_classes=self.n_classes)  # a family, width and classes that fit
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

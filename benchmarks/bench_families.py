@@ -60,15 +60,6 @@ def _interleaved_step_seconds(steps: dict, images, labels, n: int) -> dict:
     return {name: float(np.median(values)) for name, values in times.items()}
 
 
-def _costs(net, config, resolution: int) -> tuple[int, int]:
-    from ofa_tf import count_macs, count_params
-    from ofa_tf.resnet_space import count_resnet_costs
-
-    if net.space.family == "resnet50":
-        return count_resnet_costs(net.space, config, resolution)
-    return count_macs(config, resolution=resolution, space=net.space), count_params(config, space=net.space)
-
-
 @click.command()
 @click.option("--resolution", default=128, show_default=True)
 @click.option("--batch-size", default=16, show_default=True)
@@ -82,6 +73,7 @@ def main(resolution: int, batch_size: int, steps: int, rounds: int, runs: int, s
          families: tuple[str, ...]):
     from ofa_tf._backend import tf
     from ofa_tf.export.tflite import convert_to_tflite
+    from ofa_tf.counting import count_costs
 
     rng = np.random.default_rng(seed)
     images = tf.constant(rng.normal(size=(batch_size, resolution, resolution, 3)).astype(np.float32))
@@ -100,7 +92,7 @@ def main(resolution: int, batch_size: int, steps: int, rounds: int, runs: int, s
         medians = _interleaved_step_seconds({"supernet": step, "extracted": extracted}, images, labels, steps)
         supernet_step, extracted_step = medians["supernet"], medians["extracted"]
         exports[family] = convert_to_tflite(subnet)
-        macs, params = _costs(net, config, resolution)
+        macs, params = count_costs(net.space, config, resolution)
         details[family] = {
             "config": config.to_dict(), "macs": macs, "params": params, "first_step_s": round(first_step, 2),
             "supernet_step_ms": round(supernet_step * 1e3, 1), "extracted_step_ms": round(extracted_step * 1e3, 1),

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from ofa_tf.families import SUPERNET_FAMILIES
+from ofa_tf.spaces import SUPERNET_FAMILIES
 
 
 @contextlib.contextmanager
@@ -88,41 +88,13 @@ _ARCH_OPTION = click.option(
 
 def _describe_space(arch: str, width_mult: float | None, n_classes: int):
     """(space, lines describing it, config -> (MACs, params) at a resolution) for `ofa-tf info`."""
-    import ofa_tf
+    from ofa_tf.counting import count_costs
+    from ofa_tf.spaces import make_space
 
-    if arch == "resnet50":
-        from ofa_tf.resnet_space import BASE_DEPTHS, ResNetSpace, count_resnet_costs
-
-        if width_mult is not None:
-            raise ofa_tf.ConfigError("--width-mult is for mbv3/proxyless: ResNet50-D's widths are choices of each subnet")
-        space = ResNetSpace(n_classes=n_classes)
-        lines = [
-            f"OFA-ResNet50-D: stem widths {list(space.stem_mid_widths)} / {list(space.stem_widths)}, "
-            f"stage widths {[list(space.stage_widths(s)) for s in range(space.n_stages)]}",
-            f"depth {list(space.depth_list)} beyond base depths {list(BASE_DEPTHS)}, expand {list(space.expand_ratio_list)}, "
-            f"width multipliers {list(space.width_mult_list)}, {space.n_blocks} bottleneck blocks in {space.n_stages} stages",
-            f"subnets: {space.n_subnets:.3e} (x {len(space.resolutions)} resolutions "
-            f"{space.resolutions[0]}..{space.resolutions[-1]} step 4)",
-        ]
-        return space, lines, lambda config, resolution: count_resnet_costs(space, config, resolution)
-    from ofa_tf.families import get_family
-
-    family = get_family(arch)
-    width_mult = family.default_width_mult if width_mult is None else width_mult
-    space = ofa_tf.SearchSpace(width_mult=width_mult, n_classes=n_classes, family=family.name)
-    lines = [
-        f"{family.title} w{width_mult}: widths {list(space.stage_widths)}",
-        f"kernel {list(space.ks_list)}, expand {list(space.expand_ratio_list)}, depth {list(space.depth_list)}, "
-        f"{space.n_blocks} elastic blocks in {space.n_stages} stages "
-        f"(blocks per stage {list(space.stage_block_counts)}, depth choices where the count is {space.max_depth})",
-        f"subnets: {space.n_subnets:.3e} (x {len(space.resolutions)} resolutions "
-        f"{space.resolutions[0]}..{space.resolutions[-1]} step 4)",
-    ]
-
-    def costs(config, resolution):
-        return ofa_tf.count_macs(config, resolution=resolution, space=space), ofa_tf.count_params(config, space=space)
-
-    return space, lines, costs
+    space = make_space(arch, width_mult, n_classes=n_classes)
+    lines = [*space.describe(), f"subnets: {space.n_subnets:.3e} (x {len(space.resolutions)} resolutions "
+             f"{space.resolutions[0]}..{space.resolutions[-1]} step 4)"]
+    return space, lines, lambda config, resolution: count_costs(space, config, resolution)
 
 
 @main.command()

@@ -51,6 +51,18 @@ def efficiency_table(space: SlottedSpace) -> EfficiencyTable:
     return _table(space)
 
 
+def count_costs(space: SlottedSpace, config: Any, resolution: int | None = None) -> tuple[int, int]:
+    """(MACs, trainable parameters) of one subnet of any family, as the official counter.
+
+    Args:
+        space: the search space.
+        config: a subnet of it (its resolution is used when `resolution` is None, else 224).
+        resolution: input resolution.
+    """
+    table, arch = _table(space), space.to_indices([config])
+    return int(table.macs(arch, resolution or config.resolution or 224)[0]), int(table.params(arch)[0])
+
+
 def _as_config(config: SubnetConfig | dict[str, Any]) -> SubnetConfig:
     return config if isinstance(config, SubnetConfig) else SubnetConfig.from_dict(config)
 

@@ -14,7 +14,6 @@ from ofa_tf._backend import keras
 from ofa_tf.layers.activations import KERAS_ACTIVATION
 from ofa_tf.families import POOL, HeadConv
 from ofa_tf.space import BlockSpec, SubnetConfig, se_mid_channels
-from ofa_tf.errors import ConfigError
 
 
 class _SubnetBuilder:
@@ -101,12 +100,13 @@ class _SubnetBuilder:
 
 
 def extract_subnet(
-    supernet: Any, config: SubnetConfig | None = None, lib: Any = keras, name: str | None = None
+    supernet: Any, config: Any = None, lib: Any = keras, name: str | None = None
 ) -> Any:
     """The subnet `config` (default: the active one) of `supernet` as a stock Keras model.
 
     Inference outputs equal the supernet's for that config. Dropout is kept at
-    the supernet's rate (inactive at inference).
+    the supernet's rate (inactive at inference). Each supernet class extracts
+    its own block kind (`extract`).
 
     Args:
         supernet: an `OFAMobileNetV3`, `OFAProxylessNASNets` or `OFAResNets`.
@@ -114,12 +114,13 @@ def extract_subnet(
         lib: the Keras module to build with (`keras`, or `tf_keras` for QAT).
         name: model name.
     """
-    if supernet.space.family == "resnet50":
-        from ofa_tf.extract_resnet import extract_resnet_subnet
+    return supernet.extract(config, lib=lib, name=name)
 
-        if lib is not keras:
-            raise ConfigError("OFA-ResNet50-D subnets are extracted with keras only")
-        return extract_resnet_subnet(supernet, config, name=name)
+
+def extract_mbconv_subnet(
+    supernet: Any, config: SubnetConfig | None = None, lib: Any = keras, name: str | None = None
+) -> Any:
+    """`extract_subnet` for a supernet of MBConv blocks (`OFAMBConvNetwork`)."""
     space = supernet.space
     config = supernet.active_config if config is None else config
     space.validate(config)

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ofa_tf._backend import keras
+from ofa_tf.errors import ConfigError
 from ofa_tf.resnet_slots import bottleneck_config, conv_layer_config, linear_config, residual_conv_config
 from ofa_tf.resnet_space import ResNetSubnetConfig
 
@@ -70,7 +72,7 @@ def resnet_subnet_config(net, config: ResNetSubnetConfig) -> tuple[dict[str, Any
     return net_config, dict(state)
 
 
-def extract_resnet_subnet(net, config: ResNetSubnetConfig | None = None, name: str | None = None):
+def extract_resnet_subnet(net, config: ResNetSubnetConfig | None = None, lib=keras, name: str | None = None):
     """Subnet `config` (default: the active one) of an `OFAResNets` as a stock Keras model.
 
     Inference outputs equal the supernet's for that config.
@@ -78,9 +80,13 @@ def extract_resnet_subnet(net, config: ResNetSubnetConfig | None = None, name: s
     Args:
         net: an `OFAResNets`.
         config: the subnet; `config.resolution` fixes the input size (None: any size).
+        lib: the Keras module; only `keras` (not `tf_keras`, so no QAT).
         name: model name.
     """
     from ofa_tf.interop.specialized import from_official_specialized
+
+    if lib is not keras:
+        raise ConfigError("OFA-ResNet50-D subnets are extracted with keras only")
 
     config = net.active_config if config is None else config
     net_config, state = resnet_subnet_config(net, config)

@@ -158,8 +158,6 @@ PROXYLESS = Family(
 )
 
 FAMILIES = {family.name: family for family in (MOBILENET_V3, PROXYLESS)}
-# every supernet family: the MBConv ones above, and OFA-ResNet50-D (`ofa_tf.resnet_space`)
-SUPERNET_FAMILIES = (*FAMILIES, "resnet50")
 
 
 def get_family(name: str) -> Family:

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from ofa_tf.errors import ConfigError
-from ofa_tf.space import DEFAULT_RESOLUTIONS, ArchRows, leaning_choice, make_divisible, pick_extreme, space_from_fields
+from ofa_tf.space import DEFAULT_RESOLUTIONS, ArchRows, ElasticChoices, leaning_choice, make_divisible, pick_extreme, space_from_fields
 
 BASE_DEPTHS = (2, 2, 4, 2)
 STAGE_WIDTHS = (256, 512, 1024, 2048)
@@ -120,7 +120,7 @@ class BottleneckSpec:
 
 
 @dataclasses.dataclass(frozen=True)
-class ResNetSpace:
+class ResNetSpace(ElasticChoices):
     """OFA-ResNet50-D search space.
 
     Args:
@@ -132,6 +132,9 @@ class ResNetSpace:
     """
 
     ENCODING_LAYOUTS: ClassVar[tuple[str, ...]] = ("library",)
+    FAMILIES: ClassVar[tuple[str, ...]] = ("resnet50",)
+    CHOICES: ClassVar[dict[str, str]] = {"d": "depth_list", "e": "expand_ratio_list", "w": "width_mult_list"}
+    SCALABLE_WIDTH: ClassVar[bool] = False  # widths are a choice of every subnet (`width_mult_list`)
 
     depth_list: tuple[int, ...] = (0, 1, 2)
     expand_ratio_list: tuple[float, ...] = (0.2, 0.25, 0.35)
@@ -153,6 +156,20 @@ class ResNetSpace:
             raise ConfigError("expand ratios and width multipliers must be > 0, e.g. 0.2,0.25,0.35 and 0.65,0.8,1.0")
         if self.n_classes < 1:
             raise ConfigError(f"n_classes={self.n_classes}: must be >= 1")
+
+    @classmethod
+    def for_family(cls, family: str = "resnet50", width_mult: float | None = None, **fields: Any) -> "ResNetSpace":
+        """As `SearchSpace.for_family`; a whole-network width multiplier other than 1 is refused."""
+        if width_mult not in (None, 1.0):
+            raise ConfigError(
+                f"width multiplier {width_mult} (--width-mult, width_mult): OFA-ResNet50-D's widths are choices "
+                "of every subnet (width_mult_list); leave it at 1.0"
+            )
+        return cls(family=family, **fields)
+
+    def supernet_args(self) -> dict[str, Any]:
+        """Constructor arguments of `OFAResNets` for this space."""
+        return dict(n_classes=self.n_classes, **self.choice_fields)
 
     # ----- widths and blocks -------------------------------------------------
     @property
@@ -212,6 +229,15 @@ class ResNetSpace:
             f"OFA-ResNet50-D, {self.n_classes} classes, depths {list(self.depth_list)}, "
             f"expand {list(self.expand_ratio_list)}, width multipliers {list(self.width_mult_list)}"
         )
+
+    def describe(self) -> list[str]:
+        """Lines describing the widths and choices (`ofa-tf info`)."""
+        return [
+            f"OFA-ResNet50-D: stem widths {list(self.stem_mid_widths)} / {list(self.stem_widths)}, "
+            f"stage widths {[list(self.stage_widths(s)) for s in range(self.n_stages)]}",
+            f"depth {list(self.depth_list)} beyond base depths {list(BASE_DEPTHS)}, expand {list(self.expand_ratio_list)}, "
+            f"width multipliers {list(self.width_mult_list)}, {self.n_blocks} bottleneck blocks in {self.n_stages} stages",
+        ]
 
     @property
     def n_subnets(self) -> int:
@@ -391,18 +417,6 @@ class ResNetSpace:
             "n_classes": self.n_classes,
             "family": self.family,
         }
-
-
-def count_resnet_costs(space: ResNetSpace, config: ResNetSubnetConfig, resolution: int | None = None) -> tuple[int, int]:
-    """(MACs, trainable parameters) of one ResNet subnet, as the official counter.
-
-    MACs are those of every conv and the classifier (pooling, BN, activations and
-    additions are free); parameters those of the extracted subnet (BN affine included).
-    """
-    from ofa_tf.counting import efficiency_table
-
-    table, arch = efficiency_table(space), space.to_indices([config])
-    return int(table.macs(arch, resolution or config.resolution or 224)[0]), int(table.params(arch)[0])
 
 
 def to_arrays(

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from ofa_tf.errors import ConfigError
-from ofa_tf.families import Family, HeadConv, get_family
+from ofa_tf.families import FAMILIES, Family, HeadConv, get_family
 
 CHANNEL_DIVISIBLE = 8
 SE_REDUCTION = 4
@@ -195,8 +195,25 @@ def leaning_choice(rng: np.random.Generator, level: np.ndarray, k: int, count: i
     return np.minimum((rng.uniform(size=(level.shape[0], count, 1)) > cdf).sum(axis=-1), k - 1)
 
 
+class ElasticChoices:
+    """The named elastic choices of a search space: `CHOICES` maps each name ("ks", "d",
+    "e", "w"), in the order progressive shrinking opens them, to the field listing its values."""
+
+    CHOICES: ClassVar[dict[str, str]] = {}
+
+    @property
+    def choice_lists(self) -> dict[str, tuple]:
+        """The values of each elastic choice by name, in `CHOICES` order."""
+        return {name: getattr(self, field) for name, field in self.CHOICES.items()}
+
+    @property
+    def choice_fields(self) -> dict[str, tuple]:
+        """The values of each elastic choice by field name ("ks_list", ...)."""
+        return {field: getattr(self, field) for field in self.CHOICES.values()}
+
+
 @dataclasses.dataclass(frozen=True)
-class SearchSpace:
+class SearchSpace(ElasticChoices):
     """The search space of an OFA supernet of MBConv blocks.
 
     Args:
@@ -210,6 +227,9 @@ class SearchSpace:
     """
 
     ENCODING_LAYOUTS: ClassVar[tuple[str, ...]] = ("library", "tutorial")
+    FAMILIES: ClassVar[tuple[str, ...]] = tuple(FAMILIES)
+    CHOICES: ClassVar[dict[str, str]] = {"ks": "ks_list", "d": "depth_list", "e": "expand_ratio_list"}
+    SCALABLE_WIDTH: ClassVar[bool] = True  # whether `width_mult` scales the whole supernet
 
     width_mult: float = 1.0
     ks_list: tuple[int, ...] = (3, 5, 7)
@@ -241,6 +261,16 @@ class SearchSpace:
             raise ConfigError(f"width_mult={self.width_mult}: must be > 0, e.g. 1.0 or 1.2")
         if self.n_classes < 1:
             raise ConfigError(f"n_classes={self.n_classes}: must be >= 1")
+
+    @classmethod
+    def for_family(cls, family: str, width_mult: float | None = None, **fields: Any) -> "SearchSpace":
+        """The space of `family` (None width: the released supernet's); `fields` as the constructor's."""
+        width_mult = get_family(family).default_width_mult if width_mult is None else width_mult
+        return cls(family=family, width_mult=width_mult, **fields)
+
+    def supernet_args(self) -> dict[str, Any]:
+        """Constructor arguments of the family's supernet class for this space."""
+        return dict(width_mult=self.width_mult, n_classes=self.n_classes, **self.choice_fields)
 
     # ----- widths and blocks -------------------------------------------------
     @property
@@ -350,6 +380,15 @@ class SearchSpace:
             f"{self.family_spec.title} w{self.width_mult}, {self.n_classes} classes, kernels {list(self.ks_list)}, "
             f"expand {list(self.expand_ratio_list)}, depths {list(self.depth_list)}"
         )
+
+    def describe(self) -> list[str]:
+        """Lines describing the widths and choices (`ofa-tf info`)."""
+        return [
+            f"{self.family_spec.title} w{self.width_mult}: widths {list(self.stage_widths)}",
+            f"kernel {list(self.ks_list)}, expand {list(self.expand_ratio_list)}, depth {list(self.depth_list)}, "
+            f"{self.n_blocks} elastic blocks in {self.n_stages} stages "
+            f"(blocks per stage {list(self.stage_block_counts)}, depth choices where the count is {self.max_depth})",
+        ]
 
     # ----- spatial sizes -----------------------------------------------------
     @staticmethod

@@ -79,7 +79,7 @@ def test_a_bug_keeps_its_traceback_and_debug_shows_input_errors(monkeypatch):
     def broken(*args, **kwargs):
         raise ValueError("shape mismatch inside a library")
 
-    monkeypatch.setattr(ofa_tf, "count_macs", broken)
+    monkeypatch.setattr("ofa_tf.counting.count_costs", broken)  # what `info` counts with
     result = CliRunner().invoke(main, ["info"])
     assert isinstance(result.exception, ValueError) and result.exit_code == 1
     assert "Error: shape mismatch" not in result.output

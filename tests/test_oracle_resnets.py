@@ -14,7 +14,8 @@ from ofa_tf._backend import tf
 from ofa_tf.cli import main
 from ofa_tf.errors import ConfigError
 from ofa_tf.interop.official import from_official_state_dict, official_key_map
-from ofa_tf.resnet_space import ResNetSubnetConfig, count_resnet_costs
+from ofa_tf.counting import count_costs
+from ofa_tf.resnet_space import ResNetSubnetConfig
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def test_macs_and_params_equal_official_counter(official, ours):
         resolution = (128, 160, 224)[i % 3]
         official.set_active_subnet(**config.to_dict())
         subnet = official.get_active_subnet(preserve_weight=True)
-        macs, params = count_resnet_costs(space, config, resolution)
+        macs, params = count_costs(space, config, resolution)
         assert macs == oracle.exact_flops(subnet, resolution)
         assert params == sum(p.numel() for p in subnet.parameters())
 
@@ -132,12 +133,12 @@ def test_convert_official_cli_and_info(official, tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "sp" / "2G-MACs" / "subnet.json").read_text())
     chosen = net.space.config_from_dict(summary["config"])
-    assert summary["macs"] == count_resnet_costs(net.space, chosen)[0] <= 2e9 and chosen.resolution in (128, 160, 192, 224)
+    assert summary["macs"] == count_costs(net.space, chosen)[0] <= 2e9 and chosen.resolution in (128, 160, 192, 224)
     with torch.no_grad():
         expected = official_predictor.predict_acc([{**chosen.to_dict(), "image_size": chosen.resolution}]).item()
     assert summary["predicted_top1"] == pytest.approx(100 * expected, abs=1e-3)
     result = runner.invoke(main, ["info", "--arch", "resnet50", "--resolution", "224", "--n-classes", "100"])
-    max_macs, _ = count_resnet_costs(net.space, net.space.max_config(), 224)
+    max_macs, _ = count_costs(net.space, net.space.max_config(), 224)
     assert result.exit_code == 0 and "OFA-ResNet50-D" in result.output and f"{max_macs / 1e6:.1f}" in result.output
 
 

@@ -12,8 +12,8 @@ from ofa_tf.interop.official import load_official_state_dict
 from ofa_tf.nas.accuracy_predictor import AccuracyPredictor, build_accuracy_mlp
 from ofa_tf.nas.arch_encoding import arch_encoder
 from ofa_tf.nas.latency_table import LatencyTable
-from ofa_tf.resnet_space import ResNetSpace
 from ofa_tf.space import SearchSpace
+from ofa_tf.spaces import Space
 
 # Resolution lists the library encoder is commonly built with, by one-hot length.
 _KNOWN_RESOLUTIONS = {4: (128, 160, 192, 224), 5: (160, 176, 192, 208, 224), 25: tuple(range(128, 225, 4))}
@@ -34,7 +34,7 @@ def _linear_layers(state: Mapping[str, np.ndarray]) -> tuple[list[tuple[np.ndarr
 
 
 def accuracy_predictor_from_state_dict(
-    state: Mapping[str, np.ndarray], space: SearchSpace | ResNetSpace | None = None, resolutions: Sequence[int] | None = None
+    state: Mapping[str, np.ndarray], space: Space | None = None, resolutions: Sequence[int] | None = None
 ) -> AccuracyPredictor:
     """Builds our predictor from an official predictor state dict (numpy arrays).
 
@@ -61,7 +61,7 @@ def accuracy_predictor_from_state_dict(
 
 
 def load_official_accuracy_predictor(
-    path: str | os.PathLike, space: SearchSpace | ResNetSpace | None = None, resolutions: Sequence[int] | None = None
+    path: str | os.PathLike, space: Space | None = None, resolutions: Sequence[int] | None = None
 ) -> AccuracyPredictor:
     """Loads `acc_predictor.pth` (tutorial, 128-D) or a library `AccuracyPredictor` checkpoint
     (MobileNetV3, or ResNet50-D with `space=ResNetSpace()`)."""

@@ -15,8 +15,8 @@ from ofa_tf._backend import keras
 from ofa_tf.errors import ConfigError, MissingFileError
 from ofa_tf.io import atomic_write_json
 from ofa_tf.nas.arch_encoding import ArchEncoder, arch_encoder
-from ofa_tf.resnet_space import ResNetSpace
-from ofa_tf.space import ArchRows, SearchSpace
+from ofa_tf.space import ArchRows
+from ofa_tf.spaces import Space
 
 
 def build_accuracy_mlp(n_features: int, hidden_size: int = 400, n_layers: int = 3, name: str = "accuracy_mlp") -> keras.Model:
@@ -86,7 +86,7 @@ def save_accuracy_predictor(predictor: AccuracyPredictor, directory: str | os.Pa
     return directory
 
 
-def load_accuracy_predictor(directory: str | os.PathLike, space: SearchSpace | ResNetSpace) -> AccuracyPredictor:
+def load_accuracy_predictor(directory: str | os.PathLike, space: Space) -> AccuracyPredictor:
     """Loads a predictor folder written by `save_accuracy_predictor` for the supernet's `space`."""
     directory = Path(directory)
     card_path, model_path = directory / PREDICTOR_CARD_FILE, directory / PREDICTOR_MODEL_FILE

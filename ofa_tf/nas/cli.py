@@ -88,7 +88,8 @@ def train(run_path, predictor_dir, epochs, seed):
     from ofa_tf.nas.accuracy_dataset import DATASET_FILE
     from ofa_tf.nas.accuracy_predictor import save_accuracy_predictor
     from ofa_tf.nas.predictor_training import PredictorTrainingConfig, fit_accuracy_predictor
-    from ofa_tf.networks.storage import CARD_FILE, space_from_dict
+    from ofa_tf.networks.storage import CARD_FILE
+    from ofa_tf.spaces import space_from_dict
     from ofa_tf.run_folder import open_run
 
     run = open_run(run_path)

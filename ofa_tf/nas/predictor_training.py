@@ -18,8 +18,8 @@ from ofa_tf._backend import keras
 from ofa_tf.errors import ConfigError
 from ofa_tf.nas.accuracy_predictor import AccuracyPredictor, build_accuracy_mlp
 from ofa_tf.nas.arch_encoding import arch_encoder
-from ofa_tf.resnet_space import ResNetSpace
-from ofa_tf.space import ArchRows, SearchSpace
+from ofa_tf.space import ArchRows
+from ofa_tf.spaces import Space
 
 MIN_SUBNETS = 10
 
@@ -58,7 +58,7 @@ def kendall_tau(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.sum(dx * dy) / denominator) if denominator else 0.0
 
 
-def _arch_and_targets(space: SearchSpace | ResNetSpace, records: Sequence[dict[str, Any]]) -> tuple[ArchRows, np.ndarray]:
+def _arch_and_targets(space: Space, records: Sequence[dict[str, Any]]) -> tuple[ArchRows, np.ndarray]:
     configs = [space.config_from_dict({**r["config"], "r": r["resolution"]}) for r in records]
     return space.to_indices(configs), np.array([r["top1"] / 100.0 for r in records], np.float32)
 
@@ -71,7 +71,7 @@ def _split_by_subnet(records: Sequence[dict[str, Any]], fraction: float, rng: np
 
 
 def fit_accuracy_predictor(
-    space: SearchSpace | ResNetSpace,
+    space: Space,
     records: Sequence[dict[str, Any]],
     resolutions: Sequence[int],
     config: PredictorTrainingConfig = PredictorTrainingConfig(),

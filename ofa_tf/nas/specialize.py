@@ -26,12 +26,9 @@ from ofa_tf.nas.budget import Budget
 from ofa_tf.nas.efficiency_predictor import EfficiencyModel
 from ofa_tf.nas.report import plot_pareto, write_report
 from ofa_tf.nas.search_algorithm import EvolutionFinder
-from ofa_tf.resnet_space import ResNetSpace, ResNetSubnetConfig
-from ofa_tf.space import ArchRows, SearchSpace, SubnetConfig
+from ofa_tf.space import ArchRows
+from ofa_tf.spaces import Config, Space
 from ofa_tf.training.finetune import FinetuneConfig, finetune, keras_top1
-
-Space = SearchSpace | ResNetSpace  # the MBConv families' or OFA-ResNet50-D's
-Config = SubnetConfig | ResNetSubnetConfig
 
 RANDOM_POINTS = 1000
 BUDGET_USE = 0.9  # a chosen subnet below this share of its budget gets a note saying why

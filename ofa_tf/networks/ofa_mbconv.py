@@ -276,11 +276,11 @@ class OFAMBConvNetwork(ActiveSubnetMethods, keras.Model):
         """
         self.set_active_config(self.space.normalize(ks, e, d, base=self.active_config))
 
-    def get_active_subnet(self, resolution: int | None = None, name: str | None = None) -> keras.Model:
-        """A standalone functional Keras model of stock layers with the active weights."""
-        from ofa_tf.extract import extract_subnet
+    def extract(self, config: SubnetConfig | None = None, lib: Any = keras, name: str | None = None) -> Any:
+        """Subnet `config` (default: the active one) as a stock Keras model (`ofa_tf.extract`)."""
+        from ofa_tf.extract import extract_mbconv_subnet
 
-        return extract_subnet(self, self.active_config.with_resolution(resolution), name=name)
+        return extract_mbconv_subnet(self, config, lib=lib, name=name)
 
     def re_organize_middle_weights(self, expand_ratio_stage: int = 0) -> None:
         """Sorts middle channels by importance so small expand ratios keep the best ones."""

@@ -205,11 +205,11 @@ class OFAResNets(ActiveSubnetMethods, keras.Model):
         """Sets depths, expand ratios and width indices, as upstream (ints or lists; None keeps)."""
         self.set_active_config(self.space.normalize(d, e, w, base=self.active_config))
 
-    def get_active_subnet(self, resolution: int | None = None, name: str | None = None) -> keras.Model:
-        """A standalone functional Keras model of stock layers with the active weights."""
+    def extract(self, config: ResNetSubnetConfig | None = None, lib: Any = keras, name: str | None = None) -> keras.Model:
+        """Subnet `config` (default: the active one) as a stock Keras model (`ofa_tf.extract_resnet`)."""
         from ofa_tf.extract_resnet import extract_resnet_subnet
 
-        return extract_resnet_subnet(self, self.active_config.with_resolution(resolution), name=name)
+        return extract_resnet_subnet(self, config, lib=lib, name=name)
 
     def re_organize_middle_weights(self, expand_ratio_stage: int = 0) -> None:
         """Sorts each block's middle channels by importance, as upstream."""

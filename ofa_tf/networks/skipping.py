@@ -4,7 +4,7 @@ control flow, and upstream's active-subnet methods on top of `space` and
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -47,8 +47,18 @@ def residual_or_skip(
 
 
 class ActiveSubnetMethods:
-    """Upstream's `set_max_net` / `sample_active_subnet`, for a Keras supernet with a
-    `space` (`max_config`, `sample`) and `set_active_config`."""
+    """Upstream's `set_max_net` / `sample_active_subnet` / `get_active_subnet`, for a Keras
+    supernet with a `space` (`max_config`, `sample`, `supernet_args`), `set_active_config`
+    and `extract`."""
+
+    @classmethod
+    def from_space(cls, space: Any, **kwargs: Any) -> Any:
+        """The supernet of `space`'s choice lists and classes (`kwargs`: other constructor arguments)."""
+        return cls(**space.supernet_args(), **kwargs)
+
+    def get_active_subnet(self, resolution: int | None = None, name: str | None = None) -> Any:
+        """A standalone functional Keras model of stock layers with the active weights."""
+        return self.extract(self.active_config.with_resolution(resolution), name=name)
 
     def set_max_net(self) -> None:
         """Activates the largest subnet."""

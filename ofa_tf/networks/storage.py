@@ -22,40 +22,30 @@ from ofa_tf.networks.ofa_mbconv import OFAMBConvNetwork
 from ofa_tf.networks.ofa_mbv3 import OFAMobileNetV3
 from ofa_tf.networks.ofa_proxyless import OFAProxylessNASNets
 from ofa_tf.networks.ofa_resnets import OFAResNets
-from ofa_tf.resnet_space import ResNetSpace
-from ofa_tf.space import SearchSpace
+from ofa_tf.spaces import Space
 
 WEIGHTS_FILE = "supernet.weights.h5"
 CARD_FILE = "supernet.json"
 _CLASSES = {cls.FAMILY: cls for cls in (OFAMobileNetV3, OFAProxylessNASNets, OFAResNets)}
+Supernet = OFAMBConvNetwork | OFAResNets  # a supernet of any family
 
 
-def supernet_class(family: str) -> type[OFAMBConvNetwork] | type[OFAResNets]:
+def supernet_class(family: str) -> type[Supernet]:
     """The supernet class of a family name ("mbv3", "proxyless", "resnet50")."""
     if family not in _CLASSES:
         raise ConfigError(f"unknown supernet family {family!r}: expected one of {sorted(_CLASSES)}")
     return _CLASSES[family]
 
 
-def supernet_for_space(space: SearchSpace | ResNetSpace) -> OFAMBConvNetwork | OFAResNets:
+def supernet_for_space(space: Space) -> Supernet:
     """A built, randomly initialized supernet of `space`'s family, choice lists and classes."""
-    lists = dict(expand_ratio_list=space.expand_ratio_list, depth_list=space.depth_list, n_classes=space.n_classes)
-    if isinstance(space, ResNetSpace):
-        net = OFAResNets(width_mult_list=space.width_mult_list, **lists)
-    else:
-        net = supernet_class(space.family)(width_mult=space.width_mult, ks_list=space.ks_list, **lists)
+    net = supernet_class(space.family).from_space(space)
     net.build((None, None, None, 3))
     return net
 
 
-def space_from_dict(data: dict[str, Any]) -> SearchSpace | ResNetSpace:
-    """The search space a card or predictor records (`to_dict`), of its family."""
-    family = data.get("family", "mbv3")
-    return (ResNetSpace if family == "resnet50" else SearchSpace).from_dict(data)
-
-
 def save_supernet(
-    net: OFAMBConvNetwork,
+    net: Supernet,
     directory: str | os.PathLike,
     source: dict[str, Any] | None = None,
     resolutions: Sequence[int] | None = None,
@@ -86,11 +76,11 @@ def save_supernet(
     return directory
 
 
-def _trained_space(space: SearchSpace, resolutions: Sequence[int] | None) -> SearchSpace:
+def _trained_space(space: Space, resolutions: Sequence[int] | None) -> Space:
     return space if resolutions is None else dataclasses.replace(space, resolutions=tuple(sorted(resolutions)))
 
 
-def load_supernet(directory: str | os.PathLike) -> OFAMBConvNetwork:
+def load_supernet(directory: str | os.PathLike) -> Supernet:
     """Loads a supernet folder written by `save_supernet` (or `ofa-tf convert-official`)."""
     directory = Path(directory)
     card_path, weights_path = directory / CARD_FILE, directory / WEIGHTS_FILE

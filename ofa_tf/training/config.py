@@ -15,9 +15,10 @@ import os
 from typing import Any, Sequence
 
 from ofa_tf.errors import ConfigError, MissingFileError
-from ofa_tf.families import SUPERNET_FAMILIES
-from ofa_tf.resnet_space import ResNetSpace
+from ofa_tf.spaces import SUPERNET_FAMILIES, Space, make_space, space_class
 
+# every choice name a family may have, and the list fields of its values here
+CHOICE_FIELDS = {"ks": "ks_list", "e": "expand_ratio_list", "d": "depth_list", "w": "width_mult_list"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +54,7 @@ class PhaseConfig:
     @property
     def choices(self) -> dict[str, tuple]:
         """The phase's values per choice name of the search spaces ("ks", "e", "d", "w")."""
-        return {"ks": self.ks_list, "e": self.expand_ratio_list, "d": self.depth_list, "w": self.width_mult_list}
+        return {name: getattr(self, field) for name, field in CHOICE_FIELDS.items()}
 
     @property
     def trains_one_subnet(self) -> bool:
@@ -131,47 +132,67 @@ class TrainConfig:
 
     @property
     def choices(self) -> dict[str, tuple]:
-        """The supernet's values per choice name (as `PhaseConfig.choices`)."""
-        if self.family == "resnet50":
-            return {"d": self.depth_list, "e": self.expand_ratio_list, "w": self.width_mult_list}
-        return {"ks": self.ks_list, "e": self.expand_ratio_list, "d": self.depth_list}
+        """The supernet's values per choice name of its family (as `PhaseConfig.choices`)."""
+        return {name: getattr(self, field) for name, field in space_class(self.family).CHOICES.items()}
 
-    def supernet_args(self, n_classes: int, dropout_rate: float) -> dict[str, Any]:
-        """Constructor arguments of the family's supernet class."""
-        if self.family == "resnet50":
-            lists = dict(width_mult_list=self.width_mult_list)
-        else:
-            lists = dict(width_mult=self.width_mult, ks_list=self.ks_list)
-        return dict(
-            expand_ratio_list=self.expand_ratio_list, depth_list=self.depth_list, n_classes=n_classes,
-            dropout_rate=dropout_rate, **lists,
+    def space(self, n_classes: int) -> Space:
+        """The supernet's search space for a task of `n_classes` classes."""
+        lists = {field: getattr(self, field) for field in space_class(self.family).CHOICES.values()}
+        return make_space(self.family, self.width_mult, n_classes=n_classes, resolutions=self.resolutions, **lists)
+
+
+@dataclasses.dataclass(frozen=True)
+class ShrinkStep:
+    """A phase opening one elastic choice further, in a preset's schedule.
+
+    Args:
+        name: phase name.
+        keep: how many of the choice's largest values it samples (None: all).
+        epochs / warmup_epochs / base_lr / subnets_per_step / reorganize_stage: as `PhaseConfig`.
+    """
+
+    name: str
+    keep: int | None
+    epochs: float
+    warmup_epochs: float
+    base_lr: float
+    subnets_per_step: int
+    reorganize_stage: int | None = None
+
+
+def shrinking_phases(
+    choices: dict[str, tuple], teacher: ShrinkStep, steps: dict[str, tuple[ShrinkStep, ...]]
+) -> tuple[PhaseConfig, ...]:
+    """Progressive shrinking over any family's choices: the teacher (largest value of every
+    choice, no distillation), then the steps of each choice in the family's order (`choices`,
+    as `SearchSpace.CHOICES`), each keeping the choices opened before it fully open."""
+    sampled = {name: values[-1:] for name, values in choices.items()}
+
+    def phase(step: ShrinkStep, kd: bool = True) -> PhaseConfig:
+        lists = {field: sampled.get(name, ()) for name, field in CHOICE_FIELDS.items()}
+        return PhaseConfig(
+            step.name, epochs=step.epochs, warmup_epochs=step.warmup_epochs, base_lr=step.base_lr,
+            subnets_per_step=step.subnets_per_step, kd=kd, reorganize_stage=step.reorganize_stage, **lists,
         )
 
-
-def _resnet_phases(scale: dict[str, tuple[float, float, float, int]]) -> tuple[PhaseConfig, ...]:
-    """ResNet50-D phases: teacher, then depth, expand (reorganized middles) and width in turn.
-    Upstream ships no ResNet schedule; this order follows the MBConv one (largest first)."""
-    space = ResNetSpace()  # the released supernet's choices
-    d, e, w = space.depth_list, space.expand_ratio_list, space.width_mult_list
-
-    def phase(name, d_list, e_list, w_list, **kwargs):
-        epochs, warmup, lr, subnets = scale[name]
-        return PhaseConfig(name, (), e_list, d_list, epochs, warmup, lr, subnets, width_mult_list=w_list, **kwargs)
-
-    return (
-        phase("teacher", d[-1:], e[-1:], w[-1:], kd=False),
-        phase("depth", d, e[-1:], w[-1:]),
-        phase("expand", d, e, w[-1:], reorganize_stage=0),
-        phase("width", d, e, w),
-    )
+    phases = [phase(teacher, kd=False)]
+    for name, values in choices.items():
+        for step in steps[name]:
+            sampled[name] = values if step.keep is None else values[-step.keep:]
+            phases.append(phase(step))
+    return tuple(phases)
 
 
-def _resnet_config(config: "TrainConfig", scale) -> "TrainConfig":
-    space = ResNetSpace()
-    return dataclasses.replace(
-        config, family="resnet50", width_mult=1.0, ks_list=(), expand_ratio_list=space.expand_ratio_list,
-        depth_list=space.depth_list, width_mult_list=space.width_mult_list, dropout_rate=0.0, phases=_resnet_phases(scale),
-    )
+def _family_config(
+    family: str, steps: dict[str, tuple[ShrinkStep, ...]], teacher: ShrinkStep, max_depth: int | None = None, **fields: Any
+) -> TrainConfig:
+    """A preset for `family`: its released choice lists (depths capped at `max_depth`), `fields` and phases."""
+    lists = {field: () for field in CHOICE_FIELDS.values()}
+    lists.update(make_space(family).choice_fields)
+    if max_depth is not None:
+        lists["depth_list"] = tuple(d for d in lists["depth_list"] if d <= max_depth)
+    config = TrainConfig(family=family, **lists, **fields)
+    return dataclasses.replace(config, phases=shrinking_phases(config.choices, teacher, steps))
 
 
 def paper_preset(family: str = "mbv3") -> TrainConfig:
@@ -179,27 +200,21 @@ def paper_preset(family: str = "mbv3") -> TrainConfig:
 
     The reference starts from a downloaded full-network checkpoint and ships no
     recipe for it; the teacher phase here (180 epochs at the kernel phase's LR)
-    is our choice, marked as such. For `family="resnet50"` the whole schedule is
-    ours (upstream ships none for ResNets): the MBConv phases' epochs and rates.
+    is our choice, marked as such. Upstream ships no schedule for ResNets: their
+    depth and expand phases take the MBConv ones, the width phase (ours) the
+    second expand phase's.
     """
-    ks, e, d = (3, 5, 7), (3, 4, 6), (2, 3, 4)
-    phases = (
-        PhaseConfig("teacher", (7,), (6,), (4,), 180, 0, 3e-2, 1, kd=False),
-        PhaseConfig("kernel", ks, (6,), (4,), 120, 5, 3e-2, 1),
-        PhaseConfig("depth_1", ks, (6,), (3, 4), 25, 0, 2.5e-3, 2),
-        PhaseConfig("depth_2", ks, (6,), d, 120, 5, 7.5e-3, 2),
-        PhaseConfig("expand_1", ks, (4, 6), d, 25, 0, 2.5e-3, 4, reorganize_stage=0),
-        PhaseConfig("expand_2", ks, e, d, 120, 5, 7.5e-3, 4, reorganize_stage=1),
-    )
-    config = TrainConfig(family=family, batch_size=2048, phases=phases)
-    if family == "resnet50":
-        scale = {"teacher": (180, 0, 3e-2, 1), "depth": (120, 5, 7.5e-3, 2), "expand": (120, 5, 7.5e-3, 4), "width": (120, 5, 7.5e-3, 4)}
-        return _resnet_config(config, scale)
-    return config
+    steps = {
+        "ks": (ShrinkStep("kernel", None, 120, 5, 3e-2, 1),),
+        "d": (ShrinkStep("depth_1", 2, 25, 0, 2.5e-3, 2), ShrinkStep("depth_2", None, 120, 5, 7.5e-3, 2)),
+        "e": (ShrinkStep("expand_1", 2, 25, 0, 2.5e-3, 4, 0), ShrinkStep("expand_2", None, 120, 5, 7.5e-3, 4, 1)),
+        "w": (ShrinkStep("width", None, 120, 5, 7.5e-3, 4),),
+    }
+    return _family_config(family, steps, ShrinkStep("teacher", None, 180, 0, 3e-2, 1), batch_size=2048)
 
 
 def cifar_preset(family: str = "mbv3") -> TrainConfig:
-    """About 7 minutes on 2 CPU cores: the bundled CIFAR-10 subset, width 0.5, depth 2-3, 40-56 px.
+    """About 7 minutes on 2 CPU cores: the bundled CIFAR-10 subset, width 0.5, depth <= 3, 40-56 px.
 
     Chosen by measurement (benchmarks/README.md, "The main job's preset"): the 32 px
     images are upsampled, since at 24-32 px the full network ends on 1x1 maps and
@@ -208,21 +223,20 @@ def cifar_preset(family: str = "mbv3") -> TrainConfig:
     6-epoch teacher (43.8% vs 50.2%); batch 32 (more updates) and crops of 80-100%
     of the image (the reference's 8% lower bound is for ImageNet), which learn
     fastest in 3-epoch probes (benchmarks/teacher_probe.py). With two depth choices
-    one depth phase covers both of the reference's. `family="resnet50"`: the same
-    data settings with ResNet phases (teacher, depth, expand, width; our schedule).
+    one depth phase covers both of the reference's. Families whose widths are
+    choices (ResNet50-D) keep their whole width; their depths (blocks beyond the
+    base ones) are all at most 3.
     """
-    ks, e, d = (3, 5, 7), (3, 4, 6), (2, 3)
-    phases = (
-        PhaseConfig("teacher", (7,), (6,), (3,), 6, 0, 0.05, 1, kd=False),
-        PhaseConfig("kernel", ks, (6,), (3,), 1, 0, 0.05, 1),
-        PhaseConfig("depth", ks, (6,), d, 1, 0, 0.02, 2),
-        PhaseConfig("expand_1", ks, (4, 6), d, 0.5, 0, 0.01, 2, reorganize_stage=0),
-        PhaseConfig("expand_2", ks, e, d, 1, 0, 0.01, 2, reorganize_stage=1),
-    )
-    config = TrainConfig(
-        family=family,
-        width_mult=0.5,
-        depth_list=d,
+    steps = {
+        "ks": (ShrinkStep("kernel", None, 1, 0, 0.05, 1),),
+        "d": (ShrinkStep("depth", None, 1, 0, 0.02, 2),),
+        "e": (ShrinkStep("expand_1", 2, 0.5, 0, 0.01, 2, 0), ShrinkStep("expand_2", None, 1, 0, 0.01, 2, 1)),
+        "w": (ShrinkStep("width", None, 1, 0, 0.01, 2),),
+    }
+    return _family_config(
+        family, steps, ShrinkStep("teacher", None, 6, 0, 0.05, 1),
+        width_mult=0.5 if space_class(family).SCALABLE_WIDTH else 1.0,
+        max_depth=3,
         resolutions=(40, 48, 56),
         crop_scale=(0.8, 1.0),
         eval_resolutions=(40, 56),
@@ -231,12 +245,7 @@ def cifar_preset(family: str = "mbv3") -> TrainConfig:
         bn_recalibration_batch=200,
         holdout_images=1000,
         checkpoint_every=100,
-        phases=phases,
     )
-    if family == "resnet50":
-        scale = {"teacher": (6, 0, 0.05, 1), "depth": (1, 0, 0.02, 2), "expand": (1, 0, 0.01, 2), "width": (1, 0, 0.01, 2)}
-        return _resnet_config(config, scale)
-    return config
 
 
 PRESETS = {"paper": paper_preset, "cifar": cifar_preset}
@@ -280,7 +289,6 @@ def _as_tuple(name: str, value: Any, kind=int) -> tuple:
 
 _TUPLE_FIELDS = ("ks_list", "expand_ratio_list", "depth_list", "width_mult_list", "resolutions", "eval_resolutions")
 _FLOAT_TUPLE_FIELDS = ("expand_ratio_list", "width_mult_list")
-_CHOICE_FIELDS = {"ks": "ks_list", "e": "expand_ratio_list", "d": "depth_list", "w": "width_mult_list"}
 
 
 def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
@@ -316,7 +324,7 @@ def _phase_from_dict(data: Any) -> PhaseConfig:
     if unknown:
         raise ConfigError(f"unknown phase options {unknown}: valid ones are {sorted(known)}")
     data = dict(data)
-    for name in _CHOICE_FIELDS.values():
+    for name in CHOICE_FIELDS.values():
         if name in data:
             data[name] = _as_tuple(name, data[name], _number if name in _FLOAT_TUPLE_FIELDS else int)
     try:
@@ -344,6 +352,7 @@ def validate(config: TrainConfig) -> TrainConfig:
         raise ConfigError(f"width_mult={config.width_mult}: must be > 0, e.g. 1.0")
     if config.family not in SUPERNET_FAMILIES:
         raise ConfigError(f"family={config.family!r}: expected one of {list(SUPERNET_FAMILIES)}")
+    config.space(n_classes=1)  # choice lists and width the family's search space accepts
     if not config.phases:
         raise ConfigError("no phases to run: choose some with --phases, e.g. teacher,kernel")
     if not config.resolutions or not config.eval_resolutions:
@@ -357,7 +366,7 @@ def validate(config: TrainConfig) -> TrainConfig:
     supernet_choices = config.choices
     for phase in config.phases:
         for choice, values in phase.choices.items():
-            name = _CHOICE_FIELDS[choice]
+            name = CHOICE_FIELDS[choice]
             if choice not in supernet_choices:
                 if values:
                     raise ConfigError(f"phase {phase.name}: {name} is not a choice of {config.family} supernets: leave it empty")

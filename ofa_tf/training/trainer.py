@@ -22,7 +22,8 @@ from ofa_tf.data.pipeline import order_seed, train_dataset
 from ofa_tf.data.sources import ImageSource, open_source
 from ofa_tf.errors import ConfigError, DivergedError, MissingFileError
 from ofa_tf.io import atomic_write_json
-from ofa_tf.networks import OFAMBConvNetwork, OFAResNets, load_supernet, save_supernet, supernet_class
+from ofa_tf.networks import load_supernet, save_supernet, supernet_class
+from ofa_tf.networks.storage import Supernet
 from ofa_tf.space import SubnetConfig
 from ofa_tf.training.config import PhaseConfig, TrainConfig
 from ofa_tf.training.evaluation import SubnetEvaluator, preserved_bn_statistics
@@ -124,13 +125,13 @@ class ProgressiveShrinkingTrainer:
         self._evaluator = None
 
     # ----- construction ---------------------------------------------------------
-    def _new_supernet(self, dropout_rate: float) -> OFAMBConvNetwork | OFAResNets:
+    def _new_supernet(self, dropout_rate: float) -> Supernet:
         c = self.config
         previous = keras.mixed_precision.global_policy()
         if c.mixed_precision:  # layers take the policy when constructed; other models are unaffected
             keras.mixed_precision.set_global_policy("mixed_bfloat16")
         try:
-            net = supernet_class(c.family)(**c.supernet_args(self.source.n_classes, dropout_rate))
+            net = supernet_class(c.family).from_space(c.space(self.source.n_classes), dropout_rate=dropout_rate)
         finally:
             keras.mixed_precision.set_global_policy(previous)
         net.build((None, None, None, 3))
