@@ -21,7 +21,10 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from ofa_tf.errors import ConfigError
-from ofa_tf.space import DEFAULT_RESOLUTIONS, ArchRows, ElasticChoices, leaning_choice, make_divisible, pick_extreme, space_from_fields
+from ofa_tf.space import (
+    DEFAULT_RESOLUTIONS, ArchRows, Choice, ElasticChoices, arch_scopes, leaning_choice, make_divisible, pick_extreme,
+    space_from_fields,
+)
 
 BASE_DEPTHS = (2, 2, 4, 2)
 STAGE_WIDTHS = (256, 512, 1024, 2048)
@@ -73,6 +76,14 @@ class ResNetSubnetConfig:
         return json.dumps(self.to_dict())
 
 
+# depth per stage (the stem first), expand per block, width per stem conv pair, last stem conv and stage
+RESNET_CHOICES = (
+    Choice("d", "depth_list", "depth", "stage"),
+    Choice("e", "expand_ratio_list", "expand_index", "block"),
+    Choice("w", "width_mult_list", "width_index", "width"),
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class ResNetArchIndices(ArchRows):
     """ResNet subnets as integer arrays: the supernet's arch tensors plus a resolution column.
@@ -84,9 +95,7 @@ class ResNetArchIndices(ArchRows):
         resolution: [N] resolutions (0 where unset).
     """
 
-    SCOPES: ClassVar[dict[str, str]] = {
-        "depth": "stage", "expand_index": "block", "width_index": "width", "resolution": "resolution"
-    }
+    SCOPES: ClassVar[dict[str, str]] = arch_scopes(RESNET_CHOICES)
 
     depth: np.ndarray
     expand_index: np.ndarray
@@ -133,7 +142,7 @@ class ResNetSpace(ElasticChoices):
 
     ENCODING_LAYOUTS: ClassVar[tuple[str, ...]] = ("library",)
     FAMILIES: ClassVar[tuple[str, ...]] = ("resnet50",)
-    CHOICES: ClassVar[dict[str, str]] = {"d": "depth_list", "e": "expand_ratio_list", "w": "width_mult_list"}
+    CHOICES: ClassVar[tuple[Choice, ...]] = RESNET_CHOICES
     SCALABLE_WIDTH: ClassVar[bool] = False  # widths are a choice of every subnet (`width_mult_list`)
 
     depth_list: tuple[int, ...] = (0, 1, 2)

@@ -125,6 +125,36 @@ class SubnetConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class Choice:
+    """One elastic choice of a family, as data.
+
+    Args:
+        name: its key in a subnet (upstream's "ks", "e", "d", "w").
+        field: the search-space field listing its values ("ks_list").
+        column: the `ArchRows` field holding it per subnet ("kernel_index").
+        scope: what one entry of it chooses for: "block", "stage" or "width" (a width unit).
+    """
+
+    name: str
+    field: str
+    column: str
+    scope: str
+
+
+# the MBConv families' choices, in the order progressive shrinking opens them
+MBCONV_CHOICES = (
+    Choice("ks", "ks_list", "kernel_index", "block"),
+    Choice("d", "depth_list", "depth", "stage"),
+    Choice("e", "expand_ratio_list", "expand_index", "block"),
+)
+
+
+def arch_scopes(choices: Sequence[Choice]) -> dict[str, str]:
+    """`ArchRows.SCOPES` of a family's choices: each column's scope, then the resolution's."""
+    return {**{choice.column: choice.scope for choice in choices}, "resolution": "resolution"}
+
+
+@dataclasses.dataclass(frozen=True)
 class ArchRows:
     """A batch of subnets as integer arrays, one field per choice (the form the vectorized tools use).
 
@@ -168,9 +198,7 @@ class ArchIndices(ArchRows):
         resolution: [N] resolutions (0 where unset).
     """
 
-    SCOPES: ClassVar[dict[str, str]] = {
-        "kernel_index": "block", "expand_index": "block", "depth": "stage", "resolution": "resolution"
-    }
+    SCOPES: ClassVar[dict[str, str]] = arch_scopes(MBCONV_CHOICES)
 
     kernel_index: np.ndarray
     expand_index: np.ndarray
@@ -196,20 +224,19 @@ def leaning_choice(rng: np.random.Generator, level: np.ndarray, k: int, count: i
 
 
 class ElasticChoices:
-    """The named elastic choices of a search space: `CHOICES` maps each name ("ks", "d",
-    "e", "w"), in the order progressive shrinking opens them, to the field listing its values."""
+    """The elastic choices of a search space, `CHOICES`, in the order progressive shrinking opens them."""
 
-    CHOICES: ClassVar[dict[str, str]] = {}
+    CHOICES: ClassVar[tuple[Choice, ...]] = ()
 
     @property
     def choice_lists(self) -> dict[str, tuple]:
-        """The values of each elastic choice by name, in `CHOICES` order."""
-        return {name: getattr(self, field) for name, field in self.CHOICES.items()}
+        """The values of each elastic choice by name ("ks", ...), in `CHOICES` order."""
+        return {choice.name: getattr(self, choice.field) for choice in self.CHOICES}
 
     @property
     def choice_fields(self) -> dict[str, tuple]:
         """The values of each elastic choice by field name ("ks_list", ...)."""
-        return {field: getattr(self, field) for field in self.CHOICES.values()}
+        return {choice.field: getattr(self, choice.field) for choice in self.CHOICES}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,7 +255,7 @@ class SearchSpace(ElasticChoices):
 
     ENCODING_LAYOUTS: ClassVar[tuple[str, ...]] = ("library", "tutorial")
     FAMILIES: ClassVar[tuple[str, ...]] = tuple(FAMILIES)
-    CHOICES: ClassVar[dict[str, str]] = {"ks": "ks_list", "d": "depth_list", "e": "expand_ratio_list"}
+    CHOICES: ClassVar[tuple[Choice, ...]] = MBCONV_CHOICES
     SCALABLE_WIDTH: ClassVar[bool] = True  # whether `width_mult` scales the whole supernet
 
     width_mult: float = 1.0

@@ -49,6 +49,27 @@ def test_presets_follow_the_reference():
     assert cifar_preset().width_mult == 0.5
 
 
+@pytest.mark.parametrize("family", ["mbv3", "proxyless", "resnet50"])
+def test_presets_shrink_every_family_in_the_order_of_its_choices(family):
+    from ofa_tf.spaces import make_space
+
+    space = make_space(family)
+    names = [choice.name for choice in space.CHOICES]
+    for config in (paper_preset(family), cifar_preset(family)):
+        teacher = config.phases[0]
+        assert not teacher.kd and all(teacher.choices[n] == config.choices[n][-1:] for n in names)
+        opened = []  # choice names in the order the phases widen them
+        for before, phase in zip(config.phases, config.phases[1:]):
+            opened += [n for n in names if len(phase.choices[n]) > len(before.choices[n]) and n not in opened]
+        assert opened == names and all(config.phases[-1].choices[n] == config.choices[n] for n in names)
+        assert all(not phase.choices[n] for phase in config.phases for n in phase.choices if n not in names)
+    assert cifar_preset(family).width_mult == (0.5 if space.SCALABLE_WIDTH else 1.0)
+    assert max(cifar_preset(family).depth_list) <= 3
+    if not space.SCALABLE_WIDTH:
+        with pytest.raises(ConfigError, match="widths are choices of every subnet"):
+            apply_overrides(cifar_preset(family), {"width_mult": 0.5})
+
+
 def test_overrides_and_their_errors(tmp_path):
     config = apply_overrides(cifar_preset(), {"batch_size": 32, "resolutions": "24,32", "depth_list": [2, 3, 4]})
     assert config.batch_size == 32 and config.resolutions == (24, 32)

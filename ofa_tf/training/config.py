@@ -133,11 +133,11 @@ class TrainConfig:
     @property
     def choices(self) -> dict[str, tuple]:
         """The supernet's values per choice name of its family (as `PhaseConfig.choices`)."""
-        return {name: getattr(self, field) for name, field in space_class(self.family).CHOICES.items()}
+        return {choice.name: getattr(self, choice.field) for choice in space_class(self.family).CHOICES}
 
     def space(self, n_classes: int) -> Space:
         """The supernet's search space for a task of `n_classes` classes."""
-        lists = {field: getattr(self, field) for field in space_class(self.family).CHOICES.values()}
+        lists = {choice.field: getattr(self, choice.field) for choice in space_class(self.family).CHOICES}
         return make_space(self.family, self.width_mult, n_classes=n_classes, resolutions=self.resolutions, **lists)
 
 
