@@ -20,6 +20,8 @@ Space = SearchSpace | ResNetSpace
 Config = SubnetConfig | ResNetSubnetConfig  # a subnet of any family
 SPACE_CLASSES: tuple[type, ...] = (SearchSpace, ResNetSpace)
 SUPERNET_FAMILIES: tuple[str, ...] = tuple(family for cls in SPACE_CLASSES for family in cls.FAMILIES)
+# every choice name of any family, with the field listing its values ("ks": "ks_list")
+CHOICE_FIELDS: dict[str, str] = {choice.name: choice.field for cls in SPACE_CLASSES for choice in cls.CHOICES}
 
 
 def space_class(family: str) -> type:

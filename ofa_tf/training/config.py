@@ -15,10 +15,7 @@ import os
 from typing import Any, Sequence
 
 from ofa_tf.errors import ConfigError, MissingFileError
-from ofa_tf.spaces import SUPERNET_FAMILIES, Space, make_space, space_class
-
-# every choice name a family may have, and the list fields of its values here
-CHOICE_FIELDS = {"ks": "ks_list", "e": "expand_ratio_list", "d": "depth_list", "w": "width_mult_list"}
+from ofa_tf.spaces import CHOICE_FIELDS, SUPERNET_FAMILIES, Space, make_space, space_class
 
 
 @dataclasses.dataclass(frozen=True)
