@@ -84,7 +84,8 @@ class LutConfig:
 
     @property
     def space(self) -> Space:
-        return table_space(self.family, self.width_mult, self.n_classes, self.resolutions)
+        """The search space (default choice lists) whose keys the table holds."""
+        return make_space(self.family, self.width_mult, n_classes=self.n_classes, resolutions=self.resolutions)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -97,11 +98,6 @@ class LutConfig:
         mine = {k: v for k, v in self.to_dict().items() if k != "resolutions"}
         other = {"family": "mbv3", **other}  # cards written before families existed
         return mine == {k: v for k, v in other.items() if k != "resolutions"}
-
-
-def table_space(family: str, width_mult: float, n_classes: int, resolutions: tuple[int, ...]) -> Space:
-    """The search space (default choice lists) whose keys a table of `family` holds."""
-    return make_space(family, width_mult, n_classes=n_classes, resolutions=resolutions)
 
 
 def card_path(lut_path: str | os.PathLike) -> Path:

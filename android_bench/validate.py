@@ -106,11 +106,10 @@ def validate_lut(config: ValidateConfig, backend: Backend, on_progress: Progress
     from ofa_tf.export.forms import TableForms
     from ofa_tf.export.rewrite import rebuild
     from ofa_tf.export.tflite import convert_to_tflite
-    from ofa_tf.android_bench.lut import table_space
     from ofa_tf.extract import extract_subnet
     from ofa_tf.networks.storage import supernet_for_space
 
-    space = table_space(config.family, config.width_mult, config.n_classes, (config.resolution,))
+    space = make_space(config.family, config.width_mult, n_classes=config.n_classes, resolutions=(config.resolution,))
     table = LatencyTable.from_yaml(space, config.lut)
     if not table.covers(config.resolution):
         raise ConfigError(

@@ -87,14 +87,13 @@ _ARCH_OPTION = click.option(
 
 
 def _describe_space(arch: str, width_mult: float | None, n_classes: int):
-    """(space, lines describing it, config -> (MACs, params) at a resolution) for `ofa-tf info`."""
-    from ofa_tf.counting import count_costs
+    """(space, lines describing it) for `ofa-tf info`."""
     from ofa_tf.spaces import make_space
 
     space = make_space(arch, width_mult, n_classes=n_classes)
     lines = [*space.describe(), f"subnets: {space.n_subnets:.3e} (x {len(space.resolutions)} resolutions "
              f"{space.resolutions[0]}..{space.resolutions[-1]} step 4)"]
-    return space, lines, lambda config, resolution: count_costs(space, config, resolution)
+    return space, lines
 
 
 @main.command()
@@ -121,9 +120,11 @@ def info(width_mult: float | None, resolution: int, n_classes: int, seed: int, a
     from rich.table import Table
 
     ofa_tf = _import_library()
+    from ofa_tf.counting import count_costs
+
     if resolution < 8:
         raise ofa_tf.ConfigError(f"--resolution {resolution} is too small: use at least 8 pixels, e.g. 224")
-    space, lines, costs = _describe_space(arch, width_mult, n_classes)
+    space, lines = _describe_space(arch, width_mult, n_classes)
     console = Console()
     for line in lines:
         console.print(line)
@@ -133,7 +134,7 @@ def info(width_mult: float | None, resolution: int, n_classes: int, seed: int, a
     random_config = space.sample(np.random.default_rng(seed))
     rows = [("min", space.min_config()), ("max", space.max_config()), (f"random (seed {seed})", random_config)]
     for label, config in rows:
-        macs, params = costs(config, resolution)
+        macs, params = count_costs(space, config, resolution)
         table.add_row(label, f"{macs / 1e6:.1f}", f"{params / 1e6:.2f}")
     console.print(table)
     click.echo(f"random subnet: {random_config.to_json()}")

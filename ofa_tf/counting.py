@@ -95,10 +95,7 @@ def count_macs(
     Raises:
         ConfigError: (a `ValueError`) naming the invalid field.
     """
-    config = _as_config(config)
-    space = _space_for(width_mult, n_classes, space)
-    resolution = resolution or config.resolution or 224
-    return int(_table(space).macs(space.to_indices([config]), resolution=resolution)[0])
+    return count_costs(_space_for(width_mult, n_classes, space), _as_config(config), resolution)[0]
 
 
 def count_params(
@@ -108,9 +105,7 @@ def count_params(
     space: SearchSpace | None = None,
 ) -> int:
     """Trainable parameters of one extracted subnet (same arguments as `count_macs`)."""
-    config = _as_config(config)
-    space = _space_for(width_mult, n_classes, space)
-    return int(_table(space).params(space.to_indices([config]))[0])
+    return count_costs(_space_for(width_mult, n_classes, space), _as_config(config))[1]
 
 
 def count_model_macs(model: Any) -> int:

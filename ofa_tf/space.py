@@ -229,11 +229,6 @@ class ElasticChoices:
     CHOICES: ClassVar[tuple[Choice, ...]] = ()
 
     @property
-    def choice_lists(self) -> dict[str, tuple]:
-        """The values of each elastic choice by name ("ks", ...), in `CHOICES` order."""
-        return {choice.name: getattr(self, choice.field) for choice in self.CHOICES}
-
-    @property
     def choice_fields(self) -> dict[str, tuple]:
         """The values of each elastic choice by field name ("ks_list", ...)."""
         return {choice.field: getattr(self, choice.field) for choice in self.CHOICES}

@@ -37,9 +37,10 @@ def supernet_class(family: str) -> type[Supernet]:
     return _CLASSES[family]
 
 
-def supernet_for_space(space: Space) -> Supernet:
-    """A built, randomly initialized supernet of `space`'s family, choice lists and classes."""
-    net = supernet_class(space.family).from_space(space)
+def supernet_for_space(space: Space, **kwargs: Any) -> Supernet:
+    """A built, randomly initialized supernet of `space`'s family, choice lists and classes
+    (`kwargs`: its class's other constructor arguments, e.g. dropout_rate)."""
+    net = supernet_class(space.family).from_space(space, **kwargs)
     net.build((None, None, None, 3))
     return net
 

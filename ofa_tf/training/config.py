@@ -134,7 +134,7 @@ class TrainConfig:
 
     def space(self, n_classes: int) -> Space:
         """The supernet's search space for a task of `n_classes` classes."""
-        lists = {choice.field: getattr(self, choice.field) for choice in space_class(self.family).CHOICES}
+        lists = {CHOICE_FIELDS[name]: values for name, values in self.choices.items()}
         return make_space(self.family, self.width_mult, n_classes=n_classes, resolutions=self.resolutions, **lists)
 
 

@@ -22,8 +22,8 @@ from ofa_tf.data.pipeline import order_seed, train_dataset
 from ofa_tf.data.sources import ImageSource, open_source
 from ofa_tf.errors import ConfigError, DivergedError, MissingFileError
 from ofa_tf.io import atomic_write_json
-from ofa_tf.networks import load_supernet, save_supernet, supernet_class
-from ofa_tf.networks.storage import Supernet
+from ofa_tf.networks import load_supernet, save_supernet
+from ofa_tf.networks.storage import Supernet, supernet_for_space
 from ofa_tf.space import SubnetConfig
 from ofa_tf.training.config import PhaseConfig, TrainConfig
 from ofa_tf.training.evaluation import SubnetEvaluator, preserved_bn_statistics
@@ -131,11 +131,9 @@ class ProgressiveShrinkingTrainer:
         if c.mixed_precision:  # layers take the policy when constructed; other models are unaffected
             keras.mixed_precision.set_global_policy("mixed_bfloat16")
         try:
-            net = supernet_class(c.family).from_space(c.space(self.source.n_classes), dropout_rate=dropout_rate)
+            return supernet_for_space(c.space(self.source.n_classes), dropout_rate=dropout_rate)
         finally:
             keras.mixed_precision.set_global_policy(previous)
-        net.build((None, None, None, 3))
-        return net
 
     def _checkpoint(self) -> tf.train.Checkpoint:
         # Every weight by position: a tf.train checkpoint of the Keras model itself misses the
