@@ -17,7 +17,8 @@ import click
 @click.option("--resolution", type=int, default=None, help="Input size (only for a model without a fixed one).")
 @click.option("--data", default=None, help="'bundled', an image folder, TFRecords or tfds:NAME (default: the data the "
                                             "specialize folder's subnet was measured on, else bundled).")
-@click.option("--validate-images", type=int, default=500, show_default=True, help="Test images to validate on.")
+@click.option("--validate-images", type=int, default=None,
+              help="Test images to validate on (default: 500; 32 with --latency-only).")
 @click.option(
     "--min-agreement", type=float, default=None,
     help="Top-1 agreement with the Keras model a quantized model needs (0-1; default fp16 0.99, dynamic 0.9, "

@@ -26,6 +26,10 @@ from ofa_tf.export.validate import ValidationReport
 DEPTHWISE_CHOICES = ("auto", "plain", "windows5", "windows3", "dilated")
 
 SUBNET_FILE = "subnet.keras"
+VALIDATE_IMAGES = 500
+# an export for latency work checks ops, finiteness and the float tolerance only, which a few images show;
+# 500 would cost a 224 px w1.2 subnet over a minute of Keras and LiteRT inference
+LATENCY_ONLY_VALIDATE_IMAGES = 32
 UNVERIFIED_SUFFIX = ".unverified"
 
 
@@ -43,7 +47,8 @@ class ExportConfig:
         calibration_seed: chooses them.
         resolution: input size; must match a model with a fixed one.
         data: "bundled", or a dataset path as in `ofa-tf train --data`.
-        validate_images: test images of the validation.
+        validate_images: test images of the validation (None: `VALIDATE_IMAGES`, or
+            `LATENCY_ONLY_VALIDATE_IMAGES` with `latency_only`).
         min_agreement: top-1 agreement a quantized model needs (None: the mode's default).
         latency_only: skip the top-1 checks (an untrained model exported for latency work).
         qat_epochs: quantization-aware fine-tuning epochs (0: post-training quantization).
@@ -66,7 +71,7 @@ class ExportConfig:
     calibration_seed: int = 0
     resolution: int | None = None
     data: str = "bundled"
-    validate_images: int = 500
+    validate_images: int | None = None
     min_agreement: float | None = None
     latency_only: bool = False
     qat_epochs: int = 0
@@ -92,6 +97,8 @@ class ExportConfig:
             raise ConfigError(f"--resolution {self.resolution} is too small: use at least 8 pixels, e.g. 224")
         if not str(self.out).endswith(".tflite"):
             raise ConfigError(f"--out {self.out}: name the output FILE.tflite")
+        if self.validate_images is None:
+            self.validate_images = LATENCY_ONLY_VALIDATE_IMAGES if self.latency_only else VALIDATE_IMAGES
         if self.int8_friendly is None:
             self.int8_friendly = self.quantize == "int8"
         self.qat = dataclasses.replace(self.qat, epochs=max(self.qat_epochs, 1))
@@ -263,26 +270,32 @@ def _candidate_forms(layers: dict[str, Any], config: ExportConfig) -> tuple[dict
     return {form: for_int8(form) if int8 and form != "plain" else form for form in forms}, None
 
 
-def _float_forms(model: Any, config: ExportConfig, size: int, images: np.ndarray) -> tuple[dict[str, tuple[Any, np.ndarray]], Any, dict]:
-    """form -> (the float model rebuilt in that depthwise form, its logits on `images`), for each form to
-    consider, each checked against `model` in float; the latency table whose forms are applied, or None;
-    and form -> {layer name: the form each large depthwise layer got}."""
+# images on which each depthwise form's float model is checked against the source model: a rewrite is an
+# identity of the weights, which any input exposes; the shipped .tflite is then checked against the source
+# model on every validation image
+REWRITE_CHECK_IMAGES = 16
+
+
+def _float_forms(model: Any, config: ExportConfig, size: int, images: np.ndarray) -> tuple[dict[str, Any], Any, dict]:
+    """form -> the float model rebuilt in that depthwise form, for each form to consider, each checked
+    against `model` in float on the first `REWRITE_CHECK_IMAGES` of `images`; the latency table whose
+    forms are applied, or None; and form -> {layer name: the form each large depthwise layer got}."""
     from ofa_tf.export.forms import form_of, large_depthwise_layers
     from ofa_tf.export.rewrite import rebuild
     from ofa_tf.export.validate import keras_logits
 
-    original = keras_logits(model, images)
+    probe = images[:REWRITE_CHECK_IMAGES]
+    original = keras_logits(model, probe)
     plain = rebuild(model, int8_friendly=config.int8_friendly, resolution=size)
     layers = large_depthwise_layers(plain)
     forms, table = _candidate_forms(layers, config)
     rebuilt = {}
     layer_forms = {form: {name: form_of(choice, layer) for name, layer in layers.items()} for form, choice in forms.items()}
     for form, choice in forms.items():
-        float_model = plain if form == "plain" else rebuild(
+        rebuilt[form] = plain if form == "plain" else rebuild(
             model, int8_friendly=config.int8_friendly, resolution=size, depthwise_form=choice
         )
-        rebuilt[form] = float_model, keras_logits(float_model, images)
-        rewrite_diff = float(np.abs(rebuilt[form][1] - original).max())
+        rewrite_diff = float(np.abs(keras_logits(rebuilt[form], probe) - original).max())
         if rewrite_diff > 1e-4 * max(1.0, float(np.abs(original).max())):
             raise ConfigError(f"the export rewrite ({form}) changed the float logits by {rewrite_diff:.3g}: export without it")
     return rebuilt, table, layer_forms
@@ -307,6 +320,7 @@ def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -
     size = export_resolution(model, config.resolution)
     source = require_classes(open_source(config.data), int(model.output_shape[-1]), f"the model {config.model}")
     images, labels = images_for.validation_images(source, size, config.validate_images)
+    reference = keras_logits(model, images)  # every form's float model equals `model` (checked by `_float_forms`)
     rebuilt, table, layer_forms = _float_forms(model, config, size, images)
     representative = None
     if config.quantize == "int8" and not config.qat_epochs:
@@ -317,13 +331,13 @@ def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -
         contents = dict.fromkeys(rebuilt)  # nothing to compare: QAT converts its own model
     else:
         contents = {form: convert_to_tflite(m, mode, representative, int8_io=config.int8_io and not config.qat_epochs)
-                    for form, (m, _) in rebuilt.items()}
+                    for form, m in rebuilt.items()}
     agreement = None
     if mode not in ("none", "fp16") and len(contents) > 1:
-        expected = rebuilt["plain"][1].argmax(-1)
+        expected = reference.argmax(-1)
         agreement = lambda content: float(np.mean(run_tflite(content, images).argmax(-1) == expected))  # noqa: E731
     form, depthwise = _choose_form(contents, config.device, agreement, table, n_images=len(images))
-    float_model, reference = rebuilt[form]
+    float_model = rebuilt[form]
     if depthwise is not None:
         depthwise["layers"] = layer_forms[form]
         log(f"depthwise kernels above 5x5: {form} form ({depthwise['why']})")
