@@ -312,18 +312,26 @@ def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -
     from ofa_tf.export import quantize as images_for
     from ofa_tf.export.qat import quantization_aware_training
     from ofa_tf.export.tflite import convert_to_tflite
-    from ofa_tf.export.validate import compare, keras_logits, run_tflite, validate
+    from ofa_tf.export import memory
+    from ofa_tf.export.validate import KERAS_BATCH, compare, keras_logits, run_tflite, validate
     from ofa_tf.io import atomic_write_bytes, atomic_write_json
 
     log = log or (lambda line: None)
     model = load_model(config.model)
     size = export_resolution(model, config.resolution)
     source = require_classes(open_source(config.data), int(model.output_shape[-1]), f"the model {config.model}")
+    several_forms = " or use --depthwise-large plain (one form, not four)" if config.depthwise_large == "auto" else ""
+    memory.require(f"validation on {config.validate_images} images",
+                   memory.image_bytes(config.validate_images, size) + memory.inference_bytes(model, KERAS_BATCH),
+                   "--validate-images" + several_forms)
     images, labels = images_for.validation_images(source, size, config.validate_images)
     reference = keras_logits(model, images)  # every form's float model equals `model` (checked by `_float_forms`)
     rebuilt, table, layer_forms = _float_forms(model, config, size, images)
     representative = None
     if config.quantize == "int8" and not config.qat_epochs:
+        # the converter's calibration keeps a copy of the images it is given
+        memory.require(f"int8 calibration on {config.calibration_samples} images",
+                       2 * memory.image_bytes(config.calibration_samples, size), "--calibration-samples")
         calibration = images_for.calibration_images(source, size, config.calibration_samples, config.calibration_seed)
         representative = images_for.representative_dataset(calibration)
     mode = "none" if config.qat_epochs else config.quantize  # QAT: the forms are compared in float
@@ -343,6 +351,9 @@ def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -
         log(f"depthwise kernels above 5x5: {form} form ({depthwise['why']})")
     float_report = None
     if config.qat_epochs:
+        memory.require(f"quantization-aware training on batches of {config.qat.batch_size}",
+                       int(memory.QAT_ACTIVATION_FACTOR * config.qat.batch_size * memory.activation_bytes(float_model)),
+                       "--qat-batch-size")
         log(f"quantization-aware training: {config.qat_epochs} epoch(s)")
         keras_model = quantization_aware_training(float_model, source, config.qat, log=log)
         content = convert_to_tflite(keras_model, "int8", int8_io=config.int8_io)

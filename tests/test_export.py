@@ -199,6 +199,31 @@ def test_cli_bad_input_is_one_line(subnet_file, tmp_path, args, message):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    "free_mb, args, message",
+    [
+        (0.001, [], "not enough memory for validation on 500 images"),
+        (50, ["--validate-images", "40", "--quantize", "int8", "--calibration-samples", "5000"],
+         "int8 calibration on 5000 images"),
+    ],
+)
+def test_cli_foreseen_memory_shortage_is_one_line(subnet_file, tmp_path, monkeypatch, free_mb, args, message):
+    from ofa_tf.export import memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: int(free_mb * 2**20))
+    result = _run(subnet_file, *args, "--out", tmp_path / "m.tflite")
+    assert result.exit_code == 2 and message in result.output and "lower --" in result.output, result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_qat_memory_need_counts_every_activation_of_a_batch(subnet):
+    from ofa_tf.export import memory
+
+    one = memory.activation_bytes(subnet)
+    assert one > 4 * int(np.prod(subnet.inputs[0].shape[1:]))  # the input and every later layer's output
+    assert memory.inference_bytes(subnet, 32) == 32 * memory.inference_bytes(subnet, 1) < 32 * one
+
+
 def test_cli_exports_a_validated_saved_model(subnet_file, tmp_path):
     from ofa_tf._backend import tf
     from ofa_tf.export.pipeline import load_model

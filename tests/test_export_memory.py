@@ -1,0 +1,30 @@
+"""`ofa-tf export` stays within a memory bound on a mid-size subnet (a child process, so its peak is its own)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import ofa_tf
+
+# 160 px w1.0, every kernel 7x7, expand 4, depth 3: the export peaked at 3.9 GB when Keras kept every
+# activation of its validation batches, and at 1.1 GB since (issue 33; benchmarks/bench_export_memory.py)
+RESOLUTION = 160
+PEAK_BOUND_GB = 2.0
+
+
+@pytest.mark.slow
+def test_a_mid_size_export_stays_under_its_memory_bound(tmp_path):
+    net = ofa_tf.OFAMobileNetV3(width_mult=1.0, n_classes=10)
+    net.build((None, None, None, 3))
+    net.set_active_subnet(ks=7, e=4, d=3)
+    ofa_tf.extract_subnet(net, net.active_config.with_resolution(RESOLUTION)).save(tmp_path / "k7.keras")
+    command = [sys.executable, "-m", "ofa_tf.cli", "export", str(tmp_path / "k7.keras"), "--latency-only",
+               "--validate-images", "100", "--depthwise-large", "plain", "--out", str(tmp_path / "k7.tflite")]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, output[-2000:]
+    peak_gb = usage.ru_maxrss / 2**20
+    assert peak_gb < PEAK_BOUND_GB, f"export peaked at {peak_gb:.2f} GB"
