@@ -46,6 +46,7 @@ setup(
         "test": [
             "pytest>=8",
             "pytest-xdist>=3.5",  # the suite runs on every core, one test file per worker
+            "pytest-cov>=5",  # what the default tier covers against the full suite (.ci/run)
             "tensorflow-datasets>=4.9",
             "ai-edge-litert>=2.0",
             "tensorflow-model-optimization==0.8.*",

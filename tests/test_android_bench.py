@@ -376,6 +376,7 @@ def test_proxyless_keys_chain_from_image_to_logits():
     assert x.shape == (1, 10)
 
 
+@pytest.mark.slow
 def test_tiny_lut_is_readable_and_complete(tiny_lut):
     entries = yaml.safe_load(tiny_lut.read_text())
     assert list(entries) == all_keys(TINY_SPACE, [32])
@@ -401,6 +402,7 @@ class _CountingBackend:
         return {"device": "counting"}
 
 
+@pytest.mark.slow
 def test_lut_resumes_only_missing_keys(tiny_lut, tmp_path):
     out = tmp_path / "resumed.yaml"
     shutil.copy(tiny_lut, out)
@@ -549,6 +551,7 @@ def test_unknown_quantize_is_refused():
 
 
 # ----- validation --------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_validate_on_fake_phone(tiny_lut, fake_adb, tmp_path):
     _, binary, calls = fake_adb
     lut = tmp_path / "tiny.yaml"

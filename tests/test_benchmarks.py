@@ -45,10 +45,13 @@ def _digest() -> str:
                             "--steps", "1", "--rounds", "1", "--runs", "1"]),
         ("bench_kernel_cli", ["--resolution", "32", "--width-mult", "0.25", "--repeats", "1", "--depthwise-large", "dilated",
                               "--validate-images", "20"]),
+        ("bench_export_memory", ["--resolution", "32", "--subnets", "k7e4d3_w10", "--modes", "latency-only plain",
+                                 "--work", "{tmp}/memory"]),
         ("teacher_probe", ["--epochs", "0.005", "--resolution", "32", "--width-mult", "0.25", "--settings", "lr0.05_b64_crop0.35", "--depth", "2",
                            "--work", "{tmp}/probe"]),
     ],
 )
+@pytest.mark.slow
 def test_benchmark_smoke_run_writes_elsewhere(name, args, tmp_path, monkeypatch):
     monkeypatch.setenv("OFA_TF_BENCH_RESULTS", str(tmp_path))
     before = _digest()

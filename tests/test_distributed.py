@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 HERE = Path(__file__).resolve().parent
+pytestmark = pytest.mark.slow  # each test runs TensorFlow in child processes
 
 
 def test_mirrored_step_equals_the_mean_of_per_replica_gradients(tmp_path):

@@ -135,6 +135,7 @@ def test_validation_fails_on_injected_problems(subnet, data, converted, monkeypa
     assert flex.failures == ["non-builtin ops FlexConv2D"]
 
 
+@pytest.mark.slow
 def test_qat_int8_tflite_matches_the_qat_model(subnet, data):
     from ofa_tf.export.qat import QATConfig, quantization_aware_training
 
@@ -270,6 +271,7 @@ def test_degenerate_logits_are_named():
     assert validation.degenerate_logits(np.eye(10)[:6]) is None
 
 
+@pytest.mark.slow
 def test_untrained_model_exports_for_latency_only(tmp_path):
     import keras
 
@@ -382,6 +384,7 @@ def test_the_depthwise_form_is_chosen_by_measurement(monkeypatch, faster):
     assert _choose_form(FORM_CONTENTS, "adb:fake", lambda content: close[content.decode()], n_images=5000)[0] != faster
 
 
+@pytest.mark.slow
 def test_export_ships_the_depthwise_form_the_device_runs_faster(large_kernel_subnet, tmp_path, monkeypatch):
     from ofa_tf.android_bench import backend
 
@@ -395,6 +398,7 @@ def test_export_ships_the_depthwise_form_the_device_runs_faster(large_kernel_sub
     assert _form_of(out.read_bytes()) == "windows3"  # what was shipped is the form that won
 
 
+@pytest.mark.slow
 def test_export_applies_a_latency_tables_forms_layer_by_layer(large_kernel_subnet, tmp_path, monkeypatch):
     import yaml
 

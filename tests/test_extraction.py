@@ -43,7 +43,7 @@ def _covering_configs(space, rng) -> list[SubnetConfig]:
     return configs
 
 
-@pytest.mark.parametrize("resolution", [32, 48])
+@pytest.mark.parametrize("resolution", [32, pytest.param(48, marks=pytest.mark.slow)])
 def test_extracted_subnets_equal_supernet(tiny_net, resolution):
     rng = np.random.default_rng(resolution)
     images = rng.normal(size=(4, resolution, resolution, 3)).astype(np.float32)

@@ -41,11 +41,13 @@ def test_import_infers_the_architecture(official_w10, ours_w10):
     assert keys == set(official_key_map(ours_w10))
 
 
-def test_logits_equal_official_for_random_subnets(official_w10, ours_w10):
+# the default tier checks one resolution; the slow tier two more through the same trace
+@pytest.mark.parametrize("resolutions", [(128,), pytest.param((160, 224), marks=pytest.mark.slow)], ids=["128px", "160-224px"])
+def test_logits_equal_official_for_random_subnets(official_w10, ours_w10, resolutions):
     forward = _forward(ours_w10)
     rng = np.random.default_rng(0)
     worst = 0.0
-    for resolution in (128, 160, 224):
+    for resolution in resolutions:
         images = rng.normal(size=(2, resolution, resolution, 3)).astype(np.float32)
         configs = [ours_w10.space.sample(rng) for _ in range(20)]
         for config in configs:
@@ -73,7 +75,7 @@ def test_w12_logits_equal_official():
     assert worst <= 1e-4
 
 
-@pytest.mark.parametrize("width", [1.0, 1.2])
+@pytest.mark.parametrize("width", [1.0, pytest.param(1.2, marks=pytest.mark.slow)])
 def test_macs_and_params_equal_official_counter(official_w10, width):
     official = official_w10 if width == 1.0 else oracle.official_supernet(1.2, seed=2)
     space = SearchSpace(width_mult=width)

@@ -40,11 +40,12 @@ WIDTH, BATCH, RESOLUTION, CLASSES = 0.25, 8, 32, 10
 LEARNING_RATES = (0.08, 0.05, 0.02)  # changes every step, as the cosine schedule does
 NO_DECAY_KEYS = ("bn", "bias")  # the reference's `no_decay_keys = "bn#bias"`
 # (name, subnets per step, distill, ks choices, e choices, d choices, reorganize stage)
+SLOW = pytest.mark.slow  # the default tier checks the kernel and expand phases (distillation, 4 subnets, reorganized)
 PHASES = [
-    ("teacher", 1, False, (7,), (6,), (4,), None),
-    ("kernel", 1, True, (3, 5, 7), (6,), (4,), None),
-    ("depth", 2, True, (3, 5, 7), (6,), (3, 4), None),
-    ("expand", 4, True, (3, 5, 7), (4, 6), (2, 3, 4), 1),
+    pytest.param(("teacher", 1, False, (7,), (6,), (4,), None), marks=SLOW, id="teacher"),
+    pytest.param(("kernel", 1, True, (3, 5, 7), (6,), (4,), None), id="kernel"),
+    pytest.param(("depth", 2, True, (3, 5, 7), (6,), (3, 4), None), marks=SLOW, id="depth"),
+    pytest.param(("expand", 4, True, (3, 5, 7), (4, 6), (2, 3, 4), 1), id="expand"),
 ]
 
 
@@ -158,7 +159,7 @@ def test_weight_decay_follows_the_official_parameter_groups(trainer):
     assert 0 < len(decayed) < len(list(official.parameters()))
 
 
-@pytest.mark.parametrize("phase", PHASES, ids=[p[0] for p in PHASES])
+@pytest.mark.parametrize("phase", PHASES)
 def test_train_step_equals_the_official_trainer(trainer, phase):
     name, n_subnets, distill, ks_list, e_list, d_list, reorganize = phase
     student = oracle.official_supernet(WIDTH, n_classes=CLASSES, seed=20 + len(name))

@@ -82,6 +82,7 @@ def _fake_latency_table(supernet_dir, tmp_path):
     return table, lut, round((low + high) / 2, 2)
 
 
+@pytest.mark.slow
 def test_predictor_build_train_and_specialize(supernet_dir, tmp_path):
     common = ["--supernet", supernet_dir]
     built = _invoke("predictor", "build", *common, "--n-subnets", 10, "--resolutions", "24,32", "--holdout-images", 100,
@@ -131,6 +132,7 @@ def test_predictor_build_train_and_specialize(supernet_dir, tmp_path):
         (["--budget", "1M-MACs", "--resolutions", "64"], "the predictor knows only"),
     ],
 )
+@pytest.mark.slow  # uses the predictor the chain above built
 def test_specialize_bad_input_is_one_line(supernet_dir, tmp_path, args, message):
     if not (supernet_dir / "predictor" / "accuracy_predictor.keras").exists():
         pytest.skip("needs the predictor of test_predictor_build_train_and_specialize")

@@ -151,6 +151,7 @@ def tiny_run(tmp_path_factory):
     return trainer, trainer.run(), before
 
 
+@pytest.mark.slow
 def test_tiny_progressive_shrinking_run(tiny_run):
     from ofa_tf import load_supernet
 
@@ -207,6 +208,7 @@ def resnet_run(tmp_path_factory):
     return trainer, trainer.run(), before
 
 
+@pytest.mark.slow
 def test_a_resnet_supernet_trains_with_one_trace(resnet_run):
     from ofa_tf import OFAResNets, load_supernet
 
@@ -219,6 +221,7 @@ def test_a_resnet_supernet_trains_with_one_trace(resnet_run):
     assert isinstance(load_supernet(trainer.run_dir / "supernet"), OFAResNets)
 
 
+@pytest.mark.slow
 def test_a_resnet_run_gets_a_predictor_and_specializes_under_a_macs_budget(resnet_run, tmp_path):
     """The user's commands on a ResNet run: predictor build / train, specialize by MACs (a latency budget
     without a table is refused in one line), the subnet extracted with the chosen MACs."""
@@ -306,6 +309,7 @@ def test_cli_train_bad_input_exits_2(tmp_path):
         assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output, (args, result.output)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_bitwise_equal_to_an_uninterrupted_one(tiny_run, tmp_path):
     from click.testing import CliRunner
 
