@@ -332,6 +332,11 @@ def train(data, out_dir, preset, config_file, arch, width_mult, resolutions, bat
         if phases:
             config = train_config.select_phases(config, [p for p in phases.split(",") if p])
     trainer = ProgressiveShrinkingTrainer(config, out_dir, strategy=_strategy(distribute), reporter=_RichReporter())
+    if trainer.config.holdout_images < config.holdout_images:
+        n_train = trainer.source.n_train + trainer.config.holdout_images
+        click.echo(f"holding out {trainer.config.holdout_images} of the {n_train} training images for the accuracy "
+                   f"predictor (a fifth; {config.holdout_images} would leave too few to train on; holdout_images "
+                   f"in a --config file sets it)")
     trainer.run()
     if trainer.source.counter.count:
         click.echo(f"skipped {trainer.source.counter.count} unreadable images (each pass over the data that read them counts them)", err=True)

@@ -129,6 +129,7 @@ def test_tfrecords_with_a_label_file_open_without_reading_the_records(tmp_path):
     assert narrow.n_classes == 2 and len(list(narrow.test_examples())) == 1 and narrow.counter.count == 2
 
 
+@pytest.mark.slow
 def test_training_runs_on_an_image_folder(tmp_path):
     from ofa_tf.training.config import apply_overrides, cifar_preset
     from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
@@ -145,3 +146,16 @@ def test_training_runs_on_an_image_folder(tmp_path):
     steps = [s for s in steps if s["event"] == "step"]
     # 3 batches of 8 cover the 21 training files, one of them corrupt; the pipeline reads ahead (more passes)
     assert steps[-1]["skipped_images"] >= 1
+
+
+def test_a_small_folder_keeps_four_fifths_of_its_images_to_train_on(tmp_path):
+    """The cifar preset holds 1,000 images out for the predictor: of a small folder only a fifth."""
+    from ofa_tf.training.config import apply_overrides, cifar_preset
+    from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
+
+    _write_folder(tmp_path / "data", per_class=20, corrupt=0)
+    config = apply_overrides(cifar_preset(), dict(data=str(tmp_path / "data"), width_mult=0.25))
+    assert config.holdout_images == 1000
+    trainer = ProgressiveShrinkingTrainer(config, tmp_path / "run")
+    assert trainer.config.holdout_images == 12 and trainer.source.n_train == 48
+    assert len(list(trainer.holdout)) == 12

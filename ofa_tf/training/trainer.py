@@ -10,6 +10,7 @@ traced gradient function serves every subnet, phase and resolution.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 
 from ofa_tf._backend import keras, tf
 from ofa_tf.data.pipeline import order_seed, train_dataset
-from ofa_tf.data.sources import ImageSource, open_source
+from ofa_tf.data.sources import ImageSource, fitting_holdout, open_source
 from ofa_tf.errors import ConfigError, DivergedError, MissingFileError
 from ofa_tf.io import atomic_write_json
 from ofa_tf.networks import load_supernet, save_supernet
@@ -107,6 +108,9 @@ class ProgressiveShrinkingTrainer:
             tf.config.experimental.enable_op_determinism()
         keras.utils.set_random_seed(config.seed)  # initial weights and dropout follow the seed
         source = source if source is not None else open_source(config.data)
+        holdout = fitting_holdout(source.n_train, config.holdout_images)
+        if holdout < config.holdout_images:  # saved in config.json, so the predictor holds out the same images
+            self.config = config = dataclasses.replace(config, holdout_images=holdout)
         self.source, self.holdout = source.split_holdout(config.holdout_images, config.seed)
         with self.strategy.scope():
             self.net = self._new_supernet(config.dropout_rate)
