@@ -159,3 +159,14 @@ def test_a_small_folder_keeps_four_fifths_of_its_images_to_train_on(tmp_path):
     trainer = ProgressiveShrinkingTrainer(config, tmp_path / "run")
     assert trainer.config.holdout_images == 12 and trainer.source.n_train == 48
     assert len(list(trainer.holdout)) == 12
+
+
+def test_too_few_images_for_the_batch_name_the_hold_out_and_the_fix(tmp_path):
+    from ofa_tf.data.sources import DataError
+    from ofa_tf.training.config import apply_overrides, cifar_preset
+    from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
+
+    _write_folder(tmp_path / "data", per_class=5, corrupt=0)  # 15 training images, 3 held out
+    config = apply_overrides(cifar_preset(), dict(data=str(tmp_path / "data"), width_mult=0.25))
+    with pytest.raises(DataError, match=r"only 12 training images \(of 15; 3 held out .*batch size 32: lower --batch-size to at most 12"):
+        ProgressiveShrinkingTrainer(config, tmp_path / "run")

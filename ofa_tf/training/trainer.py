@@ -21,7 +21,7 @@ import numpy as np
 from ofa_tf._backend import keras, tf
 from ofa_tf.data.pipeline import order_seed, train_dataset
 from ofa_tf.data.sources import ImageSource, fitting_holdout, open_source
-from ofa_tf.errors import ConfigError, DivergedError, MissingFileError
+from ofa_tf.errors import ConfigError, DataError, DivergedError, MissingFileError
 from ofa_tf.io import atomic_write_json
 from ofa_tf.networks import load_supernet, save_supernet
 from ofa_tf.networks.storage import Supernet, supernet_for_space
@@ -112,6 +112,12 @@ class ProgressiveShrinkingTrainer:
         if holdout < config.holdout_images:  # saved in config.json, so the predictor holds out the same images
             self.config = config = dataclasses.replace(config, holdout_images=holdout)
         self.source, self.holdout = source.split_holdout(config.holdout_images, config.seed)
+        if self.source.n_train < config.batch_size:
+            raise DataError(
+                f"only {self.source.n_train} training images (of {source.n_train}; {config.holdout_images} held out for the "
+                f"accuracy predictor) for batch size {config.batch_size}: lower --batch-size to at most "
+                f"{self.source.n_train}, or bring more images"
+            )
         with self.strategy.scope():
             self.net = self._new_supernet(config.dropout_rate)
             self.teacher = self._new_supernet(0.0)
