@@ -9,9 +9,11 @@ import pytest
 import ofa_tf
 
 # 160 px w1.0, every kernel 7x7, expand 4, depth 3, 100 validation images: the export peaked at 4.98 GB while
-# Keras ran eagerly in batches of 100 (keeping every activation), and at 1.12 GB in graph mode in batches of 32
+# Keras ran eagerly in batches of 100 (keeping every activation), and in graph mode in batches of 32 at
+# 1.09-1.12 GB on a quiet machine, 2.73 GB once while both cores ran other exports (TensorFlow's executor
+# then keeps more buffers of concurrent ops alive)
 RESOLUTION = 160
-PEAK_BOUND_GB = 2.0
+PEAK_BOUND_GB = 3.5
 
 
 @pytest.mark.slow
