@@ -10,8 +10,8 @@ import ofa_tf
 
 # 160 px w1.0, every kernel 7x7, expand 4, depth 3, 100 validation images: the export peaked at 4.98 GB while
 # Keras ran eagerly in batches of 100 (keeping every activation), and in graph mode in batches of 32 at
-# 1.09-1.12 GB on a quiet machine, 2.73 GB once while both cores ran other exports (TensorFlow's executor
-# then keeps more buffers of concurrent ops alive)
+# 1.09-1.12 GB on a quiet machine, 2.73 GB once while both cores ran other exports (its
+# cause not isolated)
 RESOLUTION = 160
 PEAK_BOUND_GB = 3.5
 
