@@ -2,8 +2,8 @@
 
 A Linux process that outgrows memory is killed by the OOM killer without a
 message. The stages whose need grows with an option (validation and
-calibration images, QAT batches, the depthwise forms compared) are checked
-first, so that the user reads which option to lower instead.
+calibration images, QAT batches) are checked first, so that the user reads
+which option to lower instead.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from ofa_tf.errors import ConfigError
 
 GB = 2**30
 # QAT keeps every activation of the fake-quantized student for its gradients, plus their fake-quantized
-# copies and the float teacher's forward pass (measured: benchmarks/results/bench_export_memory.md)
+# copies and the float teacher's forward pass; the batch-16 run of benchmarks/bench_export_memory.py added
+# ~2.4x its layer outputs (4.0 GB peak), so 3 leaves a margin
 QAT_ACTIVATION_FACTOR = 3.0
 
 
