@@ -19,13 +19,13 @@ from typing import Any, Callable
 import numpy as np
 
 from ofa_tf.errors import ConfigError, DataError
+from ofa_tf.io import SUBNET_FILE, load_model, model_file  # noqa: F401 (part of this module's interface)
 from ofa_tf.export.qat import QATConfig
 from ofa_tf.export.tflite import QUANTIZE_MODES
 from ofa_tf.export.validate import ValidationReport
 
 DEPTHWISE_CHOICES = ("auto", "plain", "windows5", "windows3", "dilated")
 
-SUBNET_FILE = "subnet.keras"
 VALIDATE_IMAGES = 500
 # an export for latency work checks ops, finiteness and the float tolerance only, which a few images show;
 # 500 would cost a 224 px w1.2 subnet over a minute of Keras and LiteRT inference
@@ -121,21 +121,6 @@ class ExportResult:
         return self.report.passed and (self.float_report is None or self.float_report.passed)
 
 
-def model_file(path: str | Path) -> Path:
-    """The `.keras` file named by `path` (itself, or `subnet.keras` in a run folder)."""
-    path = Path(path)
-    if path.is_dir():
-        candidate = path / SUBNET_FILE
-        if not candidate.is_file():
-            raise DataError(f"{path} has no {SUBNET_FILE}: give a .keras file or a specialize run folder")
-        return candidate
-    if not path.is_file():
-        raise DataError(f"model {path} not found: give a .keras file or a specialize run folder")
-    if path.suffix != ".keras":
-        raise DataError(f"model {path} is not a .keras file")
-    return path
-
-
 def recorded_data(path: str | Path) -> str:
     """The data a specialize folder's subnet was measured on (its `subnet.json`), else "bundled"."""
     summary = Path(path) / "subnet.json"
@@ -143,17 +128,6 @@ def recorded_data(path: str | Path) -> str:
         return "bundled"
     data = json.loads(summary.read_text()).get("provenance", {}).get("data")
     return data if data and data != "run default" else "bundled"  # "run default": written before data was named
-
-
-def load_model(path: str | Path) -> Any:
-    """Loads a `.keras` model (no custom objects needed for extracted subnets)."""
-    from ofa_tf._backend import keras
-
-    file = model_file(path)
-    try:
-        return keras.saving.load_model(file, compile=False)
-    except Exception as error:  # corrupt zip, unknown layer, ...: one line for the user
-        raise DataError(f"cannot load {file}: {type(error).__name__}: {error}".splitlines()[0]) from None
 
 
 def export_resolution(model: Any, requested: int | None) -> int:
@@ -319,7 +293,9 @@ def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -
     log = log or (lambda line: None)
     model = load_model(config.model)
     size = export_resolution(model, config.resolution)
-    source = require_classes(open_source(config.data), int(model.output_shape[-1]), f"the model {config.model}")
+    source = require_classes(open_source(config.data), int(model.output_shape[-1]), f"the model {config.model}",
+        f"ofa-tf finetune {config.model} --data {config.data or 'DATA'} --out DIR",
+    )
     several_forms = " or use --depthwise-large plain (one form, not four)" if config.depthwise_large == "auto" else ""
     memory.require(f"validation on {config.validate_images} images",
                    memory.image_bytes(config.validate_images, size) + memory.inference_bytes(model, KERAS_BATCH),

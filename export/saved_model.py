@@ -37,7 +37,9 @@ def export_saved_model(model_path: str, out: str, data: str = "bundled", resolut
         raise ConfigError(f"--out {out} exists: choose a new folder for the SavedModel")
     model = load_model(model_path)
     size = export_resolution(model, resolution)
-    source = require_classes(open_source(data), int(model.output_shape[-1]), f"the model {model_path}")
+    source = require_classes(open_source(data), int(model.output_shape[-1]), f"the model {model_path}",
+        f"ofa-tf finetune {model_path} --data {data or 'DATA'} --out DIR",
+    )
     images, _ = validation_images(source, size, validate_images)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))

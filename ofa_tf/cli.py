@@ -248,6 +248,18 @@ class _RichReporter:
         self.console.print(table)
 
 
+def _preset_config(preset: str, flags: dict, overrides: dict, pretrained: dict):
+    """The preset for the run's family; a pretrained supernet's card (`pretrained`, from --init)
+    gives its width, choice lists and resolutions, which --config and flags may still change."""
+    from ofa_tf.training import config as train_config
+    from ofa_tf.training.transfer import pretrained_architecture
+
+    family = flags.get("family") or overrides.get("family") or pretrained.get("family") or "mbv3"
+    config = train_config.PRESETS[preset](family, pretrained_architecture(pretrained) if pretrained else None)
+    trained_at = {"resolutions": pretrained["resolutions"]} if pretrained else {}
+    return train_config.apply_overrides(config, {**trained_at, **overrides, **flags})
+
+
 def _strategy(distribute: str):
     import tensorflow as tf
 
@@ -263,7 +275,14 @@ def _strategy(distribute: str):
 @main.command()
 @click.option("--data", default=None, help="'bundled' (default), a folder of class sub-folders, TFRecords or tfds:NAME.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Run folder to create.")
-@click.option("--preset", type=click.Choice(["cifar", "paper"]), default="cifar", show_default=True)
+@click.option(
+    "--preset", type=click.Choice(["cifar", "paper", "transfer"]), default=None,
+    help="Schedule and sizes: cifar (default), paper (ImageNet), transfer (default with --init).",
+)
+@click.option(
+    "--init", "init_dir", type=click.Path(file_okay=False), default=None,
+    help="Start from this pretrained supernet (a run or supernet folder): new classifier if the classes differ.",
+)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, help="YAML/JSON overrides.")
 @_ARCH_OPTION
 @click.option("--width-mult", type=float, default=None)
@@ -284,7 +303,7 @@ def _strategy(distribute: str):
     "--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
     help="Continue a run where it stopped (--max-steps and --checkpoint-every may change).",
 )
-def train(data, out_dir, preset, config_file, arch, width_mult, resolutions, batch_size, max_steps, phases, teacher, seed, checkpoint_every, mixed_precision, deterministic, distribute, resume_dir):
+def train(data, out_dir, preset, init_dir, config_file, arch, width_mult, resolutions, batch_size, max_steps, phases, teacher, seed, checkpoint_every, mixed_precision, deterministic, distribute, resume_dir):
     """Train an OFA supernet with progressive shrinking and knowledge distillation.
 
     \b
@@ -294,6 +313,7 @@ def train(data, out_dir, preset, config_file, arch, width_mult, resolutions, bat
       ofa-tf train --resume runs/quick --max-steps 50   # extend a smoke run
       ofa-tf train --arch proxyless --out runs/proxyless
       ofa-tf train --arch resnet50 --out runs/resnet50   # teacher, depth, expand, width phases
+      ofa-tf train --init runs/cifar --data my_photos --out runs/mine   # transfer to your classes
     """
     _import_library(initialize_devices=distribute != "multi-worker")
     from pathlib import Path
@@ -310,7 +330,8 @@ def train(data, out_dir, preset, config_file, arch, width_mult, resolutions, bat
     )
     flags = {k: v for k, v in flags.items() if v is not None}
     if resume_dir is not None:
-        fixed = [f"--{name}" for name, given in (("out", out_dir), ("config", config_file), ("phases", phases)) if given]
+        given_once = (("out", out_dir), ("config", config_file), ("phases", phases), ("init", init_dir), ("preset", preset))
+        fixed = [f"--{name}" for name, given in given_once if given]
         fixed += [_FLAG_NAMES.get(name, f"--{name.replace('_', '-')}") for name in flags if name not in RESUMABLE_OPTIONS]
         if fixed:
             changeable = ", ".join(_FLAG_NAMES[name] for name in RESUMABLE_OPTIONS)
@@ -327,8 +348,18 @@ def train(data, out_dir, preset, config_file, arch, width_mult, resolutions, bat
                 f"--out {out_dir} exists and is not empty: continue it with --resume {out_dir} or choose a new folder"
             )
         overrides = train_config.load_overrides(config_file) if config_file else {}
-        family = flags.get("family") or overrides.get("family") or "mbv3"
-        config = train_config.apply_overrides(train_config.PRESETS[preset](family), {**overrides, **flags})
+        pretrained = {}
+        if init_dir is not None:
+            from ofa_tf.run_folder import open_run
+            from ofa_tf.training.transfer import pretrained_space
+
+            flags["init"] = str(open_run(init_dir).supernet_dir)
+            pretrained = pretrained_space(flags["init"])
+            if flags.get("family", pretrained["family"]) != pretrained["family"]:
+                raise ConfigError(f"--init {init_dir} is a {pretrained['family']} supernet: leave out --arch")
+        elif preset == "transfer":
+            raise ConfigError("--preset transfer fine-tunes a pretrained supernet: give --init SUPERNET_DIR")
+        config = _preset_config(preset or ("transfer" if init_dir else "cifar"), flags, overrides, pretrained)
         if phases:
             config = train_config.select_phases(config, [p for p in phases.split(",") if p])
     trainer = ProgressiveShrinkingTrainer(config, out_dir, strategy=_strategy(distribute), reporter=_RichReporter())
@@ -341,6 +372,96 @@ def train(data, out_dir, preset, config_file, arch, width_mult, resolutions, bat
     if trainer.source.counter.count:
         click.echo(f"skipped {trainer.source.counter.count} unreadable images (each pass over the data that read them counts them)", err=True)
     click.echo(f"supernet saved to {Path(out_dir) / 'supernet'}; metrics in {Path(out_dir) / 'metrics.jsonl'}")
+
+
+@main.command()
+@click.argument("subnet", type=click.Path(exists=True))
+@click.option("--data", required=True, help="The new task's images: a folder of class sub-folders, TFRecords or tfds:NAME.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Subnet folder to create.")
+@click.option("--epochs", type=float, default=10, show_default=True, help="Passes over the training images.")
+@click.option("--lr", type=float, default=0.01, show_default=True, help="Learning rate at the start of the cosine decay.")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--crop-scale", default=None,
+              help="Area range of the training crops, e.g. 0.08,1 (default: the source supernet's training crops).")
+@click.option("--teacher", "teacher_dir", type=click.Path(file_okay=False), default=None,
+              help="A supernet of the data's classes (e.g. from `train --init`): distill from its largest subnet.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def finetune(subnet, data, out_dir, epochs, lr, batch_size, crop_scale, teacher_dir, seed):
+    """Adapt an extracted subnet to new classes: a new classifier, then fine-tuning.
+
+    \b
+    Writes OUT/subnet.keras and OUT/subnet.json, which `ofa-tf export` and `ofa-tf bench` take:
+      ofa-tf finetune runs/cifar/specialized/8M-MACs --data my_photos --out runs/mine_8M
+      ofa-tf export runs/mine_8M --quantize int8 --out mine_int8.tflite
+    """
+    _import_library()
+    from pathlib import Path
+
+    from ofa_tf.data.sources import open_source
+    from ofa_tf.errors import ConfigError
+    from ofa_tf.training.finetune import FinetuneConfig
+    from ofa_tf.training.subnet_transfer import require_trainable, transfer_subnet
+
+    if Path(out_dir).exists() and any(Path(out_dir).iterdir()):
+        raise ConfigError(f"--out {out_dir} exists and is not empty: choose a new folder")
+    if epochs <= 0 or lr <= 0 or batch_size < 1:
+        raise ConfigError("--epochs and --lr must be > 0 and --batch-size >= 1")
+    source = open_source(data)
+    require_trainable(source, batch_size)
+    config = FinetuneConfig(
+        epochs=epochs, batch_size=batch_size, base_lr=lr, seed=seed,
+        crop_scale=_finetune_crop_scale(subnet, crop_scale), kd_ratio=1.0 if teacher_dir else 0.0,
+    )
+    teacher = _finetune_teacher(teacher_dir, source, data, subnet, config) if teacher_dir else None
+    summary = transfer_subnet(subnet, source, data, out_dir, config, teacher, teacher_dir, log=click.echo)
+    report = summary["finetune"]
+    before = "" if report["top1_before"] is None else f" (before: {report['top1_before']:.1f}%)"
+    click.echo(f"test top-1 {report['top1_after']:.1f}%{before} after {report['steps']} steps in "
+               f"{report['seconds']:.0f} s -> {Path(out_dir)}")
+
+
+def _finetune_crop_scale(subnet: str, given: str | None) -> tuple[float, ...]:
+    """--crop-scale, else the training crops of the run the subnet was specialized from, else the reference's."""
+    import json
+    from pathlib import Path
+
+    from ofa_tf.data.transforms import DEFAULT_CROP_SCALE
+    from ofa_tf.errors import ConfigError
+    from ofa_tf.run_folder import open_run
+
+    if given is not None:
+        try:
+            scale = tuple(float(v) for v in given.split(","))
+        except ValueError:
+            scale = ()
+        if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
+            raise ConfigError(f"--crop-scale {given}: expected two area fractions 0 < min <= max <= 1, e.g. 0.08,1")
+        return scale
+    summary = Path(subnet) / "subnet.json" if Path(subnet).is_dir() else Path(subnet).with_name("subnet.json")
+    supernet = json.loads(summary.read_text()).get("provenance", {}).get("supernet") if summary.is_file() else None
+    run_root = Path(supernet).parent if supernet else None
+    if run_root is not None and (run_root / "config.json").is_file():
+        return open_run(run_root).crop_scale()
+    return DEFAULT_CROP_SCALE
+
+
+def _finetune_teacher(teacher_dir: str, source, data: str, subnet: str, config):
+    """The largest subnet of a supernet of the data's classes at the subnet's resolution, its BN
+    statistics recalibrated on the data."""
+    from ofa_tf.extract import extract_subnet
+    from ofa_tf.io import load_model
+    from ofa_tf.networks import load_supernet
+    from ofa_tf.run_folder import open_run
+    from ofa_tf.training.evaluation import SubnetEvaluator
+
+    run = open_run(teacher_dir)
+    run.open_data(data, 0)  # refuses a supernet of other classes, naming how to adapt it
+    net = load_supernet(run.supernet_dir)
+    resolution = int(load_model(subnet).inputs[0].shape[1])
+    evaluator = SubnetEvaluator(net, source.recalibration_images(min(500, source.n_train), seed=config.seed), 100,
+                                config.seed, config.crop_scale)
+    evaluator.recalibrate(net.space.max_config(), resolution)
+    return extract_subnet(net, net.space.max_config(resolution), name="teacher")
 
 
 from ofa_tf.nas.cli import predictor, specialize  # noqa: E402

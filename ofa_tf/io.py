@@ -1,4 +1,5 @@
-"""Atomic file output: a killed process never leaves a half-written artifact."""
+"""File output and model input: a killed process never leaves a half-written artifact; a
+subnet is a `.keras` file or a folder holding one."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from ofa_tf.errors import DataError
+
+SUBNET_FILE = "subnet.keras"  # the model in a specialized or fine-tuned subnet folder
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -51,3 +56,29 @@ def atomic_save_model(model: Any, path: str | os.PathLike) -> Path:
         model.save(tmp_path)
         os.replace(tmp_path, path)
     return path
+
+
+def model_file(path: str | os.PathLike) -> Path:
+    """The `.keras` file named by `path` (itself, or `subnet.keras` in a run folder)."""
+    path = Path(path)
+    if path.is_dir():
+        candidate = path / SUBNET_FILE
+        if not candidate.is_file():
+            raise DataError(f"{path} has no {SUBNET_FILE}: give a .keras file or a specialize run folder")
+        return candidate
+    if not path.is_file():
+        raise DataError(f"model {path} not found: give a .keras file or a specialize run folder")
+    if path.suffix != ".keras":
+        raise DataError(f"model {path} is not a .keras file")
+    return path
+
+
+def load_model(path: str | os.PathLike) -> Any:
+    """Loads a `.keras` model (no custom objects needed for extracted subnets)."""
+    from ofa_tf._backend import keras
+
+    file = model_file(path)
+    try:
+        return keras.saving.load_model(file, compile=False)
+    except Exception as error:  # corrupt zip, unknown layer, ...: one line for the user
+        raise DataError(f"cannot load {file}: {type(error).__name__}: {error}".splitlines()[0]) from None

@@ -70,7 +70,10 @@ class RunFolder:
         """
         config = self.train_config
         source = open_source(self.data_name(data))
-        require_classes(source, self.n_classes(), f"the supernet in {self.supernet_dir}")
+        require_classes(
+            source, self.n_classes(), f"the supernet in {self.supernet_dir}",
+            f"ofa-tf train --init {self.root} --data {self.data_name(data)} --out RUN",
+        )
         if holdout_images is None:
             holdout_images = config.holdout_images if config else min(10_000, source.n_train // 10)
         seed = config.seed if config else 0

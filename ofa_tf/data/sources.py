@@ -568,15 +568,21 @@ def open_source(data: str | None) -> ImageSource:
     raise DataError(f"--data {data}: no such folder or TFRecord files (use 'bundled', an image folder or *.tfrecord)")
 
 
-def require_classes(source: ImageSource, n_classes: int, model: str) -> ImageSource:
-    """Returns `source` if its labels fit a `n_classes`-way `model`; a one-line ConfigError naming --data otherwise.
+def require_classes(source: ImageSource, n_classes: int, model: str, adapt: str) -> ImageSource:
+    """Returns `source` if its labels fit a `n_classes`-way `model`; a one-line ConfigError otherwise.
 
     A supernet or subnet is measured, recalibrated and calibrated only on data of
     its own classes: never on the bundled 10-class images for a 1000-class model.
+
+    Args:
+        source: the images.
+        n_classes: the model's classifier outputs.
+        model: names the model in the message.
+        adapt: the command that adapts the model to the data's classes, named in the message.
     """
     if source.n_classes != n_classes:
         raise ConfigError(
             f"{model} has {n_classes} classes but the data ({source.name}) has {source.n_classes}: "
-            f"give --data with its own images (an ImageNet-style folder, TFRecords or tfds:NAME)"
+            f"adapt it to these classes first ({adapt}), or give --data with its own images"
         )
     return source

@@ -34,6 +34,8 @@ class PhaseConfig:
         kd: whether to distill from the teacher.
         reorganize_stage: run `re_organize_middle_weights(stage)` first (None: no).
         width_mult_list: width multipliers sampled (ResNets only; empty for MBConv families).
+        trains: "all" variables, or only the "classifier" (the rest frozen, BN statistics still
+            following the data: a new head on a pretrained network).
     """
 
     name: str
@@ -47,6 +49,7 @@ class PhaseConfig:
     kd: bool = True
     reorganize_stage: int | None = None
     width_mult_list: tuple[float, ...] = ()
+    trains: str = "all"
 
     @property
     def choices(self) -> dict[str, tuple]:
@@ -91,6 +94,8 @@ class TrainConfig:
             augmentation, subnets and dropout follow the seed in every run).
         phases: the phases, in order.
         teacher: supernet folder of a trained full network, for runs that skip the teacher phase.
+        init: supernet folder whose weights every phase starts from (transfer learning): its
+            classifier is kept when the classes match, replaced by a new one otherwise.
     """
 
     data: str = "bundled"
@@ -120,6 +125,7 @@ class TrainConfig:
     deterministic: bool = False
     phases: tuple[PhaseConfig, ...] = ()
     teacher: str | None = None
+    init: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -181,18 +187,25 @@ def shrinking_phases(
 
 
 def _family_config(
-    family: str, steps: dict[str, tuple[ShrinkStep, ...]], teacher: ShrinkStep, max_depth: int | None = None, **fields: Any
+    family: str,
+    steps: dict[str, tuple[ShrinkStep, ...]],
+    teacher: ShrinkStep,
+    architecture: dict[str, Any] | None,
+    max_depth: int | None = None,
+    **fields: Any,
 ) -> TrainConfig:
-    """A preset for `family`: its released choice lists (depths capped at `max_depth`), `fields` and phases."""
+    """A preset for `family`: its released choice lists (depths capped at `max_depth`), `fields` and
+    phases; `architecture` (width_mult, choice lists: a pretrained supernet's) replaces the first two."""
     lists = {field: () for field in CHOICE_FIELDS.values()}
     lists.update(make_space(family).choice_fields)
     if max_depth is not None:
         lists["depth_list"] = tuple(d for d in lists["depth_list"] if d <= max_depth)
-    config = TrainConfig(family=family, **lists, **fields)
+    given = {name: tuple(v) if isinstance(v, list) else v for name, v in (architecture or {}).items()}
+    config = TrainConfig(family=family, **{**lists, **fields, **given})
     return dataclasses.replace(config, phases=shrinking_phases(config.choices, teacher, steps))
 
 
-def paper_preset(family: str = "mbv3") -> TrainConfig:
+def paper_preset(family: str = "mbv3", architecture: dict[str, Any] | None = None) -> TrainConfig:
     """ImageNet hyper-parameters of the reference (train_ofa_net.py, 32 GPUs x 64 images).
 
     The reference starts from a downloaded full-network checkpoint and ships no
@@ -207,10 +220,10 @@ def paper_preset(family: str = "mbv3") -> TrainConfig:
         "e": (ShrinkStep("expand_1", 2, 25, 0, 2.5e-3, 4, 0), ShrinkStep("expand_2", None, 120, 5, 7.5e-3, 4, 1)),
         "w": (ShrinkStep("width", None, 120, 5, 7.5e-3, 4),),
     }
-    return _family_config(family, steps, ShrinkStep("teacher", None, 180, 0, 3e-2, 1), batch_size=2048)
+    return _family_config(family, steps, ShrinkStep("teacher", None, 180, 0, 3e-2, 1), architecture, batch_size=2048)
 
 
-def cifar_preset(family: str = "mbv3") -> TrainConfig:
+def cifar_preset(family: str = "mbv3", architecture: dict[str, Any] | None = None) -> TrainConfig:
     """About 7 minutes on 2 CPU cores: the bundled CIFAR-10 subset, width 0.5, depth <= 3, 40-56 px.
 
     Chosen by measurement (benchmarks/README.md, "The main job's preset"): the 32 px
@@ -231,7 +244,7 @@ def cifar_preset(family: str = "mbv3") -> TrainConfig:
         "w": (ShrinkStep("width", None, 1, 0, 0.01, 2),),
     }
     return _family_config(
-        family, steps, ShrinkStep("teacher", None, 6, 0, 0.05, 1),
+        family, steps, ShrinkStep("teacher", None, 6, 0, 0.05, 1), architecture,
         width_mult=0.5 if space_class(family).SCALABLE_WIDTH else 1.0,
         max_depth=3,
         resolutions=(40, 48, 56),
@@ -245,7 +258,33 @@ def cifar_preset(family: str = "mbv3") -> TrainConfig:
     )
 
 
-PRESETS = {"paper": paper_preset, "cifar": cifar_preset}
+def transfer_preset(family: str = "mbv3", architecture: dict[str, Any] | None = None) -> TrainConfig:
+    """Fine-tuning a pretrained supernet (`init`) on new classes: the cifar preset's sizes,
+    a schedule made for a network that already has features.
+
+    First the new classifier alone (the pretrained features frozen, their BN statistics
+    following the new images), then a short fine-tune of the full network at a fifth of the
+    cifar teacher's learning rate, then short elastic phases distilled from it. The phases'
+    lengths are in epochs: a small dataset gets few steps. The supernet's family, width,
+    choices and resolutions come from `init` (the CLI reads its card); chosen by
+    measurement in benchmarks/bench_transfer.py.
+    """
+    steps = {
+        "ks": (ShrinkStep("kernel", None, 2, 0, 0.01, 1),),
+        "d": (ShrinkStep("depth", None, 2, 0, 0.005, 2),),
+        "e": (ShrinkStep("expand_1", 2, 1, 0, 0.005, 2, 0), ShrinkStep("expand_2", None, 2, 0, 0.005, 2, 1)),
+        "w": (ShrinkStep("width", None, 2, 0, 0.005, 2),),
+    }
+    config = cifar_preset(family, architecture)
+    shrinking = shrinking_phases(config.choices, ShrinkStep("teacher", None, 8, 0, 0.01, 1), steps)
+    head = dataclasses.replace(shrinking[0], name="head", epochs=2, base_lr=0.05, trains="classifier")
+    return dataclasses.replace(config, phases=(head, *shrinking))
+
+
+PRESETS = {"paper": paper_preset, "cifar": cifar_preset, "transfer": transfer_preset}
+
+# What a phase may train: every variable, or the classifier alone.
+PHASE_TRAINS = ("all", "classifier")
 
 # What `--resume` may change: neither alters what a step computes.
 RESUMABLE_OPTIONS = ("max_steps_per_phase", "checkpoint_every")
@@ -373,6 +412,8 @@ def validate(config: TrainConfig) -> TrainConfig:
             extra = sorted(set(values) - set(supernet_choices[choice]))
             if extra:
                 raise ConfigError(f"phase {phase.name}: {name} {extra} not in the supernet's {list(supernet_choices[choice])}")
+        if phase.trains not in PHASE_TRAINS:
+            raise ConfigError(f"phase {phase.name}: trains={phase.trains!r}: expected one of {list(PHASE_TRAINS)}")
         if phase.epochs <= 0 or phase.warmup_epochs < 0 or phase.base_lr <= 0 or phase.subnets_per_step < 1:
             raise ConfigError(
                 f"phase {phase.name}: epochs > 0, warmup_epochs >= 0, base_lr > 0 and subnets_per_step >= 1 are required"

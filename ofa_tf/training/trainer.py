@@ -32,6 +32,7 @@ from ofa_tf.training.graph_options import graph_rewrites_off
 from ofa_tf.training.optimizer import MomentumSGD
 from ofa_tf.training.losses import label_smoothed_cross_entropy, soft_target_cross_entropy
 from ofa_tf.training.schedule import learning_rate, scaled_lr
+from ofa_tf.training.transfer import transfer_weights
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -126,6 +127,8 @@ class ProgressiveShrinkingTrainer:
             self.batches_done = tf.Variable(0, dtype=tf.int64, trainable=False, name="batches_done")
             self.variables = list(self.net.trainable_variables)
             self.decay_mask = [_decayed(v) for v in self.variables]
+            classifier = {id(v) for v in self.net.classifier.trainable_variables}
+            self.in_classifier = [id(v) in classifier for v in self.variables]
             self.optimizer = MomentumSGD(
                 self.variables, self.decay_mask, config.momentum, config.weight_decay, config.nesterov
             )
@@ -205,8 +208,9 @@ class ProgressiveShrinkingTrainer:
         a separate function traced only when a phase distills).
         """
         config, strategy, net, variables = self.config, self.strategy, self.net, self.variables
+        in_classifier = self.in_classifier
 
-        def replica_step(images, labels, soft_targets, archs, kd_ratio):
+        def replica_step(images, labels, soft_targets, archs, kd_ratio, backbone_trains):
             n_subnets = tf.shape(archs["depth"])[0]
 
             def body(k, accumulated, loss_sum):
@@ -229,7 +233,16 @@ class ProgressiveShrinkingTrainer:
             _, accumulated, loss_sum = tf.while_loop(
                 lambda k, *_: k < n_subnets, body, (tf.constant(0), zeros, tf.constant(0.0)), parallel_iterations=1
             )
-            self.optimizer.apply(accumulated, in_use=net.variables_in_use(archs))
+            in_use = net.variables_in_use(archs)
+            # a frozen backbone (a new head's phase): no gradient, no decay, momentum untouched
+            in_use = [
+                used if head else (backbone_trains if used is None else tf.logical_and(used, backbone_trains))
+                for used, head in zip(in_use, in_classifier)
+            ]
+            accumulated = [
+                a if head else a * tf.cast(backbone_trains, a.dtype) for a, head in zip(accumulated, in_classifier)
+            ]
+            self.optimizer.apply(accumulated, in_use=in_use)
             return loss_sum / tf.cast(n_subnets, tf.float32)
 
         images_spec, labels_spec = self._dataset(0).element_spec
@@ -239,11 +252,14 @@ class ProgressiveShrinkingTrainer:
         )
         # what strategy.run returns per replica (a plain tensor where there is one local replica)
         targets_spec = tf.type_spec_from_value(self._no_targets.get_concrete_function(labels_spec).structured_outputs)
-        signature = [images_spec, labels_spec, targets_spec, net.arch_spec(batched=True), tf.TensorSpec([], tf.float32)]
+        signature = [
+            images_spec, labels_spec, targets_spec, net.arch_spec(batched=True), tf.TensorSpec([], tf.float32),
+            tf.TensorSpec([], tf.bool),
+        ]
 
         @tf.function(input_signature=signature, autograph=False)
-        def step(images, labels, soft_targets, archs, kd_ratio):
-            losses = strategy.run(replica_step, args=(images, labels, soft_targets, archs, kd_ratio))
+        def step(images, labels, soft_targets, archs, kd_ratio, backbone_trains):
+            losses = strategy.run(replica_step, args=(images, labels, soft_targets, archs, kd_ratio, backbone_trains))
             return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
 
         teacher_arch = self.teacher.space.max_config()  # static: a graph without control flow
@@ -257,7 +273,13 @@ class ProgressiveShrinkingTrainer:
         return step
 
     def train_step(
-        self, images, labels, subnets: Sequence[SubnetConfig], learning_rate: float, distill: bool = True
+        self,
+        images,
+        labels,
+        subnets: Sequence[SubnetConfig],
+        learning_rate: float,
+        distill: bool = True,
+        backbone_trains: bool = True,
     ) -> float:
         """One step of progressive shrinking: the reference's `train_one_epoch` inner loop.
 
@@ -275,6 +297,7 @@ class ProgressiveShrinkingTrainer:
             subnets: the subnets to train on this batch.
             learning_rate: the step's learning rate.
             distill: add the distillation term (the teacher must be loaded).
+            backbone_trains: False updates the classifier alone (a phase with trains="classifier").
 
         Returns:
             the loss averaged over the subnets (summed over replicas).
@@ -283,7 +306,10 @@ class ProgressiveShrinkingTrainer:
         kd_ratio = self.config.kd_ratio if distill else 0.0
         soft_targets = self._teacher_targets(images) if distill else self._no_targets(labels)
         with graph_rewrites_off():
-            loss = self._step(images, labels, soft_targets, self.net.stack_arch(subnets), tf.constant(kd_ratio, tf.float32))
+            loss = self._step(
+                images, labels, soft_targets, self.net.stack_arch(subnets), tf.constant(kd_ratio, tf.float32),
+                tf.constant(backbone_trains),
+            )
         return float(loss)
 
     # ----- run --------------------------------------------------------------------
@@ -293,7 +319,8 @@ class ProgressiveShrinkingTrainer:
         atomic_write_json(self.run_dir / CONFIG_FILE, self.config.to_dict())
         if self._input is not None:
             self._log(self._input)
-        self._restore_latest_checkpoint()
+        if not self._restore_latest_checkpoint() and self.config.init:
+            self._initialize_from(self.config.init)
         results = self._load_results()
         for index in range(int(self.phase_index.numpy()), len(self.config.phases)):
             phase = self.config.phases[index]
@@ -314,16 +341,39 @@ class ProgressiveShrinkingTrainer:
         save_supernet(
             self.net,
             self.run_dir / SUPERNET_DIR,
-            source={"run": str(self.run_dir), "config": self.config.to_dict()},
+            source={"run": str(self.run_dir), "config": self.config.to_dict(), "data": self._data_card()},
             resolutions=self.config.resolutions,
         )
         return results
 
-    def _restore_latest_checkpoint(self) -> None:
-        """Restores weights, optimizer state and position from the latest checkpoint, if any."""
+    def _data_card(self) -> dict[str, Any]:
+        """What the supernet was trained on, for its card."""
+        return {
+            "data": self.config.data,
+            "classes": list(self.source.class_names),
+            "training_images": self.source.n_train,
+            "held_out_for_predictor": self.config.holdout_images,
+            "initialized_from": self.config.init,
+        }
+
+    def _restore_latest_checkpoint(self) -> bool:
+        """Restores weights, optimizer state and position from the latest checkpoint; False if there is none."""
         latest = tf.train.latest_checkpoint(str(self.run_dir / CHECKPOINT_DIR))
         if latest is not None:
             self._checkpoint().read(latest).assert_existing_objects_matched()
+        return latest is not None
+
+    def _initialize_from(self, supernet_dir: str) -> None:
+        """Starts from a pretrained supernet: its weights (its classifier where the classes match),
+        then the full network's BN statistics re-estimated on this run's images."""
+        kept = transfer_weights(load_supernet(supernet_dir), self.net)
+        resolution = max(self.config.resolutions)
+        self._get_evaluator().recalibrate(self.net.space.max_config(), resolution)
+        self.net.set_max_net()
+        self._log({
+            "event": "init", "supernet": str(supernet_dir), "classifier": "kept" if kept else "new",
+            "bn_recalibrated_at": resolution,
+        })
 
     def _load_results(self) -> list[dict[str, Any]]:
         path = self.run_dir / RESULTS_FILE
@@ -372,7 +422,7 @@ class ProgressiveShrinkingTrainer:
                 self.net.space.sample_phase(np.random.default_rng([config.seed, global_step, k]), phase.choices)
                 for k in range(phase.subnets_per_step)
             ]
-            loss = self.train_step(images, labels, subnets, lr, distill=phase.kd)
+            loss = self.train_step(images, labels, subnets, lr, distill=phase.kd, backbone_trains=phase.trains == "all")
             if not np.isfinite(loss):
                 raise DivergedError(f"loss is {loss} at step {step + 1} of phase {phase.name}: lower the learning rate")
             self.batches_done.assign_add(1)
@@ -393,6 +443,19 @@ class ProgressiveShrinkingTrainer:
         self.net.set_max_net()
 
     # ----- evaluation ----------------------------------------------------------
+    def _get_evaluator(self) -> SubnetEvaluator:
+        """One per run: its traced forward and recalibration batches serve every phase."""
+        if self._evaluator is None:
+            config = self.config
+            self._evaluator = SubnetEvaluator(
+                self.net,
+                self.source.recalibration_images(config.bn_recalibration_images, seed=config.seed),
+                config.bn_recalibration_batch,
+                config.seed,
+                config.crop_scale,
+            )
+        return self._evaluator
+
     def evaluate(self, phase: PhaseConfig) -> list[dict[str, Any]]:
         """Top-1 of the min / mid / max subnets of `phase` at each eval resolution, after BN recalibration.
 
@@ -401,15 +464,7 @@ class ProgressiveShrinkingTrainer:
         validates its separately trained full network (no recalibration).
         """
         config = self.config
-        if self._evaluator is None:  # one per run: its traced forward and recalibration batches serve every phase
-            self._evaluator = SubnetEvaluator(
-                self.net,
-                self.source.recalibration_images(config.bn_recalibration_images, seed=config.seed),
-                config.bn_recalibration_batch,
-                config.seed,
-                config.crop_scale,
-            )
-        evaluator = self._evaluator
+        evaluator = self._get_evaluator()
         recalibrate = not phase.trains_one_subnet
         rows, measured = [], {}
         with preserved_bn_statistics(self.net):
