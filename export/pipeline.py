@@ -56,7 +56,7 @@ class ExportConfig:
         depthwise_large: how depthwise kernels above 5x5 are written (`export.forms`): "plain",
             "windows5" / "windows3" (sums of 5x5 / 3x3 windows), "dilated" (crop-free: a 5x5 plus five dilated 3x3
             kernels at stride 1, the four phases of the input at stride 2; all exact) or "auto" (every form converted and timed on `device`, the
-            fastest kept).
+            fastest kept; with QAT: plain, the only form tensorflow-model-optimization quantizes).
         device: where "auto" measures: "host" (LiteRT, 1 thread, CPU time) or "adb[:SERIAL]" (a phone).
         target: a latency table (luts/NAME.yaml, or a YAML path) built by `ofa-tf bench lut`: each large
             depthwise layer gets the form the table measured fastest for its shape (nothing is timed).
@@ -93,6 +93,11 @@ class ExportConfig:
             raise ConfigError(f"--qat-epochs trains for int8: use --quantize int8 (got --quantize {self.quantize})")
         if self.qat_epochs < 0:
             raise ConfigError(f"--qat-epochs {self.qat_epochs}: use 0 (no QAT) or more")
+        # tensorflow-model-optimization quantizes the plain form only (not the split forms' batch norms)
+        if self.qat_epochs and self.depthwise_large not in ("auto", "plain"):
+            raise ConfigError(f"--qat-epochs keeps depthwise kernels above 5x5 plain: drop --depthwise-large {self.depthwise_large}")
+        if self.qat_epochs and self.target is not None:
+            raise ConfigError(f"--qat-epochs keeps depthwise kernels above 5x5 plain: drop --target {self.target}")
         if self.resolution is not None and self.resolution < 8:
             raise ConfigError(f"--resolution {self.resolution} is too small: use at least 8 pixels, e.g. 224")
         if not str(self.out).endswith(".tflite"):
@@ -119,6 +124,15 @@ class ExportResult:
     @property
     def passed(self) -> bool:
         return self.report.passed and (self.float_report is None or self.float_report.passed)
+
+
+def table_search_dirs(path: str | Path) -> list[Path]:
+    """Where `--target NAME` looks for luts/NAME.yaml: the run a specialize folder's subnet came from
+    (its `subnet.json` names the supernet), as `specialize` did, then the working folder."""
+    summary = Path(path) / "subnet.json"
+    supernet = json.loads(summary.read_text()).get("provenance", {}).get("supernet") if summary.is_file() else None
+    runs = [Path(supernet).parent, Path(supernet)] if supernet else []
+    return [*runs, Path(".")]
 
 
 def recorded_data(path: str | Path) -> str:
@@ -236,10 +250,12 @@ def _candidate_forms(layers: dict[str, Any], config: ExportConfig) -> tuple[dict
     if config.target is not None:
         from ofa_tf.nas.efficiency_predictor import find_latency_tables
 
-        table = TableForms.from_yaml(*find_latency_tables(config.target, ["."]))
+        table = TableForms.from_yaml(*find_latency_tables(config.target, table_search_dirs(config.model)))
         if all(form_of(table, layer) == "plain" for layer in layers.values()):
             return {"plain": "plain"}, None
         return {"plain": "plain", "table": for_int8(table) if int8 else table}, table
+    if config.qat_epochs:  # the only form tensorflow-model-optimization can quantize
+        return {"plain": "plain"}, None
     forms = FORMS if config.depthwise_large == "auto" else [config.depthwise_large]
     return {form: for_int8(form) if int8 and form != "plain" else form for form in forms}, None
 

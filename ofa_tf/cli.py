@@ -362,12 +362,16 @@ def train(data, out_dir, preset, init_dir, config_file, arch, width_mult, resolu
         config = _preset_config(preset or ("transfer" if init_dir else "cifar"), flags, overrides, pretrained)
         if phases:
             config = train_config.select_phases(config, [p for p in phases.split(",") if p])
-    trainer = ProgressiveShrinkingTrainer(config, out_dir, strategy=_strategy(distribute), reporter=_RichReporter())
+    # a preset's hold-out is sized for its dataset: capped at a fifth of the user's; one given is kept
+    cap_holdout = resume_dir is None and "holdout_images" not in overrides
+    trainer = ProgressiveShrinkingTrainer(
+        config, out_dir, strategy=_strategy(distribute), reporter=_RichReporter(), cap_holdout=cap_holdout
+    )
     if trainer.config.holdout_images < config.holdout_images:
         n_train = trainer.source.n_train + trainer.config.holdout_images
         click.echo(f"holding out {trainer.config.holdout_images} of the {n_train} training images for the accuracy "
-                   f"predictor (a fifth; {config.holdout_images} would leave too few to train on; holdout_images "
-                   f"in a --config file sets it)")
+                   f"predictor (the preset's {config.holdout_images}, capped at a fifth of the data; holdout_images "
+                   f"in a --config file sets another)")
     trainer.run()
     if trainer.source.counter.count:
         click.echo(f"skipped {trainer.source.counter.count} unreadable images (each pass over the data that read them counts them)", err=True)

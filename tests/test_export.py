@@ -6,6 +6,7 @@ runs in about a minute.
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,6 +158,22 @@ def _run(*args):
     return CliRunner().invoke(main, ["export", *map(str, args)])
 
 
+@pytest.mark.slow
+def test_cli_qat_export_of_7x7_kernels_runs_with_the_default_forms(tmp_path):
+    """tensorflow-model-optimization cannot quantize the split depthwise forms: QAT keeps the plain one."""
+    net = build_tiny(seed=5)
+    folder = tmp_path / "spec"
+    folder.mkdir()
+    config = net.space.min_config().with_resolution(SIZE)
+    extract_subnet(net, dataclasses.replace(config, ks=(7,) * len(config.ks))).save(folder / "subnet.keras")
+    out = tmp_path / "qat.tflite"
+    result = _run(folder, "--quantize", "int8", "--qat-epochs", 1, "--qat-max-steps", 2, "--qat-batch-size", 8,
+                  "--latency-only", "--out", out)
+    assert result.exit_code == 0, result.output
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["quantization"] == "int8 (QAT)" and out.is_file()
+
+
 def test_cli_exports_a_run_folder_with_metadata(subnet_file, tmp_path):
     out = tmp_path / "model.tflite"
     result = _run(subnet_file, "--quantize", "dynamic", "--validate-images", 20, "--out", out)
@@ -187,6 +204,8 @@ def test_cli_keeps_a_failing_model_as_unverified(subnet_file, converted, tmp_pat
         (["missing.keras"], "not found"),
         (["{folder}", "--quantize", "fp16", "--int8-io"], "--int8-io needs --quantize int8"),
         (["{folder}", "--qat-epochs", "1"], "--qat-epochs trains for int8"),
+        (["{folder}", "--quantize", "int8", "--qat-epochs", "1", "--depthwise-large", "windows5"],
+         "--qat-epochs keeps depthwise kernels above 5x5 plain: drop --depthwise-large windows5"),
         (["{folder}", "--resolution", "48"], "differs from the model's fixed input 32"),
         (["{folder}", "--resolution", "4"], "too small"),
         (["{empty}"], "has no subnet.keras"),
@@ -253,6 +272,7 @@ def test_cli_refuses_data_of_other_classes(tmp_path):
         result = _run(folder, *target, "--out", tmp_path / out)
         assert result.exit_code == 2 and "has 12 classes but the data (bundled) has 10" in result.output, result.output
         assert "--data" in result.output and "Traceback" not in result.output
+        assert f"ofa-tf finetune {folder} --data " in result.output
     # a specialize folder's recorded data is the default: here a folder that is not there
     (folder / "subnet.json").write_text(json.dumps({"provenance": {"data": str(tmp_path / "imagenet")}}))
     result = _run(folder, "--out", tmp_path / "m.tflite")
@@ -453,3 +473,13 @@ def test_int8_keeps_the_smallest_maps_plain(large_kernel_subnet):
     tiny = {name: layers[name] for name in small}
     assert _candidate_forms(tiny, ExportConfig(model="m", out="m.tflite", quantize="int8"))[0] == {"plain": "plain"}
     assert form_of(for_int8("windows5"), next(iter(tiny.values()))) == "plain"
+
+
+def test_target_tables_are_looked_up_in_the_subnets_run_first(tmp_path):
+    from ofa_tf.export.pipeline import table_search_dirs
+
+    folder = tmp_path / "specialized" / "10ms_host"
+    folder.mkdir(parents=True)
+    assert table_search_dirs(folder) == [Path(".")]
+    (folder / "subnet.json").write_text(json.dumps({"provenance": {"supernet": str(tmp_path / "run" / "supernet")}}))
+    assert table_search_dirs(folder) == [tmp_path / "run", tmp_path / "run" / "supernet", Path(".")]

@@ -159,6 +159,9 @@ def test_a_small_folder_keeps_four_fifths_of_its_images_to_train_on(tmp_path):
     trainer = ProgressiveShrinkingTrainer(config, tmp_path / "run")
     assert trainer.config.holdout_images == 12 and trainer.source.n_train == 48
     assert len(list(trainer.holdout)) == 12
+    # a hold-out the user chose is kept as given
+    kept = ProgressiveShrinkingTrainer(apply_overrides(config, {"holdout_images": 30, "batch_size": 16}), tmp_path / "kept", cap_holdout=False)
+    assert kept.config.holdout_images == 30 and kept.source.n_train == 30
 
 
 def test_too_few_images_for_the_batch_name_the_hold_out_and_the_fix(tmp_path):

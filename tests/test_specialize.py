@@ -150,6 +150,7 @@ def test_supernet_of_other_classes_needs_its_own_data(tmp_path):
     save_supernet(build_tiny(n_classes=12), tmp_path / "bare")  # e.g. a converted 1000-class official supernet
     result = _invoke("predictor", "build", "--supernet", tmp_path / "bare", "--n-subnets", 1)
     assert result.exit_code == 2 and "has 12 classes but the data (bundled) has 10" in result.output, result.output
+    assert f"ofa-tf train --init {tmp_path / 'bare'} --data bundled --out RUN" in result.output
     assert "--data" in result.output and len(result.output.strip().splitlines()) == 1
 
 

@@ -90,6 +90,9 @@ class ProgressiveShrinkingTrainer:
         strategy: a `tf.distribute` strategy (default: the current one).
         reporter: receives progress and evaluation tables.
         source: the images (default: opened from `config.data`).
+        cap_holdout: hold out at most a fifth of the training images for the predictor (a preset's
+            `holdout_images` is sized for its dataset); False keeps `config.holdout_images` as given
+            (set by the user, or saved by the run being resumed).
     """
 
     def __init__(
@@ -99,6 +102,7 @@ class ProgressiveShrinkingTrainer:
         strategy: tf.distribute.Strategy | None = None,
         reporter: Reporter | None = None,
         source: ImageSource | None = None,
+        cap_holdout: bool = True,
     ):
         self.config = config
         self.run_dir = Path(run_dir)
@@ -109,7 +113,7 @@ class ProgressiveShrinkingTrainer:
             tf.config.experimental.enable_op_determinism()
         keras.utils.set_random_seed(config.seed)  # initial weights and dropout follow the seed
         source = source if source is not None else open_source(config.data)
-        holdout = fitting_holdout(source.n_train, config.holdout_images)
+        holdout = fitting_holdout(source.n_train, config.holdout_images) if cap_holdout else config.holdout_images
         if holdout < config.holdout_images:  # saved in config.json, so the predictor holds out the same images
             self.config = config = dataclasses.replace(config, holdout_images=holdout)
         self.source, self.holdout = source.split_holdout(config.holdout_images, config.seed)
@@ -117,7 +121,8 @@ class ProgressiveShrinkingTrainer:
             raise DataError(
                 f"only {self.source.n_train} training images (of {source.n_train}; {config.holdout_images} held out for the "
                 f"accuracy predictor) for batch size {config.batch_size}: lower --batch-size to at most "
-                f"{self.source.n_train}, or bring more images"
+                f"{self.source.n_train}, {'hold out fewer (holdout_images in a --config file), ' if config.holdout_images else ''}"
+                "or bring more images"
             )
         with self.strategy.scope():
             self.net = self._new_supernet(config.dropout_rate)
