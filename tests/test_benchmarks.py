@@ -47,6 +47,8 @@ def _digest() -> str:
                               "--validate-images", "20"]),
         ("bench_export_memory", ["--resolution", "32", "--subnets", "k7e4d3_w10", "--modes", "latency-only plain",
                                  "--work", "{tmp}/memory"]),
+        ("bench_transfer", ["--per-class", "12", "--max-steps", "1", "--n-subnets", "10", "--budgets", "8M-MACs",
+                            "--finetune-epochs", "1", "--work", "{tmp}/transfer"]),
         ("teacher_probe", ["--epochs", "0.005", "--resolution", "32", "--width-mult", "0.25", "--settings", "lr0.05_b64_crop0.35", "--depth", "2",
                            "--work", "{tmp}/probe"]),
     ],
