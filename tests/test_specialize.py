@@ -202,3 +202,16 @@ def test_finetune_with_distillation_updates_the_subnet():
     assert steps == 4
     assert all(np.isfinite(w).all() for w in after)
     assert any(not np.allclose(a, b) for a, b in zip(before, after))
+
+
+@pytest.mark.slow
+def test_growing_a_predictor_build_needs_only_n_subnets(tmp_path):
+    save_supernet(build_tiny(seed=3), tmp_path / "bare")
+    common = ["predictor", "build", "--supernet", tmp_path / "bare", "--resolutions", "24", "--holdout-images", 40]
+    assert _invoke(*common, "--n-subnets", 1, "--bn-images", 8).exit_code == 0
+    grown = _invoke(*common, "--n-subnets", 2)  # --bn-images 8 is the saved build's
+    assert grown.exit_code == 0, grown.output
+    dataset = json.loads((tmp_path / "bare" / "predictor" / "accuracy_dataset.json").read_text())
+    assert len(dataset["records"]) == 2 and dataset["config"]["bn_recalibration_images"] == 8
+    changed = _invoke(*common, "--n-subnets", 2, "--bn-images", 16)
+    assert changed.exit_code == 2 and "resume with the same options" in changed.output

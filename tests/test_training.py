@@ -292,6 +292,9 @@ def test_cli_train_bad_input_exits_2(tmp_path):
     (tmp_path / "full" / "x").write_text("x")
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text(cifar_preset().to_json())
+    (tmp_path / "done" / "supernet").mkdir(parents=True)  # a finished run: its supernet is saved
+    (tmp_path / "done" / "config.json").write_text(cifar_preset().to_json())
+    (tmp_path / "done" / "supernet" / "supernet.json").write_text("{}")
     for args, message in (
         (["train", "--out", str(tmp_path / "full")], "exists and is not empty"),
         (["train", "--out", str(tmp_path / "a"), "--batch-size", "0"], "batch_size=0"),
@@ -299,6 +302,9 @@ def test_cli_train_bad_input_exits_2(tmp_path):
         (["train", "--resume", str(tmp_path / "missing")], "is not a training run"),
         (["train", "--resume", str(tmp_path / "run"), "--batch-size", "8", "--max-steps", "3"],
          "--batch-size cannot change (only --max-steps, --checkpoint-every can)"),
+        (["train", "--resume", str(tmp_path / "done"), "--max-steps", "50"],
+         "finished all its phases: --resume changes only what is left to train; start a new run with --out"),
+        (["train", "--out", str(tmp_path / "f"), "--preset", "transfer"], "give --init SUPERNET_DIR"),
         (["train", "--out", str(tmp_path / "c"), "--config", str(tmp_path / "none.yaml")], "does not exist"),
         (["train", "--out", str(tmp_path / "d"), "--data", str(tmp_path / "nowhere")], "no such folder"),
         (["train", "--out", str(tmp_path / "e"), "--data", str(tmp_path / "full")], "no images found"),
@@ -307,6 +313,10 @@ def test_cli_train_bad_input_exits_2(tmp_path):
         assert result.exit_code == 2, (args, result.output)
         lines = [line for line in result.output.splitlines() if line.strip()]
         assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output, (args, result.output)
+    config_before = (tmp_path / "done" / "config.json").read_text()
+    finished = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "done")])
+    assert finished.exit_code == 0 and "nothing to resume" in finished.output
+    assert (tmp_path / "done" / "config.json").read_text() == config_before  # not rewritten
 
 
 @pytest.mark.slow

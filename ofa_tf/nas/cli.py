@@ -39,6 +39,31 @@ def predictor():
     """
 
 
+# `predictor build` options -> the dataset field they set: left out on a rerun, the saved value is kept
+_RESUMED_OPTIONS = {"resolutions": "resolutions", "seed": "seed", "bn_images": "bn_recalibration_images",
+                    "sampling": "sampling"}
+
+
+def _resumed_settings(config, path: Path, context: click.Context):
+    """`config` with the settings of the dataset being resumed at `path` wherever the command line left
+    them out, so that growing a build needs only `--n-subnets`."""
+    import json
+
+    from click.core import ParameterSource
+
+    if not path.is_file():
+        return config
+    try:
+        saved = json.loads(path.read_text())["config"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return config  # load_records names the problem
+    kept = {field: saved[field] for option, field in _RESUMED_OPTIONS.items()
+            if field in saved and context.get_parameter_source(option) == ParameterSource.DEFAULT}
+    if "resolutions" in kept:
+        kept["resolutions"] = tuple(kept["resolutions"])
+    return dataclasses.replace(config, **kept)
+
+
 @predictor.command()
 @click.option("--supernet", "run_path", required=True, type=click.Path(), help="Training run or supernet folder.")
 @click.option("--n-subnets", type=int, default=1000, show_default=True, help="Random subnets, each at every resolution.")
@@ -61,8 +86,9 @@ def build(run_path, n_subnets, resolutions, data, holdout_images, bn_images, sam
     source, holdout = run.open_data(data, holdout_images)
     chosen = parse_resolutions(resolutions) if resolutions else run.default_resolutions()
     config = AccuracyDatasetConfig(n_subnets, chosen, seed, min(bn_images, source.n_train), 200, sampling)
-    evaluator = _evaluator(net, run, source, config.bn_recalibration_images, config.bn_recalibration_batch, seed)
     path = Path(out_dir or run.predictor_dir) / DATASET_FILE
+    config = _resumed_settings(config, path, click.get_current_context())
+    evaluator = _evaluator(net, run, source, config.bn_recalibration_images, config.bn_recalibration_batch, config.seed)
     with Progress() as progress:
         task = progress.add_task("measuring subnets", total=n_subnets * len(chosen))
         records = build_accuracy_dataset(

@@ -40,10 +40,12 @@ class EfficiencyModel:
         return float(self.cost(low)[0]), float(self.cost(high)[0])
 
     def describe(self, value: float) -> str:
-        """'412.3M MACs', '2.91M params' or '18.40 ms'."""
+        """'412.3M MACs', '2.005M MACs', '2.91M params' or '18.40 ms': digits enough that a budget
+        of 2M and a smallest subnet of 2,005,016 MACs do not both read as '2.0M'."""
         if self.kind == "latency":
             return f"{value:.2f} ms"
-        return f"{value / 1e6:.1f}M {UNITS[self.kind]}"
+        digits = 1 if value >= 1e8 else 3
+        return f"{value / 1e6:.{digits}f}M {UNITS[self.kind]}"
 
 
 def find_latency_tables(name: str, search_dirs: Sequence[str | os.PathLike]) -> list[str]:
