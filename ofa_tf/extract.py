@@ -114,6 +114,8 @@ def extract_subnet(
         lib: the Keras module to build with (`keras`, or `tf_keras` for QAT).
         name: model name.
     """
+    if not supernet.built:  # weights are made when a network is built: a fresh one has none yet
+        supernet.build((None, None, None, 3))
     return supernet.extract(config, lib=lib, name=name)
 
 

@@ -58,7 +58,9 @@ class ActiveSubnetMethods:
 
     def get_active_subnet(self, resolution: int | None = None, name: str | None = None) -> Any:
         """A standalone functional Keras model of stock layers with the active weights."""
-        return self.extract(self.active_config.with_resolution(resolution), name=name)
+        from ofa_tf.extract import extract_subnet
+
+        return extract_subnet(self, self.active_config.with_resolution(resolution), name=name)
 
     def set_max_net(self) -> None:
         """Activates the largest subnet."""
