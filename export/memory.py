@@ -43,6 +43,20 @@ def available_bytes() -> int | None:
     return available
 
 
+def peak_resident_bytes() -> int | None:
+    """This process's own peak resident memory (VmHWM); None off Linux.
+
+    `ru_maxrss` of a child does not serve: Linux carries the parent's peak across exec, so a child of a
+    large process reports the parent's peak when its own is smaller.
+    """
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    peak = next((line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")), None)
+    return int(peak) * 1024 if peak is not None else None
+
+
 # inference in graph mode frees each activation once its consumers ran: a layer's input, its output, the
 # residual waiting to be added and the next output are live at once
 INFERENCE_LIVE_OUTPUTS = 4

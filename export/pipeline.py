@@ -366,6 +366,8 @@ def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -
     tflite_path = out if passed else out.with_name(out.name + UNVERIFIED_SUFFIX)
     metadata_path = out.with_suffix(".json") if passed else out.with_name(out.name + UNVERIFIED_SUFFIX + ".json")
     atomic_write_bytes(tflite_path, content)
+    peak = memory.peak_resident_bytes()
+    result["peak_memory_gb"] = round(peak / memory.GB, 2) if peak is not None else None
     atomic_write_json(metadata_path, _metadata(config, content, source, size, result))
     return ExportResult(tflite_path, metadata_path, report, float_report)
 

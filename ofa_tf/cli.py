@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import traceback
 
 import click
 
@@ -52,8 +53,8 @@ def _import_library(initialize_devices: bool = True):
 class _Group(click.Group):
     """Turns ofa-tf's input errors (`OFAError`) into one-line messages with exit code 2.
 
-    Any other exception is a bug and keeps its traceback; `--debug` shows the
-    traceback of input errors too.
+    Any other exception is a bug and keeps its traceback; `--debug` prints the
+    traceback of input errors too, before the message, and keeps exit code 2.
     """
 
     def invoke(self, ctx):
@@ -63,7 +64,7 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except OFAError as error:
             if ctx.params.get("debug"):
-                raise
+                click.echo(traceback.format_exc(), err=True, nl=False)
             click.echo(f"Error: {error}", err=True)
             ctx.exit(2)
 
@@ -288,6 +289,10 @@ def _strategy(distribute: str):
 @click.option("--width-mult", type=float, default=None)
 @click.option("--resolutions", default=None, help="Comma-separated elastic resolutions, e.g. 24,28,32.")
 @click.option("--batch-size", type=int, default=None, help="Global batch size.")
+@click.option(
+    "--holdout-images", type=int, default=None,
+    help="Training images kept out for the accuracy predictor (default: the preset's, at most a fifth of the data).",
+)
 @click.option("--max-steps", type=int, default=None, help="Cap on the steps of every phase (smoke runs).")
 @click.option("--phases", default=None, help="Comma-separated phases to run, e.g. teacher,kernel.")
 @click.option("--teacher", type=click.Path(file_okay=False), default=None, help="Supernet folder of a trained full network.")
@@ -303,7 +308,7 @@ def _strategy(distribute: str):
     "--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
     help="Continue a run where it stopped (--max-steps and --checkpoint-every may change).",
 )
-def train(data, out_dir, preset, init_dir, config_file, arch, width_mult, resolutions, batch_size, max_steps, phases, teacher, seed, checkpoint_every, mixed_precision, deterministic, distribute, resume_dir):
+def train(data, out_dir, preset, init_dir, config_file, arch, width_mult, resolutions, batch_size, holdout_images, max_steps, phases, teacher, seed, checkpoint_every, mixed_precision, deterministic, distribute, resume_dir):
     """Train an OFA supernet with progressive shrinking and knowledge distillation.
 
     \b
@@ -325,7 +330,7 @@ def train(data, out_dir, preset, init_dir, config_file, arch, width_mult, resolu
 
     flags = dict(
         data=data, family=arch, width_mult=width_mult, resolutions=resolutions, batch_size=batch_size,
-        max_steps_per_phase=max_steps, seed=seed, checkpoint_every=checkpoint_every, teacher=teacher,
+        holdout_images=holdout_images, max_steps_per_phase=max_steps, seed=seed, checkpoint_every=checkpoint_every, teacher=teacher,
         mixed_precision=mixed_precision, deterministic=deterministic,
     )
     flags = {k: v for k, v in flags.items() if v is not None}
@@ -371,15 +376,15 @@ def train(data, out_dir, preset, init_dir, config_file, arch, width_mult, resolu
         if phases:
             config = train_config.select_phases(config, [p for p in phases.split(",") if p])
     # a preset's hold-out is sized for its dataset: capped at a fifth of the user's; one given is kept
-    cap_holdout = resume_dir is None and "holdout_images" not in overrides
+    cap_holdout = resume_dir is None and "holdout_images" not in {**overrides, **flags}
     trainer = ProgressiveShrinkingTrainer(
         config, out_dir, strategy=_strategy(distribute), reporter=_RichReporter(), cap_holdout=cap_holdout
     )
     if trainer.config.holdout_images < config.holdout_images:
         n_train = trainer.source.n_train + trainer.config.holdout_images
         click.echo(f"holding out {trainer.config.holdout_images} of the {n_train} training images for the accuracy "
-                   f"predictor (the preset's {config.holdout_images}, capped at a fifth of the data; holdout_images "
-                   f"in a --config file sets another)")
+                   f"predictor (the preset's {config.holdout_images}, capped at a fifth of the data; --holdout-images "
+                   f"sets another)")
     trainer.run()
     if trainer.source.counter.count:
         click.echo(f"skipped {trainer.source.counter.count} unreadable images (each pass over the data that read them counts them)", err=True)

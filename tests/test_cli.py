@@ -71,9 +71,10 @@ def test_not_a_checkpoint_is_a_clear_error(tmp_path):
 def test_a_bug_keeps_its_traceback_and_debug_shows_input_errors(monkeypatch):
     import ofa_tf
 
-    # An input error is one line; with --debug it raises with its traceback.
+    # An input error is one line; with --debug its traceback comes first, and the exit code stays 2.
     result = CliRunner().invoke(main, ["--debug", "info", "--resolution", "4"])
-    assert isinstance(result.exception, ofa_tf.ConfigError) and "Error:" not in result.output
+    assert result.exit_code == 2 and result.output.startswith("Traceback (most recent call last)")
+    assert "ConfigError" in result.output and result.output.strip().splitlines()[-1].startswith("Error: ")
 
     # A ValueError from inside TensorFlow or numpy is a bug, not an input error: never a one-liner.
     def broken(*args, **kwargs):

@@ -183,6 +183,7 @@ def test_cli_exports_a_run_folder_with_metadata(subnet_file, tmp_path):
     assert card["input_size"] == SIZE and len(card["class_names"]) == 10 and card["quantization"] == "dynamic"
     assert card["preprocessing"]["mean"] == [0.485, 0.456, 0.406] and card["input"]["dtype"] == "float32"
     assert card["validation"]["images"] == 20 and card["validation"]["failures"] == []
+    assert card["peak_memory_gb"] > 0
 
 
 def test_cli_keeps_a_failing_model_as_unverified(subnet_file, converted, tmp_path, monkeypatch):

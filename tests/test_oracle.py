@@ -80,7 +80,8 @@ def test_macs_and_params_equal_official_counter(official_w10, width):
     official = official_w10 if width == 1.0 else oracle.official_supernet(1.2, seed=2)
     space = SearchSpace(width_mult=width)
     rng = np.random.default_rng(3)
-    configs = [space.max_config(), space.min_config()] + [space.sample(rng) for _ in range(20)]
+    samples = 8 if width == 1.0 else 20  # the default tier's share of the official counter's time
+    configs = [space.max_config(), space.min_config()] + [space.sample(rng) for _ in range(samples)]
     for i, config in enumerate(configs):
         resolution = (128, 160, 224)[i % 3]
         exact, official_float32, params = oracle.official_subnet_counts(official, config.to_dict(), resolution)
@@ -144,19 +145,19 @@ def test_re_organize_middle_weights_gives_official_channel_order(stage):
 
 def test_bn_recalibration_equals_set_running_statistics():
     official = oracle.official_supernet(1.0, n_classes=10, seed=6)
-    ours = from_official_state_dict(oracle.state_dict_numpy(official))
+    initial = oracle.state_dict_numpy(official)
+    ours = from_official_state_dict(initial)
     rng = np.random.default_rng(5)
     config = ours.space.sample(rng)
-    batches = [rng.normal(size=(n, 128, 128, 3)).astype(np.float32) for n in (6, 6, 4)]
+    # 64 px: the statistics are per channel, so any size with a few pixels per map checks them
+    batches = [rng.normal(size=(n, 64, 64, 3)).astype(np.float32) for n in (6, 6, 4)]
     expected_state = oracle.official_recalibrate(official, config.to_dict(), batches)
     assert recalibrate_bn(ours, batches, config=config) == 16
-    expected = from_official_state_dict(expected_state)
-    worst, changed = 0.0, 0
-    for key, (variable, _) in official_key_map(ours).items():
+    worst = 0.0
+    for key, (variable, layout) in official_key_map(ours).items():
         if "running" in key:
-            ref = official_key_map(expected)[key][0].numpy()
+            ref = layout(expected_state[key])
             worst = max(worst, float(np.abs(variable.numpy() - ref).max() / max(1.0, np.abs(ref).max())))
-    initial = oracle.state_dict_numpy(oracle.official_supernet(1.0, n_classes=10, seed=6))
     changed = sum(not np.allclose(initial[k], expected_state[k]) for k in expected_state if "running" in k)
     print(f"largest relative BN statistic difference: {worst:.2e} over {changed} updated tensors")
     assert changed > 20 and worst <= 1e-4

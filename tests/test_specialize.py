@@ -121,6 +121,11 @@ def test_predictor_build_train_and_specialize(supernet_dir, tmp_path):
         assert count_model_macs(model) == summary["macs"]  # the saved model is the chosen subnet
         assert (out / budget / "pareto.png").stat().st_size > 1000
         assert "measured top-1" in (out / budget / "report.md").read_text()
+    tuned = _invoke("specialize", *common, "--budget", "1M-MACs", "--out", tmp_path / "tuned", "--generations", 1,
+                    "--bn-images", 64, "--finetune-epochs", 1)
+    assert tuned.exit_code == 0, tuned.output
+    summary = json.loads((tmp_path / "tuned" / "1M-MACs" / "subnet.json").read_text())
+    assert f"{summary['finetuned_top1']:.2f}% after 1 fine-tuning epochs" in tuned.output
 
 
 @pytest.mark.parametrize(

@@ -106,8 +106,10 @@ def test_train_init_freezes_all_but_the_new_head_and_reestimates_bn_on_the_new_d
     assert [e["classifier"] for e in events if e["event"] == "init"] == ["new"]
 
 
-def test_train_init_refusals_are_one_line(pretrained, tmp_path):
+def test_train_init_refusals_are_one_line(pretrained, colors, tmp_path):
     cases = [
+        (["--data", colors, "--holdout-images", 100, "--out", tmp_path / "h"],
+         "cannot hold out 100 of 48 training images: choose a hold-out size (--holdout-images) below 48"),
         (["--preset", "transfer", "--out", tmp_path / "a"], "give --init SUPERNET_DIR"),
         (["--init", pretrained, "--arch", "proxyless", "--out", tmp_path / "b"], "is a mbv3 supernet: leave out --arch"),
         (["--init", tmp_path / "nothing", "--out", tmp_path / "c"], "is neither a training run"),

@@ -65,7 +65,7 @@ def fitting_holdout(n_train: int, requested: int) -> int:
 def _holdout_mask(n_total: int, n: int, seed: int) -> np.ndarray:
     """Boolean mask of `n` held-out training examples (fixed for a seed)."""
     if not 0 <= n < n_total:
-        raise DataError(f"cannot hold out {n} of {n_total} training images: choose a hold-out size below {n_total}")
+        raise DataError(f"cannot hold out {n} of {n_total} training images: choose a hold-out size (--holdout-images) below {n_total}")
     mask = np.zeros(n_total, bool)
     mask[_subset_index(n_total, n, seed)] = True
     return mask
@@ -365,7 +365,7 @@ class TFRecordSource(_Labelled):
         skips = self._skips()
         prefix, taken = _prefix(self.train_files, skips, n, np.random.default_rng(seed).permutation(len(self.train_files)))
         if taken < n or taken == self.n_train:
-            raise DataError(f"cannot hold out {n} of {self.n_train} training images: choose a hold-out size below {taken}")
+            raise DataError(f"cannot hold out {n} of {self.n_train} training images: choose a hold-out size (--holdout-images) below {taken}")
         held = dict(prefix)
         rest = dataclasses.replace(
             self, skip=tuple(k + held.get(f, 0) for f, k in zip(self.train_files, skips)), n_train=self.n_train - n

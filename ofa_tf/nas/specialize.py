@@ -334,8 +334,9 @@ def specialize(
             summary["finetuned_top1"] = keras_top1(subnet, source.test_examples())
         atomic_save_model(subnet, directory / "subnet.keras")
         write_summary(directory, summary)
-        measured = summary["measured_top1"]
-        progress(f"  measured top-1 {measured:.2f}% -> {directory}" if measured is not None
+        measured, finetuned = summary["measured_top1"], summary["finetuned_top1"]
+        after = f", {finetuned:.2f}% after {finetune_config.epochs} fine-tuning epochs" if finetuned is not None else ""
+        progress(f"  measured top-1 {measured:.2f}%{after} -> {directory}" if measured is not None
                  else f"  not measured (no data: give --data) -> {directory}")
         summaries.append(summary)
     return summaries

@@ -121,7 +121,7 @@ class ProgressiveShrinkingTrainer:
             raise DataError(
                 f"only {self.source.n_train} training images (of {source.n_train}; {config.holdout_images} held out for the "
                 f"accuracy predictor) for batch size {config.batch_size}: lower --batch-size to at most "
-                f"{self.source.n_train}, {'hold out fewer (holdout_images in a --config file), ' if config.holdout_images else ''}"
+                f"{self.source.n_train}, {'hold out fewer (--holdout-images), ' if config.holdout_images else ''}"
                 "or bring more images"
             )
         with self.strategy.scope():
