@@ -148,18 +148,20 @@ def model(model_file: str, enable_op_profiling: bool, json_path: str | None, **o
         click.echo(f"  {op.node_type:40s} {op.avg_ms:9.3f} ms {op.percent:6.2f}%  x{op.times_called}")
 
 
-_ARCH_OPTION = click.option(
-    "--arch", type=click.Choice(sorted(SUPERNET_FAMILIES)), default="mbv3", show_default=True,
-    help="Supernet family (resnet50: its widths are choices, so --width-mult stays 1.0).",
-)
-
-
 @bench.command()
 @_device_options
-@_ARCH_OPTION
-@click.option("--width-mult", type=float, default=1.0, show_default=True, help="Supernet width multiplier.")
-@click.option("--resolutions", default="160,176,192,208,224", show_default=True, help="Comma-separated resolutions.")
-@click.option("--n-classes", type=int, default=1000, show_default=True, help="Classifier outputs.")
+@click.option(
+    "--supernet", "supernet_dir", type=click.Path(file_okay=False), default=None,
+    help="A run or supernet folder: its family, width, training resolutions and classes (default out RUN/luts/host.yaml).",
+)
+@click.option(
+    "--arch", type=click.Choice(sorted(SUPERNET_FAMILIES)), default=None,
+    help="Supernet family (default: the --supernet's, else mbv3; resnet50: its widths are choices, so --width-mult stays 1.0).",
+)
+@click.option("--width-mult", type=float, default=None, help="Supernet width multiplier (default: the --supernet's, else 1.0).")
+@click.option("--resolutions", default=None,
+              help="Comma-separated resolutions (default: the --supernet's training ones, else 160,176,192,208,224).")
+@click.option("--n-classes", type=int, default=None, help="Classifier outputs (default: the --supernet's, else 1000).")
 @click.option(
     "--quantize",
     type=click.Choice(["int8"]),
@@ -174,9 +176,10 @@ _ARCH_OPTION = click.option(
     "(dilated: a 5x5 plus five dilated 3x3 kernels at stride 1, the four input phases at stride 2); "
     "the fastest is recorded and `ofa-tf export --target` applies it.",
 )
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Table to write, luts/NAME.yaml.")
-def lut(arch: str, width_mult: float, resolutions: str, n_classes: int, quantize: str | None, depthwise_forms: str, out_path: str,
-        **options):
+@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
+              help="Table to write, luts/NAME.yaml (`--budget Xms@NAME` finds it in the run's or this folder's luts/).")
+def lut(supernet_dir: str | None, arch: str | None, width_mult: float | None, resolutions: str | None, n_classes: int | None,
+        quantize: str | None, depthwise_forms: str, out_path: str | None, **options):
     """Build a latency lookup table (official OFA YAML) by timing one small model per key.
 
     Resumable: rerun the same command after an interruption and only the
@@ -184,6 +187,7 @@ def lut(arch: str, width_mult: float, resolutions: str, n_classes: int, quantize
 
     \b
     Example:
+      ofa-tf bench lut --supernet runs/cifar --device host        # runs/cifar/luts/host.yaml, for 2ms@host
       ofa-tf bench lut --device host --width-mult 1.0 --resolutions 128 --out luts/host_w1.0.yaml
       ofa-tf bench lut --device host --quantize int8 --resolutions 128 --out luts/host_w1.0_int8.yaml
     """
@@ -192,10 +196,15 @@ def lut(arch: str, width_mult: float, resolutions: str, n_classes: int, quantize
     _import_library()
     from ofa_tf.android_bench.lut import LutConfig, build_lut
 
+    out_path = out_path or _default_table_path(supernet_dir, options["device"], quantize)
+    space = _supernet_space(supernet_dir) if supernet_dir else {}
     settings, backend = _open_backend(options)
     forms = tuple(form.strip() for form in depthwise_forms.split(",") if form.strip())
     config = LutConfig(
-        width_mult, _resolutions(resolutions), n_classes, quantize, options["device"], settings, forms, family=arch
+        width_mult if width_mult is not None else space.get("width_mult", 1.0),
+        _resolutions(resolutions) if resolutions else tuple(space.get("resolutions", (160, 176, 192, 208, 224))),
+        n_classes if n_classes is not None else space.get("n_classes", 1000),
+        quantize, options["device"], settings, forms, family=arch or space.get("family", "mbv3"),
     )
     with _progress("LUT") as update:
         card = build_lut(config, backend, out_path, on_progress=update)
@@ -205,14 +214,44 @@ def lut(arch: str, width_mult: float, resolutions: str, n_classes: int, quantize
     )
 
 
+def _supernet_space(supernet_dir: str) -> dict[str, Any]:
+    """Family, width, training resolutions and classes of a run or supernet folder."""
+    from ofa_tf.run_folder import open_run
+
+    run = open_run(supernet_dir)
+    space = run.search_space()
+    return {"family": space["family"], "width_mult": space.get("width_mult", 1.0),
+            "resolutions": run.default_resolutions(), "n_classes": run.n_classes()}
+
+
+def _default_table_path(supernet_dir: str | None, device: str, quantize: str | None) -> str:
+    """RUN/luts/host[_int8].yaml; a phone's table needs a name, which --out gives."""
+    from ofa_tf.errors import ConfigError
+
+    if supernet_dir is None:
+        raise ConfigError("give --out luts/NAME.yaml (or --supernet RUN, which writes RUN/luts/host.yaml)")
+    if device != "host":
+        raise ConfigError(f"give --out {supernet_dir}/luts/PHONE.yaml: the name is what `--budget Xms@PHONE` will say")
+    return str(Path(supernet_dir) / "luts" / f"host{'_int8' if quantize else ''}.yaml")
+
+
+def _table_config(lut_path: str) -> dict[str, Any]:
+    """The LutConfig a table written by `bench lut` was built with (its .json card); {} for other tables."""
+    import json
+
+    card = Path(lut_path).with_suffix(".json")
+    return json.loads(card.read_text()).get("config", {}) if card.is_file() else {}
+
+
 @bench.command()
 @_device_options
 @click.option("--lut", "lut_path", required=True, type=click.Path(exists=True, dir_okay=False), help="LUT YAML.")
 @click.option("--n", "n_subnets", type=int, default=50, show_default=True, help="Random subnets to measure.")
-@_ARCH_OPTION
-@click.option("--width-mult", type=float, default=1.0, show_default=True, help="Width the LUT was built for.")
-@click.option("--resolution", type=int, default=224, show_default=True, help="Input resolution of the subnets.")
-@click.option("--n-classes", type=int, default=1000, show_default=True, help="Classifier outputs.")
+@click.option("--arch", type=click.Choice(sorted(SUPERNET_FAMILIES)), default=None,
+              help="Supernet family (default: the table's, from its .json card).")
+@click.option("--width-mult", type=float, default=None, help="Width the LUT was built for (default: the table's).")
+@click.option("--resolution", type=int, default=None, help="Input resolution of the subnets (default: the table's largest).")
+@click.option("--n-classes", type=int, default=None, help="Classifier outputs (default: the table's).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Subnet sampling seed.")
 @click.option("--out", "out_prefix", default=None, help="Report prefix (default: beside the LUT, NAME.validate_R).")
 def validate(lut_path, n_subnets, arch, width_mult, resolution, n_classes, seed, out_prefix, **options):
@@ -223,14 +262,20 @@ def validate(lut_path, n_subnets, arch, width_mult, resolution, n_classes, seed,
 
     \b
     Example:
-      ofa-tf bench validate --lut luts/host_w1.0.yaml --device host --width-mult 1.0 --resolution 128 --n 50
+      ofa-tf bench validate --lut runs/cifar/luts/host.yaml --device host --n 50   # the table's space, largest resolution
+      ofa-tf bench validate --lut luts/host_w1.0.yaml --device host --resolution 128 --n 50
     """
     from ofa_tf.cli import _import_library
 
     _import_library()
     from ofa_tf.android_bench.validate import ValidateConfig, validate_lut, write_report
 
-    config = ValidateConfig(lut_path, width_mult, resolution, n_subnets, n_classes, seed, family=arch)
+    built = _table_config(lut_path)
+    resolution = resolution or max(built.get("resolutions", [224]))
+    config = ValidateConfig(
+        lut_path, width_mult if width_mult is not None else built.get("width_mult", 1.0), resolution, n_subnets,
+        n_classes if n_classes is not None else built.get("n_classes", 1000), seed, family=arch or built.get("family", "mbv3"),
+    )
     _, backend = _open_backend(options)
     with _progress("validate") as update:
         validation = validate_lut(config, backend, on_progress=update)

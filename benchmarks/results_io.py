@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import subprocess
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -47,7 +48,18 @@ def machine_info() -> dict[str, Any]:
         "cpu_model": _cpuinfo("model name"),
         "cpu_vector_flags": " ".join(sorted(set(_cpuinfo("flags").split()) & VECTOR_FLAGS)),
         "cpu_count": os.cpu_count(),
+        "commit": _commit(),
     }
+
+
+def _commit() -> str:
+    """The checkout's commit, "+changes" when files differ from it ("" outside a git checkout)."""
+    def git(*args: str) -> str:
+        result = subprocess.run(["git", *args], cwd=RESULTS_DIR.parent, capture_output=True, text=True)
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD")
+    return commit + ("+changes" if commit and git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 # the instruction sets that decide which TF / XNNPACK kernels run (figures differ with them)

@@ -315,7 +315,7 @@ def train(data, out_dir, preset, init_dir, config_file, arch, width_mult, resolu
     Example (a few minutes on 2 CPU cores, the bundled CIFAR-10 subset):
       ofa-tf train --preset cifar --out runs/cifar
       ofa-tf train --resume runs/cifar          # after an interruption
-      ofa-tf train --resume runs/quick --max-steps 50   # a killed smoke run: what is left, 50 steps a phase
+      ofa-tf train --resume runs/quick --max-steps 50   # a smoke run: its last phase continues to 50 steps
       ofa-tf train --arch proxyless --out runs/proxyless
       ofa-tf train --arch resnet50 --out runs/resnet50   # teacher, depth, expand, width phases
       ofa-tf train --init runs/cifar --data my_photos --out runs/mine   # transfer to your classes
@@ -344,13 +344,12 @@ def train(data, out_dir, preset, init_dir, config_file, arch, width_mult, resolu
                 f"--resume continues a run with its saved config.json: {', '.join(fixed)} cannot change "
                 f"(only {changeable} can); start a new run with --out to change them"
             )
-        if (Path(resume_dir) / "supernet" / "supernet.json").is_file():  # saved when the last phase ends
-            if flags:
-                raise ConfigError(
-                    f"{resume_dir} finished all its phases: --resume changes only what is left to train; "
-                    f"start a new run with --out to train longer (e.g. --max-steps {flags.get('max_steps_per_phase', 50)})"
-                )
-            click.echo(f"{resume_dir} finished all its phases: nothing to resume (its supernet is in {resume_dir}/supernet)")
+        finished = (Path(resume_dir) / "supernet" / "supernet.json").is_file()  # saved when the last phase ends
+        if finished and "max_steps_per_phase" not in flags:
+            click.echo(
+                f"{resume_dir} finished all its phases: nothing to resume (its supernet is in {resume_dir}/supernet; "
+                "--max-steps N continues its last phase to N steps)"
+            )
             return
         config, out_dir = train_config.apply_overrides(load_run_config(resume_dir), flags), resume_dir
     else:

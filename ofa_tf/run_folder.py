@@ -55,6 +55,10 @@ class RunFolder:
         """The supernet's classifier outputs, from its card."""
         return int(json.loads((self.supernet_dir / CARD_FILE).read_text())["config"]["n_classes"])
 
+    def search_space(self) -> dict:
+        """The search space the supernet's card records (family, width, choice lists)."""
+        return json.loads((self.supernet_dir / CARD_FILE).read_text())["search_space"]
+
     def data_name(self, data: str | None) -> str:
         """`--data` if given, else the run's training data; a bare supernet records none (bundled)."""
         if data is not None:

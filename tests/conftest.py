@@ -41,6 +41,25 @@ def build_tiny(seed: int = 0, **overrides) -> OFAMobileNetV3:
     return net
 
 
+COLORS = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
+
+
+def color_folder(root, per_class: int = 16, val: int = 6, size: int = 32):
+    """An image folder (train/ and val/ of class sub-folders) of a learnable 3-class task:
+    noisy images of one dominant color per class."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", per_class), ("val", val)):
+        for name, color in COLORS.items():
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                image = np.clip(np.array(color) + rng.normal(0, 40, (size, size, 3)), 0, 255).astype(np.uint8)
+                (folder / f"{i}.png").write_bytes(tf.io.encode_png(image).numpy())
+    return root
+
+
 @pytest.fixture(scope="module")
 def tiny_net():
     return build_tiny(seed=0)

@@ -152,14 +152,24 @@ def fake_adb(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def tiny_lut(tmp_path_factory):
-    """A complete host LUT of the width-0.25, 10-class space at 32 px, built through the CLI."""
-    out = tmp_path_factory.mktemp("luts") / "tiny.yaml"
-    result = CliRunner().invoke(
-        main, ["bench", "lut", "--device", "host", "--resolutions", "32", "--out", str(out), *TINY_LUT_ARGS]
-    )
+    """A complete host LUT of the width-0.25, 10-class space at 32 px, built through the CLI for a
+    supernet folder trained at 32 px (its width, classes and resolutions; the table in its luts/)."""
+    from conftest import build_tiny
+    from ofa_tf import save_supernet
+
+    run = tmp_path_factory.mktemp("run")
+    save_supernet(build_tiny(), run / "supernet", resolutions=[32])
+    result = CliRunner().invoke(main, ["bench", "lut", "--device", "host", "--supernet", str(run), *TINY_LUT_ARGS[4:]])
     assert result.exit_code == 0, result.output
     assert "96/96 keys (96 measured now" in result.output
-    return out
+    return run / "luts" / "host.yaml"
+
+
+def test_lut_without_a_supernet_or_out_names_both():
+    for args, message in ((["--device", "host"], "give --out luts/NAME.yaml (or --supernet RUN"),
+                          (["--device", "adb", "--supernet", "runs/x"], "give --out runs/x/luts/PHONE.yaml")):
+        result = CliRunner().invoke(main, ["bench", "lut", *args])
+        assert result.exit_code == 2 and message in result.output, result.output
 
 
 @pytest.fixture(scope="module")
@@ -556,10 +566,11 @@ def test_validate_on_fake_phone(tiny_lut, fake_adb, tmp_path):
     _, binary, calls = fake_adb
     lut = tmp_path / "tiny.yaml"
     shutil.copy(tiny_lut, lut)
+    shutil.copy(tiny_lut.with_suffix(".json"), lut.with_suffix(".json"))  # width, classes, resolutions: the table's
     result = CliRunner().invoke(
         main,
         ["bench", "validate", "--lut", str(lut), "--device", "adb", "--benchmark-binary", str(binary), "--n", "4",
-         "--width-mult", "0.25", "--n-classes", "10", "--resolution", "32", "--num-runs", "5", "--seed", "3"],
+         "--num-runs", "5", "--seed", "3"],
     )
     assert result.exit_code == 0, result.output
     assert "4 subnets at 32 px: Pearson r" in result.output and "Spearman ρ" in result.output

@@ -302,8 +302,6 @@ def test_cli_train_bad_input_exits_2(tmp_path):
         (["train", "--resume", str(tmp_path / "missing")], "is not a training run"),
         (["train", "--resume", str(tmp_path / "run"), "--batch-size", "8", "--max-steps", "3"],
          "--batch-size cannot change (only --max-steps, --checkpoint-every can)"),
-        (["train", "--resume", str(tmp_path / "done"), "--max-steps", "50"],
-         "finished all its phases: --resume changes only what is left to train; start a new run with --out"),
         (["train", "--out", str(tmp_path / "f"), "--preset", "transfer"], "give --init SUPERNET_DIR"),
         (["train", "--out", str(tmp_path / "c"), "--config", str(tmp_path / "none.yaml")], "does not exist"),
         (["train", "--out", str(tmp_path / "d"), "--data", str(tmp_path / "nowhere")], "no such folder"),
@@ -317,6 +315,30 @@ def test_cli_train_bad_input_exits_2(tmp_path):
     finished = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "done")])
     assert finished.exit_code == 0 and "nothing to resume" in finished.output
     assert (tmp_path / "done" / "config.json").read_text() == config_before  # not rewritten
+
+
+@pytest.mark.slow
+def test_a_finished_run_resumed_with_more_steps_continues_its_last_phase(tmp_path):
+    from click.testing import CliRunner
+
+    from ofa_tf.cli import main
+    from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
+
+    run_dir = tmp_path / "run"
+    config = apply_overrides(cifar_preset(), {**SHALLOW, "phases": SHALLOW["phases"][:1], "max_steps_per_phase": 2})
+    ProgressiveShrinkingTrainer(config, run_dir).run()
+    first = (run_dir / "supernet" / "supernet.json").stat().st_mtime_ns
+    config_before = (run_dir / "config.json").read_text()
+    refused = CliRunner().invoke(main, ["train", "--resume", str(run_dir), "--max-steps", "2"])
+    assert refused.exit_code == 2 and "resume with --max-steps above 2" in refused.output, refused.output
+    assert (run_dir / "config.json").read_text() == config_before  # a refused extension changes nothing
+    extended = CliRunner().invoke(main, ["train", "--resume", str(run_dir), "--max-steps", "4"])
+    assert extended.exit_code == 0, extended.output[-2000:]
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["event"] == "step"] == [1, 2, 3, 4]  # continued, not restarted
+    assert [(r["from_step"], r["to_step"]) for r in records if r["event"] == "extend"] == [(2, 4)]
+    assert json.loads((run_dir / "config.json").read_text())["max_steps_per_phase"] == 4
+    assert (run_dir / "supernet" / "supernet.json").stat().st_mtime_ns > first  # saved again
 
 
 @pytest.mark.slow

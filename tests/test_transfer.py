@@ -5,32 +5,15 @@ import json
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from click.testing import CliRunner
 
-from conftest import build_tiny
+from conftest import build_tiny, color_folder
 from ofa_tf import ConfigError, save_supernet
 from ofa_tf.cli import main
 from ofa_tf.extract import extract_subnet
 from ofa_tf.io import atomic_save_model, load_model
 from ofa_tf.training.config import apply_overrides, transfer_preset
 from ofa_tf.training.transfer import pretrained_architecture, pretrained_space, transfer_weights
-
-COLORS = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
-
-
-def _color_folder(root, per_class=16, val=6, size=32):
-    """A learnable 3-class task: noisy images of one dominant color per class."""
-    rng = np.random.default_rng(0)
-    for split, n in (("train", per_class), ("val", val)):
-        for name, color in COLORS.items():
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            for i in range(n):
-                image = np.clip(np.array(color) + rng.normal(0, 40, (size, size, 3)), 0, 255).astype(np.uint8)
-                (folder / f"{i}.png").write_bytes(tf.io.encode_png(image).numpy())
-    return root
-
 
 def _invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
@@ -46,7 +29,7 @@ def pretrained(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def colors(tmp_path_factory):
-    return _color_folder(tmp_path_factory.mktemp("colors"))
+    return color_folder(tmp_path_factory.mktemp("colors"))
 
 
 def test_transfer_preset_trains_a_new_head_first_then_the_pretrained_architecture(pretrained):

@@ -321,10 +321,13 @@ class ProgressiveShrinkingTrainer:
     def run(self) -> list[dict[str, Any]]:
         """Runs (or resumes) every phase; returns the evaluation rows of all phases."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        resumed = self._restore_latest_checkpoint()
+        if resumed:
+            self._reopen_last_phase()  # before the config is rewritten: a refused extension changes nothing
         atomic_write_json(self.run_dir / CONFIG_FILE, self.config.to_dict())
         if self._input is not None:
             self._log(self._input)
-        if not self._restore_latest_checkpoint() and self.config.init:
+        if not resumed and self.config.init:
             self._initialize_from(self.config.init)
         results = self._load_results()
         for index in range(int(self.phase_index.numpy()), len(self.config.phases)):
@@ -341,7 +344,8 @@ class ProgressiveShrinkingTrainer:
                     self.net, self.run_dir / TEACHER_DIR, source={"phase": "teacher"}, resolutions=self.config.resolutions
                 )
             self.phase_index.assign(index + 1)
-            self.step_in_phase.assign(0)
+            if index + 1 < len(self.config.phases):  # the last phase keeps its count, for _reopen_last_phase
+                self.step_in_phase.assign(0)
             self._save_checkpoint()
         save_supernet(
             self.net,
@@ -367,6 +371,28 @@ class ProgressiveShrinkingTrainer:
         if latest is not None:
             self._checkpoint().read(latest).assert_existing_objects_matched()
         return latest is not None
+
+    def _reopen_last_phase(self) -> None:
+        """A finished run resumed with a larger --max-steps continues its last phase up to that many
+        steps, with its optimizer state; the earlier phases stay as they were trained."""
+        last = len(self.config.phases) - 1
+        if int(self.phase_index.numpy()) <= last:
+            return
+        phase, done = self.config.phases[last], int(self.step_in_phase.numpy())
+        _, total = phase_steps(phase, self.source.n_train, self.config.batch_size, self.config.max_steps_per_phase)
+        _, full = phase_steps(phase, self.source.n_train, self.config.batch_size, None)
+        if full <= done:
+            raise ConfigError(
+                f"{self.run_dir} finished all its phases, its last ({phase.name}) on its full schedule ({done} steps): "
+                "--max-steps caps a phase, it cannot lengthen one; start a new run with more epochs (--config)"
+            )
+        if total <= done:
+            raise ConfigError(
+                f"{self.run_dir} finished all its phases ({done} steps in its last, {phase.name}): "
+                f"resume with --max-steps above {done} to train that phase longer"
+            )
+        self.phase_index.assign(last)
+        self._log({"event": "extend", "phase": phase.name, "from_step": done, "to_step": total})
 
     def _initialize_from(self, supernet_dir: str) -> None:
         """Starts from a pretrained supernet: its weights (its classifier where the classes match),
