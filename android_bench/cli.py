@@ -152,7 +152,7 @@ def model(model_file: str, enable_op_profiling: bool, json_path: str | None, **o
 @_device_options
 @click.option(
     "--supernet", "supernet_dir", type=click.Path(file_okay=False), default=None,
-    help="A run or supernet folder: its family, width, training resolutions and classes (default out RUN/luts/host.yaml).",
+    help="A run or supernet folder: its family, width, resolutions (a run: those it trained at) and classes (default out RUN/luts/host.yaml).",
 )
 @click.option(
     "--arch", type=click.Choice(sorted(SUPERNET_FAMILIES)), default=None,
@@ -160,7 +160,7 @@ def model(model_file: str, enable_op_profiling: bool, json_path: str | None, **o
 )
 @click.option("--width-mult", type=float, default=None, help="Supernet width multiplier (default: the --supernet's, else 1.0).")
 @click.option("--resolutions", default=None,
-              help="Comma-separated resolutions (default: the --supernet's training ones, else 160,176,192,208,224).")
+              help="Comma-separated resolutions (default: the --supernet card's: a run's training ones, else 160,176,192,208,224).")
 @click.option("--n-classes", type=int, default=None, help="Classifier outputs (default: the --supernet's, else 1000).")
 @click.option(
     "--quantize",
@@ -215,13 +215,14 @@ def lut(supernet_dir: str | None, arch: str | None, width_mult: float | None, re
 
 
 def _supernet_space(supernet_dir: str) -> dict[str, Any]:
-    """Family, width, training resolutions and classes of a run or supernet folder."""
+    """Family, width, resolutions and classes of a run or supernet folder, from its card (which records
+    the resolutions a run trained at)."""
     from ofa_tf.run_folder import open_run
 
     run = open_run(supernet_dir)
     space = run.search_space()
     return {"family": space["family"], "width_mult": space.get("width_mult", 1.0),
-            "resolutions": run.default_resolutions(), "n_classes": run.n_classes()}
+            "resolutions": tuple(space["resolutions"]), "n_classes": run.n_classes()}
 
 
 def _default_table_path(supernet_dir: str | None, device: str, quantize: str | None) -> str:
