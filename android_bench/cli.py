@@ -236,14 +236,6 @@ def _default_table_path(supernet_dir: str | None, device: str, quantize: str | N
     return str(Path(supernet_dir) / "luts" / f"host{'_int8' if quantize else ''}.yaml")
 
 
-def _table_config(lut_path: str) -> dict[str, Any]:
-    """The LutConfig a table written by `bench lut` was built with (its .json card); {} for other tables."""
-    import json
-
-    card = Path(lut_path).with_suffix(".json")
-    return json.loads(card.read_text()).get("config", {}) if card.is_file() else {}
-
-
 @bench.command()
 @_device_options
 @click.option("--lut", "lut_path", required=True, type=click.Path(exists=True, dir_okay=False), help="LUT YAML.")
@@ -269,9 +261,10 @@ def validate(lut_path, n_subnets, arch, width_mult, resolution, n_classes, seed,
     from ofa_tf.cli import _import_library
 
     _import_library()
+    from ofa_tf.android_bench.lut import built_config
     from ofa_tf.android_bench.validate import ValidateConfig, validate_lut, write_report
 
-    built = _table_config(lut_path)
+    built = built_config(lut_path) or {}  # the table's space, from its card (written by `bench lut`)
     resolution = resolution or max(built.get("resolutions", [224]))
     config = ValidateConfig(
         lut_path, width_mult if width_mult is not None else built.get("width_mult", 1.0), resolution, n_subnets,

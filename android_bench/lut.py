@@ -105,12 +105,18 @@ def card_path(lut_path: str | os.PathLike) -> Path:
     return Path(lut_path).with_suffix(".json")
 
 
+def built_config(lut_path: str | os.PathLike) -> dict[str, Any] | None:
+    """The `LutConfig` (as a dict) a table was built with, from its card; None for a table without one."""
+    card = card_path(lut_path)
+    return json.loads(card.read_text()).get("config") if card.is_file() else None
+
+
 def _load_existing(config: LutConfig, out: Path) -> dict[str, Any]:
     """Entries of a partial table at `out` built with the same config (empty when none)."""
     if not out.exists():
         return {}
     card = card_path(out)
-    stored = json.loads(card.read_text())["config"] if card.is_file() else None
+    stored = built_config(out)
     if stored is None or not config.same_table(stored):
         raise ConfigError(
             f"{out} exists but was built with other settings ({card.name} differs or is missing): "

@@ -9,6 +9,7 @@ holds only the weights and card; data and resolutions then come from flags.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from pathlib import Path
@@ -53,11 +54,15 @@ class RunFolder:
 
     def n_classes(self) -> int:
         """The supernet's classifier outputs, from its card."""
-        return int(json.loads((self.supernet_dir / CARD_FILE).read_text())["config"]["n_classes"])
+        return int(self._card["config"]["n_classes"])
 
     def search_space(self) -> dict:
-        """The search space the supernet's card records (family, width, choice lists)."""
-        return json.loads((self.supernet_dir / CARD_FILE).read_text())["search_space"]
+        """The search space the supernet's card records (family, width, choice lists, resolutions)."""
+        return self._card["search_space"]
+
+    @functools.cached_property
+    def _card(self) -> dict:
+        return json.loads((self.supernet_dir / CARD_FILE).read_text())
 
     def data_name(self, data: str | None) -> str:
         """`--data` if given, else the run's training data; a bare supernet records none (bundled)."""

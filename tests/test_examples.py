@@ -81,13 +81,13 @@ def excluded_reason(command: str) -> str | None:
 
 
 def _fast_options(args: list[str]) -> list[str]:
-    if " ".join(args[:2]) in FAST:
-        return FAST[" ".join(args[:2])]
-    name = " ".join(args[:2]) if args[0] in ("predictor", "bench") else args[0]
-    for flag in ("--resume", "--saved-model"):
-        if flag in args and f"{name} {flag}" in FAST:
-            return FAST[f"{name} {flag}"]
-    return FAST.get(name, []) + (FAST["export --qat-epochs"] if "--qat-epochs" in args else [])
+    """FAST's options for a command: by its first two words (a subcommand, or `export SUBNET`), else by a
+    flag it has, else by its first word."""
+    keys = [" ".join(args[:2]), *(f"{args[0]} {flag}" for flag in ("--resume", "--saved-model") if flag in args)]
+    for key in keys:
+        if key in FAST:
+            return FAST[key]
+    return FAST.get(args[0], []) + (FAST["export --qat-epochs"] if "--qat-epochs" in args else [])
 
 
 def _arguments(command: str) -> list[str]:
