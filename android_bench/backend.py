@@ -69,26 +69,3 @@ class Backend(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """What the measurements were taken on (saved in artifact cards)."""
-
-
-def open_backend(
-    device: str, settings: BenchSettings, adb: str | None = None, benchmark_binary: str | None = None
-) -> Backend:
-    """The backend a `--device` value names.
-
-    Args:
-        device: "host", "adb" (the only connected phone) or "adb:SERIAL".
-        settings: run settings.
-        adb: path of the adb executable (default: found on PATH or in $ANDROID_HOME).
-        benchmark_binary: local path of the Android `benchmark_model` binary (adb devices only).
-    """
-    if device == "host":
-        from ofa_tf.android_bench.host import HostBackend
-
-        return HostBackend(settings)
-    if device == "adb" or device.startswith("adb:"):
-        from ofa_tf.android_bench.adb import AdbBackend, connect
-
-        serial = device.partition(":")[2] or None
-        return AdbBackend(connect(adb, serial), benchmark_binary, settings)
-    raise ConfigError(f"--device {device!r}: use host, adb (the only connected phone) or adb:SERIAL")

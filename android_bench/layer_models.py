@@ -1,9 +1,9 @@
 """One small Keras model per latency-table key.
 
-The keys are the layer slots' (`ofa_tf.layer_slots`): each model is the
+The keys are the layer slots' (`ofa_tf.space.slots`): each model is the
 slice of an extracted subnet the key stands for, so a whole subnet is the
 concatenation of its keys' models. The MBConv families' models are built by
-`ofa_tf.extract._SubnetBuilder` from supernet weights:
+`ofa_tf.families.mbconv.extract.SubnetBuilder` from supernet weights:
 
 - `Conv`: first conv (stride 2) + BN + activation;
 - `expanded_conv`: one MBConv block (expand, depthwise, SE, project, residual);
@@ -13,7 +13,7 @@ concatenation of its keys' models. The MBConv families' models are built by
 
 OFA-ResNet50-D's keys carry the official layer config they stand for (stem
 convs, the residual stem conv, bottleneck blocks, the classifier), built by
-the translator of official networks (`ofa_tf.interop.specialized`) with
+the translator of official networks (`ofa_tf.layers.net_config`) with
 random weights (latency does not depend on them); `MaxPool2D` is the stem's
 3x3 stride-2 max pooling.
 """
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ofa_tf.layer_slots import FIRST_BLOCK, LayerSpec, layer_specs
+from ofa_tf.space.slots import FIRST_BLOCK, LayerSpec, layer_specs
 
 __all__ = ["FIRST_BLOCK", "LayerSpec", "build_layer_model", "layer_specs", "needs_supernet"]
 
@@ -48,9 +48,9 @@ class _RandomWeights:
 
 
 def _from_layer_config(keras: Any, x: Any, spec: LayerSpec) -> Any:
-    from ofa_tf.interop.specialized import _Translator
+    from ofa_tf.layers.net_config import NetConfigTranslator
 
-    translator = _Translator(_RandomWeights(), bn_momentum=0.1, bn_epsilon=1e-5)
+    translator = NetConfigTranslator(_RandomWeights(), bn_momentum=0.1, bn_epsilon=1e-5)
     if spec.kind == "Logits":
         x = keras.layers.Flatten(name="flatten")(x)
     return translator.layer(x, spec.config, "layer")
@@ -65,7 +65,7 @@ def build_layer_model(supernet: Any, spec: LayerSpec) -> Any:
         spec: from `layer_specs`.
     """
     from ofa_tf._backend import keras
-    from ofa_tf.extract import _SubnetBuilder
+    from ofa_tf.families.mbconv.extract import SubnetBuilder
 
     inputs = keras.layers.Input(spec.input_shape, name="features")
     if spec.kind == "MaxPool2D":
@@ -75,7 +75,7 @@ def build_layer_model(supernet: Any, spec: LayerSpec) -> Any:
         return keras.Model(inputs, _from_layer_config(keras, inputs, spec), name=spec.kind)
     if spec.kind == "AvgPool2D":
         return keras.Model(inputs, keras.layers.GlobalAveragePooling2D(keepdims=True, name="pool")(inputs), name=spec.kind)
-    builder, space, x = _SubnetBuilder(keras, supernet.bn_momentum, supernet.bn_epsilon), supernet.space, inputs
+    builder, space, x = SubnetBuilder(keras, supernet.bn_momentum, supernet.bn_epsilon), supernet.space, inputs
     if spec.kind == "Conv":
         x = builder.stem(x, supernet)
     elif spec.kind == "expanded_conv":

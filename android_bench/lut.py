@@ -40,8 +40,8 @@ from ofa_tf.android_bench.layer_models import FIRST_BLOCK, LayerSpec, build_laye
 from ofa_tf.errors import ConfigError
 from ofa_tf.export.forms import FORMS, DepthwiseLayer, check_form, windowable
 from ofa_tf.io import atomic_write_json, atomic_write_text
-from ofa_tf.spaces import Space, make_space
-from ofa_tf.space import SearchSpace
+from ofa_tf.space.registry import Space, make_space
+from ofa_tf.families.mbconv.space import SearchSpace
 
 Progress = Callable[[int, int, str], None]
 QUANTIZE_MODES = (None, "int8")
@@ -210,7 +210,7 @@ def build_lut(
     Returns:
         The card saved as `NAME.json`: config, device, counts, build seconds.
     """
-    from ofa_tf.networks.storage import supernet_for_space
+    from ofa_tf.supernet.storage import supernet_for_space
 
     out = Path(out)
     specs = layer_specs(config.space, config.resolutions)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ofa_tf.android_bench.metrics import LinearCorrection
+from ofa_tf.nas.latency_correction import LinearCorrection
 from ofa_tf.io import atomic_save_figure
 
 

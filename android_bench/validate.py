@@ -21,7 +21,7 @@ from ofa_tf.android_bench.backend import Backend
 from ofa_tf.errors import ConfigError
 from ofa_tf.io import atomic_write_json
 from ofa_tf.nas.latency_table import LatencyTable
-from ofa_tf.spaces import make_space
+from ofa_tf.space.registry import make_space
 
 Progress = Callable[[int, int, str], None]
 
@@ -106,8 +106,8 @@ def validate_lut(config: ValidateConfig, backend: Backend, on_progress: Progress
     from ofa_tf.export.forms import TableForms
     from ofa_tf.export.rewrite import rebuild
     from ofa_tf.export.tflite import convert_to_tflite
-    from ofa_tf.extract import extract_subnet
-    from ofa_tf.networks.storage import supernet_for_space
+    from ofa_tf.supernet.extract import extract_subnet
+    from ofa_tf.supernet.storage import supernet_for_space
 
     space = make_space(config.family, config.width_mult, n_classes=config.n_classes, resolutions=(config.resolution,))
     table = LatencyTable.from_yaml(space, config.lut)

@@ -73,7 +73,7 @@ def main(resolution: int, batch_size: int, steps: int, rounds: int, runs: int, s
          families: tuple[str, ...]):
     from ofa_tf._backend import tf
     from ofa_tf.export.tflite import convert_to_tflite
-    from ofa_tf.counting import count_costs
+    from ofa_tf.supernet.counting import count_costs
 
     rng = np.random.default_rng(seed)
     images = tf.constant(rng.normal(size=(batch_size, resolution, resolution, 3)).astype(np.float32))

@@ -35,7 +35,7 @@ N_CLASSES = 10  # the bundled data's
 
 def _ofa_tf(*args: str) -> str:
     """Runs `ofa-tf ARGS` in this process (as the user's command line; TensorFlow imported once)."""
-    from ofa_tf.cli import main
+    from ofa_tf.cli.main import main
 
     output = io.StringIO()
     with contextlib.redirect_stdout(output):

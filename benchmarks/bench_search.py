@@ -43,7 +43,7 @@ def main(generations: int, budget_mmacs: float, seed: int):
     from results_io import published_run, write_results
 
     from ofa_tf import SearchSpace
-    from ofa_tf.counting import EfficiencyTable
+    from ofa_tf.supernet.counting import EfficiencyTable
     from ofa_tf.interop.official_nas import accuracy_predictor_from_state_dict
     from ofa_tf.nas.search_algorithm import EvolutionFinder
 

@@ -57,11 +57,11 @@ def _min_arch(supernet, name: str) -> dict:
 def main(resolution: int, rounds: int, runs: int, families: tuple[str, ...], subnets: tuple[str, ...]):
     import torch
 
-    from ofa_tf.counting import count_model_macs, count_model_params
+    from ofa_tf.supernet.counting import count_model_macs, count_model_params
     from ofa_tf.export.forms import FORMS, for_int8, large_depthwise_layers
     from ofa_tf.export.rewrite import rebuild
     from ofa_tf.export.tflite import convert_to_tflite
-    from ofa_tf.interop.specialized import from_official_specialized
+    from ofa_tf.layers.net_config import from_official_specialized
 
     published = published_run()
     rng = np.random.default_rng(0)

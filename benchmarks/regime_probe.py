@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_io import write_results  # noqa: E402
 
 from ofa_tf.data.sources import open_source  # noqa: E402
-from ofa_tf.extract import extract_subnet  # noqa: E402
+from ofa_tf.supernet.extract import extract_subnet
 from ofa_tf.io import atomic_write_json  # noqa: E402
-from ofa_tf.networks import OFAMobileNetV3  # noqa: E402
+from ofa_tf.families.mbconv.network import OFAMobileNetV3
 from ofa_tf.training.finetune import FinetuneConfig, finetune, keras_top1  # noqa: E402
 
 ARCHITECTURES = ("full", "smallest")

@@ -37,10 +37,11 @@ from results_io import write_results  # noqa: E402
 from ofa_tf.io import atomic_save_figure, atomic_write_json  # noqa: E402
 
 from ofa_tf.data.sources import open_source  # noqa: E402
-from ofa_tf.extract import extract_subnet  # noqa: E402
-from ofa_tf.networks import OFAMobileNetV3, load_supernet  # noqa: E402
-from ofa_tf.counting import count_macs  # noqa: E402
-from ofa_tf.space import SubnetConfig  # noqa: E402
+from ofa_tf.supernet.extract import extract_subnet
+from ofa_tf.families.mbconv.network import OFAMobileNetV3
+from ofa_tf.supernet.storage import load_supernet
+from ofa_tf.supernet.counting import count_macs
+from ofa_tf.families.mbconv.space import SubnetConfig
 from ofa_tf.training.config import PhaseConfig, apply_overrides, cifar_preset  # noqa: E402
 from ofa_tf.training.evaluation import SubnetEvaluator  # noqa: E402
 from ofa_tf.training.finetune import FinetuneConfig, finetune, keras_top1  # noqa: E402

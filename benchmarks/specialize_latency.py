@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def _run_cli(args: list[str]) -> None:
-    from ofa_tf.cli import main
+    from ofa_tf.cli.main import main
 
     main.main([str(a) for a in args], standalone_mode=False)
 
@@ -46,9 +46,9 @@ def main(run_dir: str, fractions: str, num_runs: int, work: str):
     from ofa_tf.android_bench.host import HostBackend
     from ofa_tf.android_bench.lut import LutConfig, build_lut
     from ofa_tf.nas.latency_table import LatencyTable
-    from ofa_tf.run_folder import open_run
+    from ofa_tf.training.run_folder import open_run
     from ofa_tf.export.forms import FORMS
-    from ofa_tf.space import SearchSpace, SubnetConfig
+    from ofa_tf.families.mbconv.space import SearchSpace, SubnetConfig
 
     run = open_run(run_dir)
     resolutions = tuple(json.loads((run.predictor_dir / "accuracy_predictor.json").read_text())["resolutions"])

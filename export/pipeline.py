@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ofa_tf.errors import ConfigError, DataError
+from ofa_tf.errors import ConfigError
 from ofa_tf.io import SUBNET_FILE, load_model, model_file  # noqa: F401 (part of this module's interface)
 from ofa_tf.export.qat import QATConfig
 from ofa_tf.export.tflite import QUANTIZE_MODES
@@ -201,7 +201,7 @@ def agreement_tolerance(best: float, n_images: int | None) -> float:
 
 def _choose_form(
     contents: dict[str, bytes], device: str, agreement: Callable[[bytes], float] | None = None, table: Any = None,
-    n_images: int | None = None,
+    n_images: int | None = None, open_timer: Callable[[str], Any] | None = None,
 ) -> tuple[str, dict[str, Any] | None]:
     """The form to ship: the only one, the table's (`table` given), or the fastest measured on `device`;
     unless it agrees with the float model less often (by more than `agreement_tolerance`) than another.
@@ -212,6 +212,7 @@ def _choose_form(
         agreement: flatbuffer -> top-1 agreement with the float Keras model (None: not compared, float exports).
         table: the `TableForms` behind the "table" form, which is then chosen without timing.
         n_images: how many images `agreement` measures on.
+        open_timer: device -> a backend that times flatbuffers (`ofa_tf.android_bench.devices.open_form_timer`).
     """
     if len(contents) == 1:
         (form,) = contents
@@ -219,10 +220,9 @@ def _choose_form(
     if table is not None:
         form, why, card = "table", f"each layer in the form {table.source} measured fastest", {"table": table.source}
     else:
-        from ofa_tf.android_bench.backend import BenchSettings, open_backend
-
-        settings = BenchSettings(num_threads=1, warmup_runs=3, num_runs=20, host_clock="cpu" if device == "host" else "wall")
-        backend = open_backend(device, settings)
+        if open_timer is None:
+            raise ConfigError("choosing a depthwise form by measurement needs a device: pass open_timer, or use --depthwise-large plain")
+        backend = open_timer(device)
         latency = {form: backend.measure(content, name=f"{form} form").median_ms for form, content in contents.items()}
         form = min(latency, key=latency.get)
         why = ", ".join(f"{name} {ms:.2f} ms" for name, ms in latency.items()) + f" on {device}, 1 thread"
@@ -291,12 +291,16 @@ def _float_forms(model: Any, config: ExportConfig, size: int, images: np.ndarray
     return rebuilt, table, layer_forms
 
 
-def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -> ExportResult:
+def run_export(
+    config: ExportConfig, log: Callable[[str], None] | None = None, open_timer: Callable[[str], Any] | None = None
+) -> ExportResult:
     """Runs the export job described by `config`.
 
     Args:
         config: what to export, how, and where.
         log: called with progress lines (the CLI prints them).
+        open_timer: device -> a backend timing flatbuffers, for `depthwise_large="auto"`
+            (`ofa_tf.android_bench.devices.open_form_timer`).
     """
     from ofa_tf.data.sources import open_source, require_classes
     from ofa_tf.export import quantize as images_for
@@ -336,7 +340,7 @@ def run_export(config: ExportConfig, log: Callable[[str], None] | None = None) -
     if mode not in ("none", "fp16") and len(contents) > 1:
         expected = reference.argmax(-1)
         agreement = lambda content: float(np.mean(run_tflite(content, images).argmax(-1) == expected))  # noqa: E731
-    form, depthwise = _choose_form(contents, config.device, agreement, table, n_images=len(images))
+    form, depthwise = _choose_form(contents, config.device, agreement, table, n_images=len(images), open_timer=open_timer)
     float_model = rebuilt[form]
     if depthwise is not None:
         depthwise["layers"] = layer_forms[form]

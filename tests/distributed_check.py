@@ -17,7 +17,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 from ofa_tf.data.pipeline import train_dataset  # noqa: E402
-from ofa_tf.networks import OFAMobileNetV3  # noqa: E402
+from ofa_tf.families.mbconv.network import OFAMobileNetV3
 from ofa_tf.training.config import apply_overrides, cifar_preset  # noqa: E402
 from ofa_tf.training.losses import label_smoothed_cross_entropy  # noqa: E402
 from ofa_tf.training.schedule import scaled_lr  # noqa: E402

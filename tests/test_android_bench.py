@@ -22,16 +22,18 @@ from click.testing import CliRunner
 
 from ofa_tf.android_bench import metrics
 from ofa_tf.android_bench.adb import DeviceError, benchmark_command, find_adb, parse_devices, select_device
-from ofa_tf.android_bench.backend import BenchSettings, open_backend
+from ofa_tf.android_bench.backend import BenchSettings
+from ofa_tf.nas.latency_correction import LinearCorrection, load_correction, save_correction
+from ofa_tf.android_bench.devices import open_backend
 from ofa_tf.android_bench.host import HostBackend
 from ofa_tf.android_bench.layer_models import layer_specs
 from ofa_tf.android_bench.lut import LutConfig, build_lut
 from ofa_tf.android_bench.measurement import Measurement
 from ofa_tf.android_bench.parse import BenchmarkOutputError, parse_benchmark_output
-from ofa_tf.cli import main
+from ofa_tf.cli.main import main
 from ofa_tf.errors import ConfigError
 from ofa_tf.nas.latency_table import LatencyTable, all_keys
-from ofa_tf.space import SearchSpace, SubnetConfig
+from ofa_tf.families.mbconv.space import SearchSpace, SubnetConfig
 
 DATA = Path(__file__).parent / "data" / "benchmark_model"
 TINY_SPACE = SearchSpace(width_mult=0.25, n_classes=10, resolutions=(32,))
@@ -437,7 +439,7 @@ def test_resnet_keys_chain_from_image_to_logits_and_a_table_sums_them(tmp_path):
     layer configs); the latency sum of a subnet is the sum of its keys' entries."""
     from ofa_tf.android_bench.layer_models import build_layer_model
     from ofa_tf.nas.latency_table import subnet_keys
-    from ofa_tf.resnet_space import ResNetSpace
+    from ofa_tf.families.resnet.space import ResNetSpace
 
     config = LutConfig(1.0, (32,), 10, settings=BenchSettings(num_runs=3, warmup_runs=1), family="resnet50")
     space = config.space
@@ -495,7 +497,7 @@ def test_lut_times_large_kernels_in_every_form():
     from ofa_tf.android_bench.layer_models import build_layer_model, layer_specs
     from ofa_tf.android_bench.lut import measure_key
     from ofa_tf.export.tflite import op_histogram
-    from ofa_tf.networks import OFAMobileNetV3
+    from ofa_tf.families.mbconv.network import OFAMobileNetV3
 
     net = OFAMobileNetV3(width_mult=0.25, n_classes=10)
     net.build((None, None, None, 3))
@@ -584,7 +586,7 @@ def test_validate_on_fake_phone(tiny_lut, fake_adb, tmp_path):
     summary = report["summary"]
     assert summary["mape_pct"] == pytest.approx(metrics.mape(predicted, [r["measured_ms"] for r in rows]))
     assert sum(1 for call in calls() if "push" in call and call[-1].endswith(".tflite")) == 4
-    correction = metrics.load_correction(lut)
+    correction = load_correction(lut)
     assert (correction is not None) == summary["correction_helps"]
 
 
@@ -602,13 +604,13 @@ def test_correlations_and_errors():
 def test_linear_correction_fit_and_sidecar(tmp_path):
     predicted = np.array([10.0, 20.0, 30.0, 40.0])
     measured = 0.8 * predicted + 1.5
-    correction = metrics.LinearCorrection.fit(predicted, measured)
+    correction = LinearCorrection.fit(predicted, measured)
     assert (correction.scale, correction.offset) == pytest.approx((0.8, 1.5))
     assert metrics.leave_one_out_mape(predicted, measured) == pytest.approx(0.0, abs=1e-9)
     lut = tmp_path / "phone.yaml"
-    assert metrics.load_correction(lut) is None
-    path = metrics.save_correction(lut, correction, {"n": 4})
+    assert load_correction(lut) is None
+    path = save_correction(lut, correction, {"n": 4})
     assert path.name == "phone.correction.json"
-    assert metrics.load_correction(lut).apply([50.0]) == pytest.approx([41.5])
+    assert load_correction(lut).apply([50.0]) == pytest.approx([41.5])
     with pytest.raises(ConfigError, match="at least 2 subnets"):
-        metrics.LinearCorrection.fit([5.0, 5.0], [1.0, 2.0])
+        LinearCorrection.fit([5.0, 5.0], [1.0, 2.0])

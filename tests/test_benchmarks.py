@@ -77,7 +77,7 @@ def test_only_default_settings_count_as_published(monkeypatch):
 
 def test_end_to_end_stages_parse_against_the_cli(tmp_path, monkeypatch):
     """end_to_end.py runs the README's main command plus its own stages: every one must parse (options, paths)."""
-    from ofa_tf.cli import main
+    from ofa_tf.cli.main import main
 
     module = _load("end_to_end")
     command = module.readme_main_command(BENCHMARKS.parent / "README.md")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ofa_tf.cli import main
+from ofa_tf.cli.main import main
 
 
 def run(*args):
@@ -80,7 +80,7 @@ def test_a_bug_keeps_its_traceback_and_debug_shows_input_errors(monkeypatch):
     def broken(*args, **kwargs):
         raise ValueError("shape mismatch inside a library")
 
-    monkeypatch.setattr("ofa_tf.counting.count_costs", broken)  # what `info` counts with
+    monkeypatch.setattr("ofa_tf.supernet.counting.count_costs", broken)  # what `info` counts with
     result = CliRunner().invoke(main, ["info"])
     assert isinstance(result.exception, ValueError) and result.exit_code == 1
     assert "Error: shape mismatch" not in result.output

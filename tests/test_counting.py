@@ -44,7 +44,7 @@ def test_analytic_counts_equal_extracted_model_counts(tiny_net):
 
 
 def test_vectorized_table_matches_scalar_counts():
-    from ofa_tf.counting import EfficiencyTable
+    from ofa_tf.supernet.counting import EfficiencyTable
 
     space = SearchSpace()
     arch = space.sample_indices(np.random.default_rng(0), 50)

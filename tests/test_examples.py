@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import color_folder
-from ofa_tf.cli import main
+from ofa_tf.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

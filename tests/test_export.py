@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from ofa_tf import extract_subnet
-from ofa_tf.cli import main
+from ofa_tf.cli.main import main
 from ofa_tf.data.sources import open_source
 from ofa_tf.export import quantize as images_for
 from ofa_tf.export import validate as validation
@@ -387,29 +387,28 @@ FORM_CONTENTS = {form: form.encode() for form in ("plain", "windows5", "windows3
 
 @pytest.mark.parametrize("faster", list(FORM_CONTENTS))
 def test_the_depthwise_form_is_chosen_by_measurement(monkeypatch, faster):
-    from ofa_tf.android_bench import backend
     from ofa_tf.export.pipeline import _choose_form
 
-    monkeypatch.setattr(backend, "open_backend", lambda device, settings: _FakePhone(faster))
-    form, card = _choose_form(FORM_CONTENTS, "adb:fake")
+    phone = lambda device: _FakePhone(faster)  # noqa: E731
+    form, card = _choose_form(FORM_CONTENTS, "adb:fake", open_timer=phone)
     assert form == faster and card["latency_ms"] == {f: 1.0 if f == faster else 3.0 for f in FORM_CONTENTS}
     assert _choose_form({"plain": b"plain"}, "adb:fake") == ("plain", None)  # nothing to choose: nothing measured
     # a faster int8 form that flips more predictions (> 1 point of agreement) is not shipped
     worse = {f: 0.90 if f == faster else 0.95 for f in FORM_CONTENTS}
-    form, card = _choose_form(FORM_CONTENTS, "adb:fake", lambda content: worse[content.decode()], n_images=500)
+    form, card = _choose_form(FORM_CONTENTS, "adb:fake", lambda content: worse[content.decode()], n_images=500, open_timer=phone)
     assert form != faster and card["agreement"] == worse and "agrees with the float model" in card["why"]
     # ... but a difference two standard errors cannot tell on the validation images is noise: the faster ships
     # (1.2 points on 500 images at 96% agreement: the main job's int8 export on an AVX-only CPU)
     close = {f: 0.952 if f == faster else 0.964 for f in FORM_CONTENTS}
-    assert _choose_form(FORM_CONTENTS, "adb:fake", lambda content: close[content.decode()], n_images=500)[0] == faster
-    assert _choose_form(FORM_CONTENTS, "adb:fake", lambda content: close[content.decode()], n_images=5000)[0] != faster
+    assert _choose_form(FORM_CONTENTS, "adb:fake", lambda content: close[content.decode()], n_images=500, open_timer=phone)[0] == faster
+    assert _choose_form(FORM_CONTENTS, "adb:fake", lambda content: close[content.decode()], n_images=5000, open_timer=phone)[0] != faster
 
 
 @pytest.mark.slow
 def test_export_ships_the_depthwise_form_the_device_runs_faster(large_kernel_subnet, tmp_path, monkeypatch):
-    from ofa_tf.android_bench import backend
+    from ofa_tf.android_bench import devices
 
-    monkeypatch.setattr(backend, "open_backend", lambda device, settings: _FakePhone("windows3"))
+    monkeypatch.setattr(devices, "open_backend", lambda device, settings: _FakePhone("windows3"))
     out = tmp_path / "model.tflite"
     result = _run(large_kernel_subnet[0], "--validate-images", 20, "--device", "adb:fake", "--out", out)
     assert result.exit_code == 0, result.output
@@ -423,11 +422,11 @@ def test_export_ships_the_depthwise_form_the_device_runs_faster(large_kernel_sub
 def test_export_applies_a_latency_tables_forms_layer_by_layer(large_kernel_subnet, tmp_path, monkeypatch):
     import yaml
 
-    from ofa_tf.android_bench import backend
+    from ofa_tf.android_bench import devices
     from ofa_tf.nas.latency_table import subnet_keys
 
     folder, space, config = large_kernel_subnet
-    monkeypatch.setattr(backend, "open_backend", lambda *args, **kwargs: pytest.fail("--target times nothing"))
+    monkeypatch.setattr(devices, "open_backend", lambda *args, **kwargs: pytest.fail("--target times nothing"))
     # a table whose timings favour 3x3 windows at stride 1 and 5x5 windows at stride 2
     entries = {}
     for key in (key for key in subnet_keys(space, config, SIZE) if "-kernel:7-" in key):

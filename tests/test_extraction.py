@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from ofa_tf import OFAMobileNetV3, extract_subnet
-from ofa_tf.space import SubnetConfig
+from ofa_tf.families.mbconv.space import SubnetConfig
 from ofa_tf._backend import keras
 
 from conftest import build_tiny

@@ -129,6 +129,35 @@ def test_depthwise_kernel_gradient_is_zero_for_an_empty_batch(stride):
             assert np.any(gradient)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+def test_a_convolution_in_a_skipped_block_keeps_its_output_shape(stride):
+    """TF 2.21's oneDNN Conv2D returns an empty batch unchanged (AVX-512 CPUs): a skipped
+    ResNet block's BN then sliced 168 channels out of 88."""
+    from ofa_tf.layers.conv import ElasticConv2D
+    from ofa_tf.layers.skipping import residual_or_skip
+
+    conv = ElasticConv2D(max_filters=24, kernel_size=3, strides=stride)
+    conv.build((None, None, None, 16))
+    shapes = []
+
+    def branch(x):
+        y = conv(x, active_filters=tf.constant(20))
+        shapes.append(tf.shape(y))
+        return tf.zeros_like(x)
+
+    @tf.function
+    def run(x, active):
+        shapes.clear()
+        out = residual_or_skip(branch, x, active)
+        return out, shapes[0]
+
+    images = tf.ones([2, 9, 9, 16])
+    for active in (False, True):
+        out, shape = run(images, tf.constant(active))
+        assert shape.numpy().tolist() == [2 if active else 0, -(-9 // stride), -(-9 // stride), 20]
+        np.testing.assert_array_equal(out.numpy(), images.numpy())
+
+
 def test_hard_activations_custom_gradients_equal_the_composite():
     from ofa_tf.layers import activations
 

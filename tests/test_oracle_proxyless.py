@@ -9,9 +9,9 @@ from click.testing import CliRunner
 
 from ofa_tf import OFAProxylessNASNets, count_macs, count_params, load_supernet
 from ofa_tf._backend import tf
-from ofa_tf.cli import main
+from ofa_tf.cli.main import main
 from ofa_tf.errors import ConfigError
-from ofa_tf.extract import extract_subnet
+from ofa_tf.supernet.extract import extract_subnet
 from ofa_tf.interop.official import from_official_state_dict, official_key_map
 
 

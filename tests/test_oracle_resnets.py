@@ -11,11 +11,11 @@ from click.testing import CliRunner
 
 from ofa_tf import OFAResNets, load_supernet
 from ofa_tf._backend import tf
-from ofa_tf.cli import main
+from ofa_tf.cli.main import main
 from ofa_tf.errors import ConfigError
 from ofa_tf.interop.official import from_official_state_dict, official_key_map
-from ofa_tf.counting import count_costs
-from ofa_tf.resnet_space import ResNetSubnetConfig
+from ofa_tf.supernet.counting import count_costs
+from ofa_tf.families.resnet.space import ResNetSubnetConfig
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +148,7 @@ def test_encoding_and_official_resnet_predictor_load():
 
     from ofa_tf.interop.official_nas import accuracy_predictor_from_state_dict
     from ofa_tf.nas.arch_encoding import ArchEncoder
-    from ofa_tf.resnet_space import ResNetSpace
+    from ofa_tf.families.resnet.space import ResNetSpace
 
     space = ResNetSpace()
     resolutions = (128, 160, 192, 224)

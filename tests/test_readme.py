@@ -39,9 +39,9 @@ def _phone_table_stand_in(folder: Path) -> None:
     """Every w1.0 block at 224 px at 1 ms, and a correction beside it: what the snippet reads from a phone's table."""
     import yaml
 
-    from ofa_tf.android_bench.metrics import LinearCorrection, save_correction
+    from ofa_tf.nas.latency_correction import LinearCorrection, save_correction
     from ofa_tf.nas.latency_table import all_keys
-    from ofa_tf.space import SearchSpace
+    from ofa_tf.families.mbconv.space import SearchSpace
 
     path = folder / PHONE_TABLE
     path.parent.mkdir(parents=True)
@@ -50,9 +50,9 @@ def _phone_table_stand_in(folder: Path) -> None:
 
 
 def test_the_readme_has_snippets_and_names_what_they_download():
-    snippets = _snippets(README)
-    assert len(snippets) >= 4
-    assert sum(any(name in code for name in DOWNLOADED) for code in snippets) == 2  # the official-files ones
+    assert len(_snippets(README)) >= 1 and len(_snippets()) >= 4
+    # the official-files ones (docs/official.md): the only snippets skipped
+    assert sum(any(name in code for name in DOWNLOADED) for code in _snippets()) == 2
     assert sum(PHONE_TABLE in code for code in _snippets(*DOCS)) == 1
 
 

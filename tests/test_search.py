@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ofa_tf import ConfigError, SearchSpace
-from ofa_tf.counting import EfficiencyTable
+from ofa_tf.supernet.counting import EfficiencyTable
 from ofa_tf.nas.budget import parse_budget, parse_budgets
 from ofa_tf.nas.search_algorithm import EvolutionFinder
 
@@ -97,7 +97,7 @@ def test_known_subnets_start_the_search_so_a_larger_budget_never_scores_lower():
 
 def test_bn_recalibration_crops_follow_the_run(tmp_path):
     from ofa_tf.data.transforms import DEFAULT_CROP_SCALE
-    from ofa_tf.run_folder import RunFolder
+    from ofa_tf.training.run_folder import RunFolder
     from ofa_tf.training.config import cifar_preset
 
     assert RunFolder(tmp_path, tmp_path, cifar_preset()).crop_scale() == cifar_preset().crop_scale != DEFAULT_CROP_SCALE
@@ -108,9 +108,9 @@ def test_resnet_costs_over_arrays_equal_the_extracted_models_and_indices_round_t
     """The slot sums (one pass over 200 subnets) equal a layer-by-layer count of extracted stock models;
     the official counter's equality is the oracle tests'."""
     from ofa_tf import count_model_macs, count_model_params
-    from ofa_tf.counting import EfficiencyTable
-    from ofa_tf.extract_resnet import extract_resnet_subnet
-    from ofa_tf.networks import OFAResNets
+    from ofa_tf.supernet.counting import EfficiencyTable
+    from ofa_tf.families.resnet.extract import extract_resnet_subnet
+    from ofa_tf.families.resnet.network import OFAResNets
 
     net = OFAResNets(width_mult_list=(0.1, 0.15, 0.2), n_classes=10)
     net.build((None, None, None, 3))
@@ -127,8 +127,8 @@ def test_resnet_costs_over_arrays_equal_the_extracted_models_and_indices_round_t
 
 
 def test_resnet_search_mutates_depth_expand_and_width_under_a_macs_budget():
-    from ofa_tf.counting import EfficiencyTable
-    from ofa_tf.resnet_space import ResNetSpace
+    from ofa_tf.supernet.counting import EfficiencyTable
+    from ofa_tf.families.resnet.space import ResNetSpace
 
     space = ResNetSpace(resolutions=(160, 192, 224))
     table = EfficiencyTable(space)
@@ -152,7 +152,7 @@ def test_resnet_search_under_a_latency_budget_sums_the_tables_keys(tmp_path):
 
     from ofa_tf.nas.efficiency_predictor import efficiency_model
     from ofa_tf.nas.latency_table import all_keys, subnet_keys
-    from ofa_tf.resnet_space import ResNetSpace
+    from ofa_tf.families.resnet.space import ResNetSpace
 
     space = ResNetSpace(resolutions=(128, 160))
     rng = np.random.default_rng(0)

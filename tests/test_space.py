@@ -75,7 +75,7 @@ def test_sampling_is_deterministic_and_uniform():
 
 
 def test_size_spread_sampling_reaches_both_ends_of_the_cost_range():
-    from ofa_tf.counting import EfficiencyTable
+    from ofa_tf.supernet.counting import EfficiencyTable
 
     space = SearchSpace(width_mult=0.5, n_classes=10, depth_list=(2, 3), resolutions=(56,))
     macs = EfficiencyTable(space).macs

@@ -9,14 +9,14 @@ import tensorflow as tf
 from click.testing import CliRunner
 
 from ofa_tf import count_model_macs
-from ofa_tf.cli import main
-from ofa_tf.extract import extract_subnet
+from ofa_tf.cli.main import main
+from ofa_tf.supernet.extract import extract_subnet
 from ofa_tf.data.sources import open_source
 from ofa_tf.nas.accuracy_dataset import AccuracyDatasetConfig, build_accuracy_dataset
 from ofa_tf.nas.predictor_training import kendall_tau
 from ofa_tf.nas.report import pareto_front
-from ofa_tf.networks import save_supernet
-from ofa_tf.space import SubnetConfig
+from ofa_tf.supernet.storage import save_supernet
+from ofa_tf.families.mbconv.space import SubnetConfig
 from ofa_tf.training.finetune import FinetuneConfig, finetune
 
 from conftest import build_tiny
@@ -69,7 +69,7 @@ def _fake_latency_table(supernet_dir, tmp_path):
     import yaml
 
     from ofa_tf.nas.latency_table import LatencyTable, all_keys
-    from ofa_tf.networks import load_supernet
+    from ofa_tf.supernet.storage import load_supernet
 
     space = load_supernet(supernet_dir).space
     rng = np.random.default_rng(0)

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 import official_oracle as oracle
 from ofa_tf._backend import keras
-from ofa_tf.cli import main
-from ofa_tf.counting import count_model_macs, count_model_params
+from ofa_tf.cli.main import main
+from ofa_tf.supernet.counting import count_model_macs, count_model_params
 from ofa_tf.errors import ConfigError
 from ofa_tf.export.rewrite import rebuild
 from ofa_tf.interop.official import infer_supernet_args, official_family

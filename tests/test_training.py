@@ -51,7 +51,7 @@ def test_presets_follow_the_reference():
 
 @pytest.mark.parametrize("family", ["mbv3", "proxyless", "resnet50"])
 def test_presets_shrink_every_family_in_the_order_of_its_choices(family):
-    from ofa_tf.spaces import make_space
+    from ofa_tf.space.registry import make_space
 
     space = make_space(family)
     names = [choice.name for choice in space.CHOICES]
@@ -229,8 +229,8 @@ def test_a_resnet_run_gets_a_predictor_and_specializes_under_a_macs_budget(resne
     from click.testing import CliRunner
 
     from ofa_tf import count_model_macs
-    from ofa_tf.cli import main
-    from ofa_tf.counting import EfficiencyTable
+    from ofa_tf.cli.main import main
+    from ofa_tf.supernet.counting import EfficiencyTable
 
     run = str(resnet_run[0].run_dir)
     invoke = lambda *args: CliRunner().invoke(main, [str(a) for a in args])  # noqa: E731
@@ -286,7 +286,7 @@ def _cli(*args):
 def test_cli_train_bad_input_exits_2(tmp_path):
     from click.testing import CliRunner
 
-    from ofa_tf.cli import main
+    from ofa_tf.cli.main import main
 
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")
@@ -321,7 +321,7 @@ def test_cli_train_bad_input_exits_2(tmp_path):
 def test_a_finished_run_resumed_with_more_steps_continues_its_last_phase(tmp_path):
     from click.testing import CliRunner
 
-    from ofa_tf.cli import main
+    from ofa_tf.cli.main import main
     from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
 
     run_dir = tmp_path / "run"
@@ -346,7 +346,7 @@ def test_killed_run_resumes_bitwise_equal_to_an_uninterrupted_one(tiny_run, tmp_
     from click.testing import CliRunner
 
     from ofa_tf import load_supernet
-    from ofa_tf.cli import main
+    from ofa_tf.cli.main import main
 
     run_dir, reference_dir = tmp_path / "run", tiny_run[0].run_dir  # the reference ran in process, uninterrupted
     config = tmp_path / "tiny.json"

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from conftest import build_tiny, color_folder
 from ofa_tf import ConfigError, save_supernet
-from ofa_tf.cli import main
-from ofa_tf.extract import extract_subnet
+from ofa_tf.cli.main import main
+from ofa_tf.supernet.extract import extract_subnet
 from ofa_tf.io import atomic_save_model, load_model
 from ofa_tf.training.config import apply_overrides, transfer_preset
 from ofa_tf.training.transfer import pretrained_architecture, pretrained_space, transfer_weights

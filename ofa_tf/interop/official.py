@@ -15,11 +15,11 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from ofa_tf.errors import ConfigError, MissingFileError
-from ofa_tf.families import FAMILIES
-from ofa_tf.space import SearchSpace
+from ofa_tf.families.mbconv.description import MOBILENET_V3, PROXYLESS
+from ofa_tf.families.mbconv.space import SearchSpace
 
 _IGNORED_SUFFIXES = ("num_batches_tracked",)
-_FAMILY_OF_CLASS = {family.official_class: family.name for family in FAMILIES.values()}
+_MBCONV_OF_CLASS = {family.official_class: family for family in (MOBILENET_V3, PROXYLESS)}  # the released ones
 
 
 def _conv(w: np.ndarray) -> np.ndarray:  # OIHW -> HWIO
@@ -159,9 +159,9 @@ def infer_supernet_args(state_dict: Mapping[str, np.ndarray]) -> dict[str, Any]:
             "this is a specialized network, not a supernet: convert it with its net.config: "
             "ofa-tf convert-official --specialized NET_CONFIG WEIGHTS OUT.keras"
         )
-    if official_class not in _FAMILY_OF_CLASS:
+    if official_class not in _MBCONV_OF_CLASS:
         raise ConfigError("not an official OFA supernet state dict: it has no first_conv.conv.weight")
-    family = FAMILIES[_FAMILY_OF_CLASS[official_class]]
+    family = _MBCONV_OF_CLASS[official_class]
     try:
         first_conv = state_dict["first_conv.conv.weight"].shape[0]
         head = tuple(state_dict[f"{conv.name}_layer.conv.weight"].shape[0] for conv in family.head)
@@ -205,7 +205,7 @@ def _infer_resnet_args(state_dict: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """Depth list and class count of an `OFAResNets` state dict. The tensors hold only the largest
     widths: the released expand and width lists are assumed (other lists: pass them to
     `from_official_state_dict`; a mismatch fails the shape check, naming the tensors)."""
-    from ofa_tf.resnet_space import BASE_DEPTHS
+    from ofa_tf.families.resnet.space import BASE_DEPTHS
 
     n_blocks = 1 + max(int(k.split(".")[1]) for k in state_dict if k.startswith("blocks."))
     max_depth, rest = divmod(n_blocks - sum(BASE_DEPTHS), len(BASE_DEPTHS))
@@ -250,7 +250,7 @@ def _current_names(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.ndarray
 def from_official_state_dict(state_dict: Mapping[str, np.ndarray], width_mult: float | None = None, **kwargs):
     """Builds the supernet (`OFAMobileNetV3`, `OFAProxylessNASNets` or `OFAResNets`, inferred
     from the tensors) holding the weights of an official state dict (numpy arrays)."""
-    from ofa_tf.networks import supernet_class
+    from ofa_tf.supernet.storage import supernet_class
 
     state_dict = _current_names(state_dict)
     args = {**infer_supernet_args(state_dict), **kwargs}

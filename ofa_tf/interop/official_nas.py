@@ -12,8 +12,8 @@ from ofa_tf.interop.official import load_official_state_dict
 from ofa_tf.nas.accuracy_predictor import AccuracyPredictor, build_accuracy_mlp
 from ofa_tf.nas.arch_encoding import arch_encoder
 from ofa_tf.nas.latency_table import LatencyTable
-from ofa_tf.space import SearchSpace
-from ofa_tf.spaces import Space
+from ofa_tf.families.mbconv.space import SearchSpace
+from ofa_tf.space.registry import Space
 
 # Resolution lists the library encoder is commonly built with, by one-hot length.
 _KNOWN_RESOLUTIONS = {4: (128, 160, 192, 224), 5: (160, 176, 192, 208, 224), 25: tuple(range(128, 225, 4))}

@@ -4,7 +4,6 @@ from ofa_tf.layers.batch_norm import ElasticBatchNormalization
 from ofa_tf.layers.conv import ElasticConv2D
 from ofa_tf.layers.dense import ElasticDense
 from ofa_tf.layers.depthwise import ElasticDepthwiseConv2D
-from ofa_tf.layers.mbconv import ElasticMBConvBlock
 from ofa_tf.layers.se import ElasticSqueezeExcite
 
 __all__ = [
@@ -12,6 +11,5 @@ __all__ = [
     "ElasticConv2D",
     "ElasticDense",
     "ElasticDepthwiseConv2D",
-    "ElasticMBConvBlock",
     "ElasticSqueezeExcite",
 ]

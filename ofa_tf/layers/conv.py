@@ -6,6 +6,7 @@ import numpy as np
 
 from ofa_tf._backend import keras, tf
 from ofa_tf.layers.initializers import he_fout
+from ofa_tf.layers.skipping import batch_may_be_empty
 from ofa_tf.layers.slicing import channels_of, leading
 
 
@@ -52,9 +53,24 @@ class ElasticConv2D(keras.layers.Layer):
         out_channels = self.max_filters if active_filters is None else active_filters
         kernel = leading(self.kernel, [None, None, channels_of(inputs), out_channels])
         outputs = tf.nn.conv2d(inputs, kernel, self.strides, symmetric_padding(self.kernel_size))
+        if batch_may_be_empty():
+            outputs = self._with_output_shape(outputs, inputs, out_channels)
         if self.bias is not None:
             outputs = outputs + leading(self.bias, [out_channels])
         return outputs
+
+    def _with_output_shape(self, outputs, inputs, out_channels):
+        """`outputs` reshaped to the convolution's output shape, which changes nothing
+        unless the batch is empty: TF 2.21's oneDNN `Conv2D` (on by default on CPUs
+        with AVX-512) returns an empty input unchanged, with its channels and size,
+        and the next layer's slices then fail."""
+        batch, height, width, _ = tf.unstack(tf.shape(inputs), num=4)
+        if self.strides > 1:  # symmetric padding of an odd kernel: ceil(size / stride)
+            height, width = (height - 1) // self.strides + 1, (width - 1) // self.strides + 1
+        reshaped = tf.reshape(outputs, tf.stack([batch, height, width, out_channels]))
+        if not tf.executing_eagerly():
+            reshaped.set_shape(outputs.shape)
+        return reshaped
 
     def sliced_weights(self, in_channels: int, out_channels: int) -> list[np.ndarray]:
         """Weights of the equivalent stock `Conv2D` for the given widths."""

@@ -33,7 +33,7 @@ def depthwise_conv2d(inputs: tf.Tensor, kernel: tf.Tensor, strides: Sequence[int
     """`tf.nn.depthwise_conv2d` whose kernel gradient is exactly zero for an empty batch.
 
     A block that depth skips runs on zero images (see
-    `ofa_tf.networks.skipping.residual_or_skip`). On some CPUs (seen on an AVX-only AMD EPYC)
+    `ofa_tf.layers.skipping.residual_or_skip`). On some CPUs (seen on an AVX-only AMD EPYC)
     TF's `DepthwiseConv2dNativeBackpropFilter` leaves its output uninitialized
     for an empty batch, so the skipped block's kernel got NaN or garbage
     gradients; this gradient replaces them with zeros.

@@ -8,7 +8,7 @@ from ofa_tf._backend import keras, tf
 from ofa_tf.layers import activations
 from ofa_tf.layers.initializers import he_fout
 from ofa_tf.layers.slicing import channels_of, leading
-from ofa_tf.space import se_mid_channels
+from ofa_tf.space.choices import se_mid_channels
 
 
 class ElasticSqueezeExcite(keras.layers.Layer):

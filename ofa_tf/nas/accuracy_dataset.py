@@ -22,7 +22,7 @@ import numpy as np
 
 from ofa_tf.errors import ConfigError
 from ofa_tf.io import atomic_write_json
-from ofa_tf.space import SearchSpace, SubnetConfig
+from ofa_tf.families.mbconv.space import SearchSpace, SubnetConfig
 
 DATASET_FILE = "accuracy_dataset.json"
 SAVE_EVERY = 10

@@ -15,8 +15,8 @@ from ofa_tf._backend import keras
 from ofa_tf.errors import ConfigError, MissingFileError
 from ofa_tf.io import atomic_write_json
 from ofa_tf.nas.arch_encoding import ArchEncoder, arch_encoder
-from ofa_tf.space import ArchRows
-from ofa_tf.spaces import Space
+from ofa_tf.space.choices import ArchRows
+from ofa_tf.space.registry import Space
 
 
 def build_accuracy_mlp(n_features: int, hidden_size: int = 400, n_layers: int = 3, name: str = "accuracy_mlp") -> keras.Model:

@@ -10,11 +10,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ofa_tf.counting import efficiency_table
+from ofa_tf.supernet.counting import efficiency_table
 from ofa_tf.errors import ConfigError
 from ofa_tf.nas.budget import Budget
 from ofa_tf.nas.latency_table import LatencyTable
-from ofa_tf.space import ArchIndices, SearchSpace
+from ofa_tf.families.mbconv.space import ArchIndices, SearchSpace
 
 UNITS = {"macs": "MACs", "params": "params", "latency": "ms"}
 
@@ -96,7 +96,7 @@ def efficiency_model(
             f"latency table {', '.join(files)} has no entries for resolutions {missing}: search with "
             f"--resolutions among the covered ones or extend the table with `ofa-tf bench lut`"
         )
-    from ofa_tf.android_bench.metrics import load_correction
+    from ofa_tf.nas.latency_correction import load_correction
 
     correction = load_correction(files[0]) if len(files) == 1 else None
     if correction is None:

@@ -1,9 +1,9 @@
 """Latency model: a sum over a per-layer lookup table in the official YAML format.
 
-Keys are the layer slots' (`ofa_tf.layer_slots`): for the MBConv families
+Keys are the layer slots' (`ofa_tf.space.slots`): for the MBConv families
 those of `ofa/nas/efficiency_predictor/latency_lookup_table.py`
-(`MBv3LatencyTable`, `ofa_tf.mbconv_slots`), for OFA-ResNet50-D keys in the
-same style (`ofa_tf.resnet_space`); values hold `mean` in ms (and, when
+(`MBv3LatencyTable`, `ofa_tf.families.mbconv.slots`), for OFA-ResNet50-D keys in the
+same style (`ofa_tf.families.resnet.space`); values hold `mean` in ms (and, when
 measured by ofa-tf, `std` and `count`). One table may hold several
 resolutions, since the keys carry the feature-map sizes.
 """
@@ -17,7 +17,7 @@ import numpy as np
 import yaml
 
 from ofa_tf.errors import ConfigError, MissingFileError
-from ofa_tf.layer_slots import SlotSums, SlottedSpace, slot_keys, subnet_variants
+from ofa_tf.space.slots import SlotSums, SlottedSpace, slot_keys, subnet_variants
 
 
 def all_keys(space: SlottedSpace, resolutions: Iterable[int]) -> list[str]:

@@ -18,8 +18,8 @@ from ofa_tf._backend import keras
 from ofa_tf.errors import ConfigError
 from ofa_tf.nas.accuracy_predictor import AccuracyPredictor, build_accuracy_mlp
 from ofa_tf.nas.arch_encoding import arch_encoder
-from ofa_tf.space import ArchRows
-from ofa_tf.spaces import Space
+from ofa_tf.space.choices import ArchRows
+from ofa_tf.space.registry import Space
 
 MIN_SUBNETS = 10
 

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ofa_tf.errors import ConfigError
-from ofa_tf.space import ArchRows
+from ofa_tf.space.choices import ArchRows
 
 Scorer = Callable[[ArchRows], np.ndarray]
 

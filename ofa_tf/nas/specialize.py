@@ -18,16 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from ofa_tf.counting import efficiency_table
+from ofa_tf.supernet.counting import efficiency_table
 from ofa_tf.errors import ConfigError
-from ofa_tf.extract import extract_subnet
+from ofa_tf.supernet.extract import extract_subnet
 from ofa_tf.io import atomic_save_model, atomic_write_json
 from ofa_tf.nas.budget import Budget
 from ofa_tf.nas.efficiency_predictor import EfficiencyModel
 from ofa_tf.nas.report import plot_pareto, write_report
 from ofa_tf.nas.search_algorithm import EvolutionFinder
-from ofa_tf.space import ArchRows
-from ofa_tf.spaces import Config, Space
+from ofa_tf.space.choices import ArchRows
+from ofa_tf.space.registry import Config, Space
 from ofa_tf.training.finetune import FinetuneConfig, finetune, keras_top1
 
 RANDOM_POINTS = 1000

@@ -15,7 +15,7 @@ import os
 from typing import Any, Sequence
 
 from ofa_tf.errors import ConfigError, MissingFileError
-from ofa_tf.spaces import CHOICE_FIELDS, SUPERNET_FAMILIES, Space, make_space, space_class
+from ofa_tf.space.registry import Space, choice_fields, family_names, make_space, space_class
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +54,7 @@ class PhaseConfig:
     @property
     def choices(self) -> dict[str, tuple]:
         """The phase's values per choice name of the search spaces ("ks", "e", "d", "w")."""
-        return {name: getattr(self, field) for name, field in CHOICE_FIELDS.items()}
+        return {name: getattr(self, field) for name, field in choice_fields().items()}
 
     @property
     def trains_one_subnet(self) -> bool:
@@ -140,7 +140,7 @@ class TrainConfig:
 
     def space(self, n_classes: int) -> Space:
         """The supernet's search space for a task of `n_classes` classes."""
-        lists = {CHOICE_FIELDS[name]: values for name, values in self.choices.items()}
+        lists = {choice_fields()[name]: values for name, values in self.choices.items()}
         return make_space(self.family, self.width_mult, n_classes=n_classes, resolutions=self.resolutions, **lists)
 
 
@@ -172,7 +172,7 @@ def shrinking_phases(
     sampled = {name: values[-1:] for name, values in choices.items()}
 
     def phase(step: ShrinkStep, kd: bool = True) -> PhaseConfig:
-        lists = {field: sampled.get(name, ()) for name, field in CHOICE_FIELDS.items()}
+        lists = {field: sampled.get(name, ()) for name, field in choice_fields().items()}
         return PhaseConfig(
             step.name, epochs=step.epochs, warmup_epochs=step.warmup_epochs, base_lr=step.base_lr,
             subnets_per_step=step.subnets_per_step, kd=kd, reorganize_stage=step.reorganize_stage, **lists,
@@ -196,7 +196,7 @@ def _family_config(
 ) -> TrainConfig:
     """A preset for `family`: its released choice lists (depths capped at `max_depth`), `fields` and
     phases; `architecture` (width_mult, choice lists: a pretrained supernet's) replaces the first two."""
-    lists = {field: () for field in CHOICE_FIELDS.values()}
+    lists = {field: () for field in choice_fields().values()}
     lists.update(make_space(family).choice_fields)
     if max_depth is not None:
         lists["depth_list"] = tuple(d for d in lists["depth_list"] if d <= max_depth)
@@ -363,7 +363,7 @@ def _phase_from_dict(data: Any) -> PhaseConfig:
     if unknown:
         raise ConfigError(f"unknown phase options {unknown}: valid ones are {sorted(known)}")
     data = dict(data)
-    for name in CHOICE_FIELDS.values():
+    for name in choice_fields().values():
         if name in data:
             data[name] = _as_tuple(name, data[name], _number if name in _FLOAT_TUPLE_FIELDS else int)
     try:
@@ -389,8 +389,8 @@ def validate(config: TrainConfig) -> TrainConfig:
         raise ConfigError(f"batch_size={config.batch_size}: must be >= 1, e.g. 64")
     if config.width_mult <= 0:
         raise ConfigError(f"width_mult={config.width_mult}: must be > 0, e.g. 1.0")
-    if config.family not in SUPERNET_FAMILIES:
-        raise ConfigError(f"family={config.family!r}: expected one of {list(SUPERNET_FAMILIES)}")
+    if config.family not in family_names():
+        raise ConfigError(f"family={config.family!r}: expected one of {list(family_names())}")
     config.space(n_classes=1)  # choice lists and width the family's search space accepts
     if not config.phases:
         raise ConfigError("no phases to run: choose some with --phases, e.g. teacher,kernel")
@@ -405,7 +405,7 @@ def validate(config: TrainConfig) -> TrainConfig:
     supernet_choices = config.choices
     for phase in config.phases:
         for choice, values in phase.choices.items():
-            name = CHOICE_FIELDS[choice]
+            name = choice_fields()[choice]
             if choice not in supernet_choices:
                 if values:
                     raise ConfigError(f"phase {phase.name}: {name} is not a choice of {config.family} supernets: leave it empty")

@@ -8,7 +8,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 from ofa_tf._backend import tf
 from ofa_tf.data.pipeline import eval_dataset, recalibration_batches
 from ofa_tf.data.transforms import DEFAULT_CROP_SCALE
-from ofa_tf.space import SubnetConfig
+from ofa_tf.families.mbconv.space import SubnetConfig
 from ofa_tf.training.bn_recalibration import recalibrate_bn
 from ofa_tf.errors import DataError
 

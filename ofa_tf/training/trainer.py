@@ -23,9 +23,9 @@ from ofa_tf.data.pipeline import order_seed, train_dataset
 from ofa_tf.data.sources import ImageSource, fitting_holdout, open_source
 from ofa_tf.errors import ConfigError, DataError, DivergedError, MissingFileError
 from ofa_tf.io import atomic_write_json
-from ofa_tf.networks import load_supernet, save_supernet
-from ofa_tf.networks.storage import Supernet, supernet_for_space
-from ofa_tf.space import SubnetConfig
+from ofa_tf.supernet.storage import load_supernet, save_supernet
+from ofa_tf.supernet.storage import Supernet, supernet_for_space
+from ofa_tf.families.mbconv.space import SubnetConfig
 from ofa_tf.training.config import PhaseConfig, TrainConfig
 from ofa_tf.training.evaluation import SubnetEvaluator, preserved_bn_statistics
 from ofa_tf.training.graph_options import graph_rewrites_off

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ofa_tf.errors import ConfigError
-from ofa_tf.networks.storage import CARD_FILE, Supernet
+from ofa_tf.supernet.storage import CARD_FILE, Supernet
 
 # The fields of a TrainConfig that a pretrained supernet fixes (besides its family).
 ARCHITECTURE_FIELDS = ("width_mult", "ks_list", "expand_ratio_list", "depth_list", "width_mult_list")

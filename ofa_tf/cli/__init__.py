@@ -1,0 +1,1 @@
+"""The ofa-tf command line (click): one module per command group; the library never imports it."""

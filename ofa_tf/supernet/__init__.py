@@ -1,0 +1,1 @@
+"""Entry points over any registered family: storage, extraction and counting."""
