@@ -109,7 +109,7 @@ def test_finetune_fits_a_new_head_and_learns_the_new_classes(colors, tmp_path):
     atomic_save_model(extract_subnet(net, net.space.min_config(32)), source / "subnet.keras")
     (source / "subnet.json").write_text(json.dumps({"macs": 1_000_000, "resolution": 32, "config": {}}))
     out = tmp_path / "mine"
-    result = _invoke("finetune", source, "--data", colors, "--out", out, "--epochs", 6, "--batch-size", 8, "--lr", 0.05)
+    result = _invoke("finetune", source, "--data", colors, "--out", out, "--epochs", 12, "--batch-size", 8, "--lr", 0.02)
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "subnet.json").read_text())
     model = load_model(out)
