@@ -136,7 +136,7 @@ _STEP = r"""
 import json, sys, time
 import numpy as np
 from ofa_tf._backend import tf
-from ofa_tf.data.sources import ArraySource
+from ofa_tf.data.arrays import ArraySource
 from ofa_tf.training.config import apply_overrides, paper_preset
 from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
 import tempfile

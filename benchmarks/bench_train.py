@@ -57,7 +57,7 @@ def official_images_per_second(step_configs, images, labels, threads: int, depth
 
 def ofa_tf_images_per_second(step_configs, images, labels, depth_list: list[int]) -> tuple[float, float]:
     from ofa_tf._backend import tf
-    from ofa_tf.data.sources import ArraySource
+    from ofa_tf.data.arrays import ArraySource
     from ofa_tf.training.config import apply_overrides, paper_preset
     from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
 

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from ofa.utils.pytorch_utils import build_optimizer, cross_entropy_loss_with_soft_target, cross_entropy_with_label_smoothing
 
 from ofa_tf._backend import tf
-from ofa_tf.data.sources import ArraySource
+from ofa_tf.data.arrays import ArraySource
 from ofa_tf.interop.official import assign_official_state_dict, official_key_map
 from ofa_tf.training.config import apply_overrides, cifar_preset
 from ofa_tf.training.trainer import ProgressiveShrinkingTrainer

@@ -20,7 +20,8 @@ import numpy as np
 
 from ofa_tf._backend import keras, tf
 from ofa_tf.data.pipeline import order_seed, train_dataset
-from ofa_tf.data.sources import ImageSource, fitting_holdout, open_source
+from ofa_tf.data.source_base import fitting_holdout
+from ofa_tf.data.sources import ImageSource, open_source
 from ofa_tf.errors import ConfigError, DataError, DivergedError, MissingFileError
 from ofa_tf.io import atomic_write_json
 from ofa_tf.supernet.storage import load_supernet, save_supernet
