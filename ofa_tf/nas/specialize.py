@@ -238,6 +238,92 @@ def write_summary(directory: Path, summary: dict[str, Any]) -> None:
     write_report(directory / "report.md", summary, "pareto.png")
 
 
+def choose_subnet(
+    space: Space,
+    predictor,
+    model: EfficiencyModel,
+    budget: Budget,
+    search: SearchConfig,
+    smaller_winners: list[Config],
+    measure_holdout_top1=None,
+    progress=lambda message: None,
+) -> tuple[SearchOutcome, list[dict[str, Any]] | None]:
+    """The subnet for one budget: the search's, or with `search.finalists` > 1 the finalist
+    with the best measured hold-out top-1; and the finalists' measurements (None without).
+
+    Args:
+        smaller_winners: the subnets chosen for smaller budgets of the same cost kind (they seed
+            the search and join the finalists).
+        measure_holdout_top1: (config, resolution) -> hold-out top-1 in percent (finalists only).
+    """
+    known = space.to_indices(smaller_winners) if smaller_winners else None
+    outcome = search_budget(space, predictor.predict, model, budget, search, known)
+    progress(f"{budget.text}: {model.describe(outcome.cost)}, predicted top-1 {100 * outcome.predicted_accuracy:.2f}% "
+             f"({outcome.seconds:.2f} s search)" + (f"; note: {outcome.note}" if outcome.note else ""))
+    if search.finalists <= 1:
+        return outcome, None
+    candidates = finalists(space, predictor.predict, model, outcome, search.finalists, smaller_winners, search.seed)
+    chosen, measured = choose_by_measurement(candidates, measure_holdout_top1, predictor.predict, space, model)
+    if chosen != outcome.config:
+        arch = space.to_indices([chosen])
+        first, best = measured[0], max(r["holdout_top1"] for r in measured)
+        largest = max(r["cost"] for r in measured)
+        outcome = dataclasses.replace(
+            outcome, config=chosen, cost=float(model.cost(arch)[0]), predicted_accuracy=float(predictor.predict(arch)[0]),
+            note=f"the best hold-out top-1 ({best:.1f}%) of {len(candidates)} finalists up to {model.describe(largest)}, "
+                 f"above the predictor's choice ({model.describe(first['cost'])}, {first['holdout_top1']:.1f}%)",
+        )
+    progress(f"  {len(candidates)} finalists on the hold-out split: "
+             + ", ".join(f"{model.describe(r['cost'])} {r['holdout_top1']:.1f}%" for r in measured))
+    return outcome, measured
+
+
+def subnet_summary(
+    outcome: SearchOutcome,
+    model: EfficiencyModel,
+    space: Space,
+    search: SearchConfig,
+    provenance: dict[str, Any],
+    measured_top1: float | None,
+    recalibrated: bool,
+    finalists_measured: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    """What `subnet.json` records of a chosen subnet (fine-tuning fields None until it is fine-tuned)."""
+    counts = efficiency_table(space)
+    arch = space.to_indices([outcome.config])
+    return {
+        "budget": outcome.budget.text,
+        "config": outcome.config.to_dict(),
+        "resolution": outcome.config.resolution,
+        "macs": int(counts.macs(arch)[0]),
+        "params": int(counts.params(arch)[0]),
+        "latency_ms": outcome.cost if model.kind == "latency" else None,
+        "latency_table": model.source or None,
+        "predicted_top1": 100.0 * outcome.predicted_accuracy,
+        "measured_top1": measured_top1,
+        "bn_statistics": "recalibrated" if recalibrated else "stored (supernet)",
+        "search_seconds": outcome.seconds,
+        "generations": 0 if outcome.population is None else search.generations,
+        "search": dataclasses.asdict(search),
+        "note": outcome.note,
+        "predictor": provenance.get("predictor", ""),
+        "provenance": provenance,
+        "finetune_epochs": None,
+        "finetuned_top1": None,
+        "finalists": finalists_measured,
+    }
+
+
+def finetune_with_the_largest_as_teacher(net, space: Space, subnet, resolution: int, evaluator, source, config: FinetuneConfig) -> float:
+    """Fine-tunes `subnet` with KD from the supernet's largest subnet (BN recalibrated at
+    `resolution` first when `evaluator` is given); returns its test top-1 after."""
+    if evaluator is not None:
+        evaluator.recalibrate(space.max_config(), resolution)
+    teacher = extract_subnet(net, space.max_config(resolution), name="teacher")
+    finetune(subnet, teacher, source.train_examples(seed=config.seed), source.n_train, config, source.decoded_shuffle_buffer)
+    return keras_top1(subnet, source.test_examples())
+
+
 def specialize(
     net,
     space: Space,
@@ -256,7 +342,7 @@ def specialize(
     """Searches, extracts, measures and writes one folder per budget; returns the summaries.
 
     Args:
-        net: the supernet (`OFAMobileNetV3`).
+        net: the supernet (any registered family).
         space: its search space with the resolutions to search.
         predictor: an `AccuracyPredictor` covering those resolutions.
         source: the image source (training images for fine-tuning, test split for the measurement);
@@ -272,70 +358,30 @@ def specialize(
         holdout: labelled hold-out examples (the predictor's) the finalists are measured on.
     """
     summaries = []
-    counts = efficiency_table(space)
     winners: dict[str, list[Config]] = {}  # per cost kind, in increasing budget order
+    finetuning = finetune_config is not None and finetune_config.epochs > 0
+    measure = None if evaluator is None else (lambda config, resolution: evaluator.top1(config, resolution, holdout))
     for budget, model in sorted(zip(budgets, efficiency_models), key=lambda pair: (pair[1].kind, pair[0].limit)):
-        known = space.to_indices(winners[model.kind]) if winners.get(model.kind) else None
-        outcome = search_budget(space, predictor.predict, model, budget, search, known)
-        progress(f"{budget.text}: {model.describe(outcome.cost)}, predicted top-1 {100 * outcome.predicted_accuracy:.2f}% "
-                 f"({outcome.seconds:.2f} s search)" + (f"; note: {outcome.note}" if outcome.note else ""))
-        measured_finalists = None
-        if search.finalists > 1:
-            candidates = finalists(space, predictor.predict, model, outcome, search.finalists,
-                                   winners.get(model.kind, []), search.seed)
-            chosen, measured_finalists = choose_by_measurement(
-                candidates, lambda c, r: evaluator.top1(c, r, holdout), predictor.predict, space, model
-            )
-            if chosen != outcome.config:
-                arch = space.to_indices([chosen])
-                first, best = measured_finalists[0], max(r["holdout_top1"] for r in measured_finalists)
-                largest = max(r["cost"] for r in measured_finalists)
-                outcome = dataclasses.replace(
-                    outcome, config=chosen, cost=float(model.cost(arch)[0]), predicted_accuracy=float(predictor.predict(arch)[0]),
-                    note=f"the best hold-out top-1 ({best:.1f}%) of {len(candidates)} finalists up to {model.describe(largest)}, "
-                         f"above the predictor's choice ({model.describe(first['cost'])}, {first['holdout_top1']:.1f}%)",
-                )
-            progress(f"  {len(candidates)} finalists on the hold-out split: "
-                     + ", ".join(f"{model.describe(r['cost'])} {r['holdout_top1']:.1f}%" for r in measured_finalists))
+        outcome, measured_finalists = choose_subnet(
+            space, predictor, model, budget, search, winners.get(model.kind, []), measure, progress
+        )
         winners.setdefault(model.kind, []).append(outcome.config)
         directory = Path(out_dir) / budget_folder_name(budget)
         directory.mkdir(parents=True, exist_ok=True)
         write_outcome_plot(directory / "pareto.png", outcome, space, predictor.predict, model, search.seed)
         subnet = materialize(net, evaluator, outcome)
-        arch = space.to_indices([outcome.config])
-        summary = {
-            "budget": budget.text,
-            "config": outcome.config.to_dict(),
-            "resolution": outcome.config.resolution,
-            "macs": int(counts.macs(arch)[0]),
-            "params": int(counts.params(arch)[0]),
-            "latency_ms": outcome.cost if model.kind == "latency" else None,
-            "latency_table": model.source or None,
-            "predicted_top1": 100.0 * outcome.predicted_accuracy,
-            "measured_top1": keras_top1(subnet, source.test_examples()) if source is not None else None,
-            "bn_statistics": "recalibrated" if evaluator is not None else "stored (supernet)",
-            "search_seconds": outcome.seconds,
-            "generations": 0 if outcome.population is None else search.generations,
-            "search": dataclasses.asdict(search),
-            "note": outcome.note,
-            "predictor": (provenance or {}).get("predictor", ""),
-            "provenance": provenance or {},
-            "finetune_epochs": None,
-            "finetuned_top1": None,
-            "finalists": measured_finalists,
-        }
-        if finetune_config is not None and finetune_config.epochs > 0:
-            if evaluator is not None:
-                evaluator.recalibrate(space.max_config(), outcome.config.resolution)
-            teacher = extract_subnet(net, space.max_config(outcome.config.resolution), name="teacher")
-            examples = source.train_examples(seed=finetune_config.seed)
-            finetune(subnet, teacher, examples, source.n_train, finetune_config, source.decoded_shuffle_buffer)
+        measured = keras_top1(subnet, source.test_examples()) if source is not None else None
+        summary = subnet_summary(
+            outcome, model, space, search, provenance or {}, measured, evaluator is not None, measured_finalists
+        )
+        if finetuning:
             summary["finetune_epochs"] = finetune_config.epochs
-            summary["finetuned_top1"] = keras_top1(subnet, source.test_examples())
+            summary["finetuned_top1"] = finetune_with_the_largest_as_teacher(
+                net, space, subnet, outcome.config.resolution, evaluator, source, finetune_config
+            )
         atomic_save_model(subnet, directory / "subnet.keras")
         write_summary(directory, summary)
-        measured, finetuned = summary["measured_top1"], summary["finetuned_top1"]
-        after = f", {finetuned:.2f}% after {finetune_config.epochs} fine-tuning epochs" if finetuned is not None else ""
+        after = f", {summary['finetuned_top1']:.2f}% after {finetune_config.epochs} fine-tuning epochs" if finetuning else ""
         progress(f"  measured top-1 {measured:.2f}%{after} -> {directory}" if measured is not None
                  else f"  not measured (no data: give --data) -> {directory}")
         summaries.append(summary)
