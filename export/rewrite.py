@@ -19,26 +19,13 @@ pooling, multiply, flatten, dropout) and divides the kernel of the next
 convolution or dense layer by 6 instead; a residual `Add` multiplies its other
 input up to the same scale (a constant the converter folds into the producing
 convolution). Each hard-swish is then two int8 ops (ADD with fused RELU6, MUL)
-instead of three, each hard-sigmoid one. (The zero padding in front of
-stride-1 convolutions needs no rewrite: the converter already turns it into
-"same" padding; only the stride-2 ones stay PAD ops.)
+instead of three, each hard-sigmoid one. The zero padding in front of
+stride-1 convolutions needs no rewrite: the converter turns it into "same"
+padding.
 
-With `depthwise_form="windows5"` (or `"windows3"`) a depthwise convolution
-with a kernel larger than 5x5 (OFA's 7x7) is written as the sum of 5x5 (3x3)
-depthwise convolutions over shifted crops of its padded input, each of the 49
-taps in exactly one window (the others zero); with `"dilated"` a 7x7 one at
-stride 1 as its centre 5x5 kernel plus five dilated 3x3 kernels holding the
-outer ring, all "same" on the unpadded input, and at stride 2 (even input size) as
-the sum of its four phases: each phase of the input (even / odd rows and
-columns, picked by a one-hot 2x2 stride-2 depthwise kernel) convolved at
-stride 1 with the taps that reach it, "same" again (no crops, no padding
-copies; 5x5 windows where neither applies). XNNPACK runs 3x3 and 5x5
-depthwise kernels on fast paths and 7x7 ones on a slow one on x86 (4.37 vs
-0.91 ms on 56x56x96 in the issue's measurement), while other runtimes may
-not. The form can also be chosen per layer (`export.forms`): the export
-measures the forms on the target, or applies a latency table's choices.
-
-Every form equals the Keras model in float up to rounding (tests: ≤ 1e-4 on logits).
+Depthwise kernels above 5x5 can be written in another form (`export.forms`,
+`export.large_depthwise`). Every form equals the Keras model in float up to
+rounding (tests: <= 1e-4 on logits).
 """
 
 from __future__ import annotations
@@ -46,12 +33,26 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple
 
 from ofa_tf.errors import ConfigError
-from ofa_tf.export.forms import WINDOW_SIZES, DepthwiseLayer, FormChoice, form_of
+from ofa_tf.export.forms import DepthwiseLayer, FormChoice, form_of
+from ofa_tf.export.large_depthwise import large_depthwise
 
 HARD_SIGMOID = ("hard_sigmoid",)
 HARD_SWISH = ("hard_silu", "hard_swish")
 PASS_THROUGH_ACTIVATIONS = ("linear", "relu", "relu6", "softmax", "sigmoid")
-# layers f with f(s * x) = s * f(x) for s > 0: a pending scale passes through them
+
+# Layers re-created from their config alone, inputs divided by their pending scale first...
+SIMPLE_LAYERS: dict[str, Callable[[Any, dict], Any]] = {
+    "ZeroPadding2D": lambda L, c: L.ZeroPadding2D(tuple(map(tuple, c["padding"])), name=c["name"]),
+    "Cropping2D": lambda L, c: L.Cropping2D(tuple(map(tuple, c["cropping"])), name=c["name"]),
+    "GlobalAveragePooling2D": lambda L, c: L.GlobalAveragePooling2D(keepdims=c["keepdims"], name=c["name"]),
+    "AveragePooling2D": lambda L, c: L.AveragePooling2D(c["pool_size"], c["strides"], c["padding"], name=c["name"]),
+    "MaxPooling2D": lambda L, c: L.MaxPooling2D(c["pool_size"], c["strides"], c["padding"], name=c["name"]),
+    "Flatten": lambda L, c: L.Flatten(name=c["name"]),
+    "Dropout": lambda L, c: L.Dropout(c["rate"], name=c["name"]),
+    "Rescaling": lambda L, c: L.Rescaling(c["scale"], offset=c["offset"], name=c["name"]),
+    "ReLU": lambda L, c: L.ReLU(max_value=c["max_value"], negative_slope=c["negative_slope"], threshold=c["threshold"], name=c["name"]),
+}
+# ...except these, f(s * x) = s * f(x) for s > 0, which pass the pending scale on
 SCALE_FREE = (
     "ZeroPadding2D", "Cropping2D", "GlobalAveragePooling2D", "AveragePooling2D", "MaxPooling2D", "Flatten", "Dropout"
 )
@@ -69,7 +70,23 @@ def _activation_name(activation: Any) -> str:
     return "linear" if name in (None, "None") else name
 
 
-class _Rebuilder:
+def _product(values) -> float:
+    out = 1.0
+    for value in values:
+        out *= value
+    return out
+
+
+def _copy(layer, x, source, input_scale: float = 1.0):
+    """`layer(x)` with the weights of `source`, the kernel divided by `input_scale`."""
+    y = layer(x)
+    weights = source.get_weights()
+    if weights:
+        layer.set_weights([weights[0] / input_scale, *weights[1:]])
+    return y
+
+
+class Rebuilder:
     """Adds layers of `lib` to a new functional graph, one source layer at a time.
 
     Args:
@@ -86,6 +103,31 @@ class _Rebuilder:
         # tf_keras has no hard_silu and its hard_sigmoid is 0.2x + 0.5: always use the stock formulation there
         self.int8_friendly = int8_friendly or lib.__name__.startswith("tf_keras")
         self.fold_scales = fold_scales
+        self._methods: dict[str, Callable[[Any, list[Scaled]], Scaled]] = {
+            "Conv2D": self.conv, "DepthwiseConv2D": self.conv, "Dense": self.dense,
+            "BatchNormalization": self.batch_norm, "Activation": self.activation_layer,
+            "Add": self.add, "Multiply": self.multiply,
+        }
+
+    def layer(self, source: Any, inputs: list[Scaled]) -> Scaled:
+        """The output of `source` re-created on `inputs`, weights copied."""
+        kind = type(source).__name__
+        if kind in self._methods:
+            return self._methods[kind](source, inputs)
+        if kind not in SIMPLE_LAYERS:
+            supported = sorted({*SIMPLE_LAYERS, *self._methods})
+            raise ConfigError(f"layer {source.name} ({kind}) cannot be exported: supported layers are {supported}")
+        layer = SIMPLE_LAYERS[kind](self.layers, source.get_config())
+        if kind in SCALE_FREE:
+            return Scaled(layer(inputs[0].tensor), inputs[0].scale)
+        tensors = [self.unscaled(x, f"{source.name}_in{i}") for i, x in enumerate(inputs)]
+        return Scaled(layer(tensors if len(tensors) > 1 else tensors[0]))
+
+    def unscaled(self, x: Scaled, name: str) -> Any:
+        """The tensor of `x` divided by its pending scale (a Rescaling layer when it is not 1)."""
+        if x.scale == 1.0:
+            return x.tensor
+        return self.layers.Rescaling(1.0 / x.scale, name=f"{name}_unscale")(x.tensor)
 
     def activation(self, x: Scaled, name: str, activation: str) -> Scaled:
         """`activation` applied to `x` (friendly formulation for the hard ones when asked)."""
@@ -108,6 +150,36 @@ class _Rebuilder:
         scaled = layers.Rescaling(1.0 / 6.0, name=f"{name}_div6")(x)
         return Scaled(layers.Multiply(name=f"{name}_mul")([scaled, gate]))
 
+    def activation_layer(self, source: Any, inputs: list[Scaled]) -> Scaled:
+        return self.activation(inputs[0], source.name, _activation_name(source.get_config()["activation"]))
+
+    def conv(self, source: Any, inputs: list[Scaled]) -> Scaled:
+        """A `Conv2D` or `DepthwiseConv2D` (a large depthwise kernel in its chosen form), kernel divided
+        by the input's pending scale."""
+        x, config = inputs[0], source.get_config()
+        args = dict(
+            kernel_size=config["kernel_size"], strides=config["strides"], padding=config["padding"],
+            dilation_rate=config["dilation_rate"], use_bias=config["use_bias"], name=source.name,
+        )
+        if type(source).__name__ == "DepthwiseConv2D":
+            form = self._depthwise_form(config, x)
+            if form != "plain":
+                unpadded = self.unpadded_input(source, x) if form == "dilated" else None
+                unpadded = None if unpadded is None else (*unpadded[0], unpadded[1])
+                y = Scaled(large_depthwise(self.layers, source, x.tensor, x.scale, form, unpadded))
+                return self.activation(y, f"{source.name}_act", _activation_name(config["activation"]))
+            layer = self.layers.DepthwiseConv2D(depth_multiplier=config["depth_multiplier"], **args)
+        else:
+            layer = self.layers.Conv2D(config["filters"], groups=config.get("groups", 1), **args)
+        y = Scaled(_copy(layer, x.tensor, source, x.scale))
+        return self.activation(y, f"{source.name}_act", _activation_name(config["activation"]))
+
+    def _depthwise_form(self, config: dict[str, Any], x: Scaled) -> str:
+        square = config["kernel_size"][0] == config["kernel_size"][1] and config["strides"][0] == config["strides"][1]
+        if not square or config["dilation_rate"] not in ((1, 1), 1):
+            return "plain"
+        return form_of(self.depthwise_form, DepthwiseLayer.of(config, x.tensor.shape))
+
     def unpadded_input(self, source: Any, x: Scaled) -> tuple[Scaled, int] | None:
         """The rebuilt input of `source` (a square depthwise layer) before its zero padding, and the rows
         (= columns) of padding on top: `x` itself for padding="same", the input of an explicit symmetric
@@ -124,13 +196,26 @@ class _Rebuilder:
         unpadded = self.tensors.get(id(producer.input))
         return None if unpadded is None else (unpadded, half)
 
-    def unscaled(self, x: Scaled, name: str) -> Any:
-        """The tensor of `x` divided by its pending scale (a Rescaling layer when it is not 1)."""
-        if x.scale == 1.0:
-            return x.tensor
-        return self.layers.Rescaling(1.0 / x.scale, name=f"{name}_unscale")(x.tensor)
+    def dense(self, source: Any, inputs: list[Scaled]) -> Scaled:
+        x, config = inputs[0], source.get_config()
+        layer = self.layers.Dense(config["units"], use_bias=config["use_bias"], name=source.name)
+        y = Scaled(_copy(layer, x.tensor, source, x.scale))
+        return self.activation(y, f"{source.name}_act", _activation_name(config["activation"]))
 
-    def _add(self, source: Any, inputs: list[Scaled]) -> Scaled:
+    def batch_norm(self, source: Any, inputs: list[Scaled]) -> Scaled:
+        config = source.get_config()
+        layer = self.layers.BatchNormalization(
+            axis=config["axis"], momentum=config["momentum"], epsilon=config["epsilon"],
+            center=config["center"], scale=config["scale"], name=source.name,
+        )
+        return Scaled(_copy(layer, self.unscaled(inputs[0], f"{source.name}_in0"), source))
+
+    def multiply(self, source: Any, inputs: list[Scaled]) -> Scaled:
+        """A product carries the product of its inputs' scales."""
+        product = self.layers.Multiply(name=source.name)([x.tensor for x in inputs])
+        return Scaled(product, _product(x.scale for x in inputs))
+
+    def add(self, source: Any, inputs: list[Scaled]) -> Scaled:
         """A sum at the largest scale of its inputs: the others are multiplied up to it.
 
         That multiplication (of a linear convolution's output, in the residual
@@ -143,244 +228,7 @@ class _Rebuilder:
             x.tensor if x.scale == scale else self.layers.Rescaling(scale / x.scale, name=f"{source.name}_in{i}_scale")(x.tensor)
             for i, x in enumerate(inputs)
         ]
-        return Scaled(_BUILDERS["Add"](self, source, terms), scale)
-
-    def layer(self, source: Any, inputs: list[Scaled]) -> Scaled:
-        """The output of `source` re-created on `inputs`, weights copied."""
-        kind = type(source).__name__
-        if kind in SCALE_FREE:
-            return Scaled(_BUILDERS[kind](self, source, [inputs[0].tensor]), inputs[0].scale)
-        build = _BUILDERS.get(kind)
-        if build is None:
-            raise ConfigError(
-                f"layer {source.name} ({kind}) cannot be exported: supported layers are {sorted(_BUILDERS)}"
-            )
-        if build in (_conv, _dense, _activation):
-            return build(self, source, inputs[0])
-        if kind == "Multiply":
-            return Scaled(build(self, source, [x.tensor for x in inputs]), _product(x.scale for x in inputs))
-        if kind == "Add":
-            return self._add(source, inputs)
-        return Scaled(build(self, source, [self.unscaled(x, f"{source.name}_in{i}") for i, x in enumerate(inputs)]))
-
-
-    def _large_depthwise(self, source: Any, x: Scaled, form: str) -> Any:
-        """`source` (a square depthwise layer with a kernel above 5x5) in `form`, before its activation."""
-        config = source.get_config()
-        kernel, stride = config["kernel_size"][0], config["strides"][0]
-        unpadded = self.unpadded_input(source, x) if form == "dilated" else None
-        if unpadded is not None:
-            (tensor, scale), pad = unpadded
-            if kernel == 7 and stride == 1:
-                return _depthwise_dilated(self, source, tensor, scale)
-            if stride == 2 and int(tensor.shape[1]) % 2 == 0 and int(tensor.shape[2]) % 2 == 0:
-                return _depthwise_phases(self, source, tensor, scale, pad)
-        return _depthwise_windows(self, source, x.tensor, x.scale, WINDOW_SIZES[form])
-
-
-def _product(values) -> float:
-    out = 1.0
-    for value in values:
-        out *= value
-    return out
-
-
-def _copy(layer, x, source, input_scale: float = 1.0):
-    """`layer(x)` with the weights of `source`, the kernel divided by `input_scale`."""
-    y = layer(x)
-    weights = source.get_weights()
-    if weights:
-        layer.set_weights([weights[0] / input_scale, *weights[1:]])
-    return y
-
-
-def _conv(self: _Rebuilder, source, x: Scaled) -> Scaled:
-    config = source.get_config()
-    args = dict(
-        kernel_size=config["kernel_size"], strides=config["strides"], padding=config["padding"],
-        dilation_rate=config["dilation_rate"], use_bias=config["use_bias"], name=source.name,
-    )
-    if type(source).__name__ == "DepthwiseConv2D":
-        square = config["kernel_size"][0] == config["kernel_size"][1] and config["strides"][0] == config["strides"][1]
-        form = form_of(self.depthwise_form, DepthwiseLayer.of(config, x.tensor.shape)) if square else "plain"
-        if form != "plain" and config["dilation_rate"] in ((1, 1), 1):
-            y = Scaled(self._large_depthwise(source, x, form))
-            return self.activation(y, f"{source.name}_act", _activation_name(config["activation"]))
-        layer = self.layers.DepthwiseConv2D(depth_multiplier=config["depth_multiplier"], **args)
-    else:
-        layer = self.layers.Conv2D(config["filters"], groups=config.get("groups", 1), **args)
-    y = Scaled(_copy(layer, x.tensor, source, x.scale))
-    return self.activation(y, f"{source.name}_act", _activation_name(config["activation"]))
-
-
-# the outer ring of a 7x7 kernel (the taps outside its centre 5x5) as 3x3 kernels of these dilations,
-# each centred: together they hold each of the 24 ring taps once
-RING_DILATIONS = ((3, 3), (3, 1), (1, 3), (3, 2), (2, 3))
-
-
-def _depthwise_dilated(self: _Rebuilder, source, x: Any, input_scale: float) -> Any:
-    """`source` (a 7x7 stride-1 depthwise convolution of `x` padded by 3, "same") as the sum of its centre
-    5x5 kernel and five dilated 3x3 kernels holding the outer ring, all with "same" padding on `x`."""
-    import numpy as np
-
-    kernel = source.get_weights()[0] / input_scale
-    covered = {(i, j) for i in range(1, 6) for j in range(1, 6)}
-    kernels = [((1, 1), kernel[1:6, 1:6])]
-    for dilation in RING_DILATIONS:
-        taps = np.zeros((3, 3, *kernel.shape[2:]), kernel.dtype)
-        for i in range(3):
-            for j in range(3):
-                tap = (3 + (i - 1) * dilation[0], 3 + (j - 1) * dilation[1])
-                if tap not in covered:
-                    covered.add(tap)
-                    taps[i, j] = kernel[tap]
-        kernels.append((dilation, taps))
-    assert len(covered) == 49, "the ring dilations must hold every tap"
-    return _depthwise_sum(self, source, [
-        (f"{source.name}_d{dilation[0]}{dilation[1]}", x, taps, dict(padding="same", dilation_rate=dilation))
-        for dilation, taps in kernels
-    ])
-
-
-def _phase_taps(kernel: int, pad: int, parity: int) -> dict[int, int]:
-    """Tap -> offset along one axis of a stride-2 convolution padded by `pad` in front, for the input
-    positions of `parity`: output i reads input 2i - pad + tap, which is position i + offset of that
-    parity's phase (input[parity::2])."""
-    return {tap: (tap - pad - parity) // 2 for tap in range(kernel) if (tap - pad - parity) % 2 == 0}
-
-
-def _depthwise_phases(self: _Rebuilder, source, x: Any, input_scale: float, pad: int) -> Any:
-    """`source` (a k x k stride-2 depthwise convolution of `x` zero-padded by `pad` in front, with an output
-    of half the even input size) as the sum over the four phases of `x` (even / odd rows and columns, picked
-    by one-hot 2x2 stride-2 kernels) of stride-1 "same" convolutions with the taps that reach each phase."""
-    import numpy as np
-
-    kernel = source.get_weights()[0] / input_scale
-    size, channels = kernel.shape[0], int(x.shape[-1])
-    parts = []
-    for row_parity in (0, 1):
-        for col_parity in (0, 1):
-            name = f"{source.name}_p{row_parity}{col_parity}"
-            pick = np.zeros((2, 2, channels, 1), kernel.dtype)
-            pick[row_parity, col_parity] = 1.0
-            layer = self.layers.DepthwiseConv2D(2, strides=2, use_bias=False, name=f"{name}_pick")
-            phase = layer(x)
-            layer.set_weights([pick])
-            rows, cols = _phase_taps(size, pad, row_parity), _phase_taps(size, pad, col_parity)
-            half_h, half_w = max(map(abs, rows.values())), max(map(abs, cols.values()))
-            taps = np.zeros((2 * half_h + 1, 2 * half_w + 1, *kernel.shape[2:]), kernel.dtype)
-            for row, row_offset in rows.items():
-                for col, col_offset in cols.items():
-                    taps[half_h + row_offset, half_w + col_offset] = kernel[row, col]
-            parts.append((name, phase, taps, dict(padding="same")))
-    return _depthwise_sum(self, source, parts)
-
-
-def _depthwise_sum(self: _Rebuilder, source, parts: list[tuple[str, Any, Any, dict[str, Any]]]) -> Any:
-    """The sum of the depthwise convolutions `parts` ((name, input, kernel, layer options) each) that
-    together stand for `source`; its bias, if any, goes to the first of them."""
-    bias, multiplier = source.get_weights()[1:], source.get_config()["depth_multiplier"]
-    terms = []
-    for name, x, taps, options in parts:
-        layer = self.layers.DepthwiseConv2D(
-            taps.shape[:2], depth_multiplier=multiplier, use_bias=bool(bias) and not terms, name=name, **options
-        )
-        terms.append(layer(x))
-        layer.set_weights([taps, *(bias if len(terms) == 1 else [])])
-    return self.layers.Add(name=f"{source.name}_sum")(terms)
-
-
-def _window_offsets(kernel: int, window: int) -> list[tuple[int, int, int]]:
-    """(offset, first tap, last tap + 1) along one axis: windows of `window` taps at `offset`, each
-    tap of the kernel counted in exactly one of them (in the last window it overlaps, a tap belongs to
-    the window that reaches it first)."""
-    spans, covered = [], 0
-    while covered < kernel:
-        offset = min(covered, kernel - window)
-        spans.append((offset, covered, min(offset + window, kernel)))
-        covered = offset + window
-    return spans
-
-
-def _depthwise_windows(self: _Rebuilder, source, x: Any, input_scale: float, window: int) -> Any:
-    """`source` (a k x k depthwise convolution, k > window) as a sum of window x window depthwise
-    convolutions over crops of its (explicitly) padded input."""
-    import numpy as np
-
-    config = source.get_config()
-    layers = self.layers
-    (kh, kw), (sh, sw) = config["kernel_size"], config["strides"]
-    height, width = int(x.shape[1]), int(x.shape[2])
-    if config["padding"] == "same":
-        out_h, out_w = -(-height // sh), -(-width // sw)
-        pad_h, pad_w = max((out_h - 1) * sh + kh - height, 0), max((out_w - 1) * sw + kw - width, 0)
-        padding = ((pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2))
-        x = layers.ZeroPadding2D(padding, name=f"{source.name}_pad")(x)
-        height, width = height + pad_h, width + pad_w
-    out_h, out_w = (height - kh) // sh + 1, (width - kw) // sw + 1
-    need_h, need_w = (out_h - 1) * sh + window, (out_w - 1) * sw + window
-    kernel = source.get_weights()[0] / input_scale
-    parts = []
-    for row, first_row, end_row in _window_offsets(kh, window):
-        for col, first_col, end_col in _window_offsets(kw, window):
-            taps = np.zeros((window, window, *kernel.shape[2:]), kernel.dtype)
-            rows, cols = slice(first_row - row, end_row - row), slice(first_col - col, end_col - col)
-            taps[rows, cols] = kernel[first_row:end_row, first_col:end_col]
-            name = f"{source.name}_w{row}{col}"
-            crop = ((row, height - row - need_h), (col, width - col - need_w))
-            cropped = layers.Cropping2D(crop, name=f"{name}_crop")(x) if any(map(any, crop)) else x
-            parts.append((name, cropped, taps, dict(strides=(sh, sw), padding="valid")))
-    return _depthwise_sum(self, source, parts)
-
-
-def _dense(self: _Rebuilder, source, x: Scaled) -> Scaled:
-    config = source.get_config()
-    layer = self.layers.Dense(config["units"], use_bias=config["use_bias"], name=source.name)
-    y = Scaled(_copy(layer, x.tensor, source, x.scale))
-    return self.activation(y, f"{source.name}_act", _activation_name(config["activation"]))
-
-
-def _batch_norm(self: _Rebuilder, source, inputs):
-    config = source.get_config()
-    layer = self.layers.BatchNormalization(
-        axis=config["axis"], momentum=config["momentum"], epsilon=config["epsilon"],
-        center=config["center"], scale=config["scale"], name=source.name,
-    )
-    return _copy(layer, inputs[0], source)
-
-
-def _simple(factory: Callable[[Any, dict], Any]):
-    def build(self: _Rebuilder, source, inputs):
-        layer = factory(self.layers, source.get_config())
-        return layer(inputs if len(inputs) > 1 else inputs[0])
-
-    return build
-
-
-def _activation(self: _Rebuilder, source, x: Scaled) -> Scaled:
-    return self.activation(x, source.name, _activation_name(source.get_config()["activation"]))
-
-
-_BUILDERS = {
-    "Conv2D": _conv,
-    "DepthwiseConv2D": _conv,
-    "Dense": _dense,
-    "BatchNormalization": _batch_norm,
-    "Activation": _activation,
-    "ZeroPadding2D": _simple(lambda L, c: L.ZeroPadding2D(tuple(map(tuple, c["padding"])), name=c["name"])),
-    "Cropping2D": _simple(lambda L, c: L.Cropping2D(tuple(map(tuple, c["cropping"])), name=c["name"])),
-    "GlobalAveragePooling2D": _simple(lambda L, c: L.GlobalAveragePooling2D(keepdims=c["keepdims"], name=c["name"])),
-    "AveragePooling2D": _simple(lambda L, c: L.AveragePooling2D(c["pool_size"], c["strides"], c["padding"], name=c["name"])),
-    "MaxPooling2D": _simple(lambda L, c: L.MaxPooling2D(c["pool_size"], c["strides"], c["padding"], name=c["name"])),
-    "Multiply": _simple(lambda L, c: L.Multiply(name=c["name"])),
-    "Add": _simple(lambda L, c: L.Add(name=c["name"])),
-    "Flatten": _simple(lambda L, c: L.Flatten(name=c["name"])),
-    "Dropout": _simple(lambda L, c: L.Dropout(c["rate"], name=c["name"])),
-    "Rescaling": _simple(lambda L, c: L.Rescaling(c["scale"], offset=c["offset"], name=c["name"])),
-    "ReLU": _simple(
-        lambda L, c: L.ReLU(max_value=c["max_value"], negative_slope=c["negative_slope"], threshold=c["threshold"], name=c["name"])
-    ),
-}
+        return Scaled(self.layers.Add(name=source.name)(terms), scale)
 
 
 def model_resolution(model: Any) -> int | None:
@@ -432,7 +280,7 @@ def rebuild(
     """
     if lib is None:
         from ofa_tf._backend import keras as lib
-    builder = _Rebuilder(lib, int8_friendly, fold_scales, depthwise_form)
+    builder = Rebuilder(lib, int8_friendly, fold_scales, depthwise_form)
     tensors = builder.tensors
     inputs = lib.layers.Input(_input_shape(model, resolution), name=model.inputs[0].name.split(":")[0] or "image")
     tensors[id(model.inputs[0])] = Scaled(inputs)
