@@ -30,6 +30,10 @@ class RegisteredFamily:
         network: its supernet class as "module:Class", imported when a supernet is built (so that
             reading a family does not import TensorFlow).
         description: what its space reads beyond the name (an MBConv family's `Family`), or None.
+        official_class: the official OFA package's supernet class it matches ("OFAResNets"), or "".
+        official_module: the module reading that class's checkpoints, or "": `official_class(keys)`
+            (which class a state dict's tensor names are), `infer_args(state_dict, description)` (the
+            supernet's arguments), `key_map(net)` (official key -> our variable and layout conversion).
     """
 
     name: str
@@ -37,10 +41,18 @@ class RegisteredFamily:
     space_class: type
     network: str
     description: Any = None
+    official_class: str = ""
+    official_module: str = ""
 
     def network_class(self) -> type:
         module, _, cls = self.network.partition(":")
         return getattr(importlib.import_module(module), cls)
+
+    def official(self) -> Any:
+        """The module reading this family's official checkpoints (`official_module`)."""
+        if not self.official_module:
+            raise ConfigError(f"the {self.title} family has no official OFA checkpoint format")
+        return importlib.import_module(self.official_module)
 
 
 _REGISTRY: dict[str, RegisteredFamily] = {}
@@ -71,6 +83,11 @@ def registered(name: str) -> RegisteredFamily:
     if name not in families:
         raise ConfigError(f"unknown supernet family {name!r}: expected one of {list(families)}")
     return families[name]
+
+
+def official_families() -> tuple[RegisteredFamily, ...]:
+    """The registered families with an official OFA checkpoint format."""
+    return tuple(family for family in _families().values() if family.official_module)
 
 
 def space_class(family: str) -> type:

@@ -26,7 +26,7 @@ from ofa_tf.errors import ConfigError, DataError, DivergedError, MissingFileErro
 from ofa_tf.io import atomic_write_json
 from ofa_tf.supernet.storage import load_supernet, save_supernet
 from ofa_tf.supernet.storage import Supernet, supernet_for_space
-from ofa_tf.families.mbconv.space import SubnetConfig
+from ofa_tf.space.registry import Config
 from ofa_tf.training.config import PhaseConfig, TrainConfig
 from ofa_tf.training.evaluation import SubnetEvaluator, preserved_bn_statistics
 from ofa_tf.training.graph_options import graph_rewrites_off
@@ -213,61 +213,32 @@ class ProgressiveShrinkingTrainer:
         the teacher's soft targets as an input (computed by `_teacher_targets`,
         a separate function traced only when a phase distills).
         """
-        config, strategy, net, variables = self.config, self.strategy, self.net, self.variables
-        in_classifier = self.in_classifier
+        strategy = self.strategy
 
-        def replica_step(images, labels, soft_targets, archs, kd_ratio, backbone_trains):
-            n_subnets = tf.shape(archs["depth"])[0]
+        @tf.function(input_signature=self._step_signature(), autograph=False)
+        def step(images, labels, soft_targets, archs, kd_ratio, backbone_trains):
+            losses = strategy.run(self._replica_step, args=(images, labels, soft_targets, archs, kd_ratio, backbone_trains))
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
 
-            def body(k, accumulated, loss_sum):
-                arch = {key: value[k] for key, value in archs.items()}
-                with tf.GradientTape() as tape:
-                    logits = net(images, training=True, arch=arch)
-                    per_example = label_smoothed_cross_entropy(labels, logits, config.label_smoothing)
-                    per_example += kd_ratio * soft_target_cross_entropy(soft_targets, logits)
-                    loss = tf.nn.compute_average_loss(per_example, global_batch_size=config.batch_size)
-                grads = tape.gradient(loss, variables)
-                summed = [
-                    a if g is None else a + tf.ensure_shape(tf.cast(g, a.dtype), a.shape)
-                    for a, g in zip(accumulated, grads)
-                ]
-                return k + 1, summed, loss_sum + loss
+        self._teacher_targets = self._build_teacher_targets()
+        return step
 
-            zeros = [tf.zeros(v.shape, v.dtype) for v in variables]
-            # One subnet after the other, as upstream: overlapping iterations would race on the
-            # BN running statistics and the dropout seed state (and so break determinism).
-            _, accumulated, loss_sum = tf.while_loop(
-                lambda k, *_: k < n_subnets, body, (tf.constant(0), zeros, tf.constant(0.0)), parallel_iterations=1
-            )
-            in_use = net.variables_in_use(archs)
-            # a frozen backbone (a new head's phase): no gradient, no decay, momentum untouched
-            in_use = [
-                used if head else (backbone_trains if used is None else tf.logical_and(used, backbone_trains))
-                for used, head in zip(in_use, in_classifier)
-            ]
-            accumulated = [
-                a if head else a * tf.cast(backbone_trains, a.dtype) for a, head in zip(accumulated, in_classifier)
-            ]
-            self.optimizer.apply(accumulated, in_use=in_use)
-            return loss_sum / tf.cast(n_subnets, tf.float32)
-
+    def _step_signature(self) -> list[tf.TypeSpec]:
+        """(images, labels, soft targets, stacked subnets, KD ratio, whether the backbone trains); makes
+        `_no_targets`, the soft targets of a step that does not distill."""
         images_spec, labels_spec = self._dataset(0).element_spec
         n_classes = self.source.n_classes
         self._no_targets = tf.function(
-            lambda labels: strategy.run(lambda y: tf.zeros([tf.shape(y)[0], n_classes]), args=(labels,)), autograph=False
+            lambda labels: self.strategy.run(lambda y: tf.zeros([tf.shape(y)[0], n_classes]), args=(labels,)), autograph=False
         )
         # what strategy.run returns per replica (a plain tensor where there is one local replica)
         targets_spec = tf.type_spec_from_value(self._no_targets.get_concrete_function(labels_spec).structured_outputs)
-        signature = [
-            images_spec, labels_spec, targets_spec, net.arch_spec(batched=True), tf.TensorSpec([], tf.float32),
+        return [
+            images_spec, labels_spec, targets_spec, self.net.arch_spec(batched=True), tf.TensorSpec([], tf.float32),
             tf.TensorSpec([], tf.bool),
         ]
 
-        @tf.function(input_signature=signature, autograph=False)
-        def step(images, labels, soft_targets, archs, kd_ratio, backbone_trains):
-            losses = strategy.run(replica_step, args=(images, labels, soft_targets, archs, kd_ratio, backbone_trains))
-            return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
-
+    def _build_teacher_targets(self):
         teacher_arch = self.teacher.space.max_config()  # static: a graph without control flow
 
         def teacher_targets(images):
@@ -275,14 +246,58 @@ class ProgressiveShrinkingTrainer:
             logits = self.teacher(images, training=True, arch=teacher_arch)
             return tf.stop_gradient(tf.nn.softmax(tf.cast(logits, tf.float32)))
 
-        self._teacher_targets = tf.function(lambda images: strategy.run(teacher_targets, args=(images,)), autograph=False)
-        return step
+        return tf.function(lambda images: self.strategy.run(teacher_targets, args=(images,)), autograph=False)
+
+    def _replica_step(self, images, labels, soft_targets, archs, kd_ratio, backbone_trains):
+        """One replica's step: the subnets' summed gradients applied once; the mean loss over the subnets."""
+        n_subnets = tf.shape(archs["depth"])[0]
+        accumulated, loss_sum = self._subnet_gradients(images, labels, soft_targets, archs, kd_ratio, n_subnets)
+        self._apply_gradients(accumulated, archs, backbone_trains)
+        return loss_sum / tf.cast(n_subnets, tf.float32)
+
+    def _subnet_gradients(self, images, labels, soft_targets, archs, kd_ratio, n_subnets):
+        """Gradients summed over the `n_subnets` subnets of `archs` on the same batch, and their summed loss."""
+        config, net, variables = self.config, self.net, self.variables
+
+        def body(k, accumulated, loss_sum):
+            arch = {key: value[k] for key, value in archs.items()}
+            with tf.GradientTape() as tape:
+                logits = net(images, training=True, arch=arch)
+                per_example = label_smoothed_cross_entropy(labels, logits, config.label_smoothing)
+                per_example += kd_ratio * soft_target_cross_entropy(soft_targets, logits)
+                loss = tf.nn.compute_average_loss(per_example, global_batch_size=config.batch_size)
+            grads = tape.gradient(loss, variables)
+            summed = [
+                a if g is None else a + tf.ensure_shape(tf.cast(g, a.dtype), a.shape)
+                for a, g in zip(accumulated, grads)
+            ]
+            return k + 1, summed, loss_sum + loss
+
+        zeros = [tf.zeros(v.shape, v.dtype) for v in variables]
+        # One subnet after the other, as upstream: overlapping iterations would race on the
+        # BN running statistics and the dropout seed state (and so break determinism).
+        _, accumulated, loss_sum = tf.while_loop(
+            lambda k, *_: k < n_subnets, body, (tf.constant(0), zeros, tf.constant(0.0)), parallel_iterations=1
+        )
+        return accumulated, loss_sum
+
+    def _apply_gradients(self, accumulated, archs, backbone_trains) -> None:
+        """The SGD update of the variables the subnets use; a frozen backbone (a new head's phase) gets
+        no gradient, no decay and keeps its momentum."""
+        in_use = [
+            used if head else (backbone_trains if used is None else tf.logical_and(used, backbone_trains))
+            for used, head in zip(self.net.variables_in_use(archs), self.in_classifier)
+        ]
+        accumulated = [
+            a if head else a * tf.cast(backbone_trains, a.dtype) for a, head in zip(accumulated, self.in_classifier)
+        ]
+        self.optimizer.apply(accumulated, in_use=in_use)
 
     def train_step(
         self,
         images,
         labels,
-        subnets: Sequence[SubnetConfig],
+        subnets: Sequence[Config],
         learning_rate: float,
         distill: bool = True,
         backbone_trains: bool = True,

@@ -8,12 +8,17 @@ from ofa_tf.families.mbconv.space import SearchSpace
 from ofa_tf.space.registry import RegisteredFamily, register_family
 
 NETWORK = "ofa_tf.families.mbconv.network:OFAMBConvNetwork"  # any description; subclasses name the released two
+OFFICIAL = "ofa_tf.families.mbconv.official"
 
 
-def register_mbconv_family(description: Family, network: str = NETWORK) -> RegisteredFamily:
-    """Registers a family of MBConv blocks from its description (stem, stages as strings, head)."""
-    return register_family(RegisteredFamily(description.name, description.title, SearchSpace, network, description))
+def register_mbconv_family(description: Family, network: str = NETWORK, official: bool = False) -> RegisteredFamily:
+    """Registers a family of MBConv blocks from its description (stem, stages as strings, head);
+    `official`: its checkpoints are the official OFA package's (`description.official_class`)."""
+    return register_family(RegisteredFamily(
+        description.name, description.title, SearchSpace, network, description,
+        official_class=description.official_class if official else "", official_module=OFFICIAL if official else "",
+    ))
 
 
-register_mbconv_family(MOBILENET_V3, "ofa_tf.families.mbconv.network:OFAMobileNetV3")
-register_mbconv_family(PROXYLESS, "ofa_tf.families.mbconv.network:OFAProxylessNASNets")
+register_mbconv_family(MOBILENET_V3, "ofa_tf.families.mbconv.network:OFAMobileNetV3", official=True)
+register_mbconv_family(PROXYLESS, "ofa_tf.families.mbconv.network:OFAProxylessNASNets", official=True)
