@@ -3,7 +3,7 @@
 The keys are the layer slots' (`ofa_tf.space.slots`): each model is the
 slice of an extracted subnet the key stands for, so a whole subnet is the
 concatenation of its keys' models. The MBConv families' models are built by
-`ofa_tf.families.mbconv.extract.SubnetBuilder` from supernet weights:
+the supernet (`slot_output`, `ofa_tf.families.mbconv.extract`) from its weights:
 
 - `Conv`: first conv (stride 2) + BN + activation;
 - `expanded_conv`: one MBConv block (expand, depthwise, SE, project, residual);
@@ -65,7 +65,6 @@ def build_layer_model(supernet: Any, spec: LayerSpec) -> Any:
         spec: from `layer_specs`.
     """
     from ofa_tf._backend import keras
-    from ofa_tf.families.mbconv.extract import SubnetBuilder
 
     inputs = keras.layers.Input(spec.input_shape, name="features")
     if spec.kind == "MaxPool2D":
@@ -75,17 +74,4 @@ def build_layer_model(supernet: Any, spec: LayerSpec) -> Any:
         return keras.Model(inputs, _from_layer_config(keras, inputs, spec), name=spec.kind)
     if spec.kind == "AvgPool2D":
         return keras.Model(inputs, keras.layers.GlobalAveragePooling2D(keepdims=True, name="pool")(inputs), name=spec.kind)
-    builder, space, x = SubnetBuilder(keras, supernet.bn_momentum, supernet.bn_epsilon), supernet.space, inputs
-    if spec.kind == "Conv":
-        x = builder.stem(x, supernet)
-    elif spec.kind == "expanded_conv":
-        if spec.block == FIRST_BLOCK:
-            block_spec, block = space.first_block(), supernet.first_block
-        else:
-            block_spec, block = space.blocks[spec.block], supernet.blocks[spec.block]
-        x = builder.mbconv(x, "block", block_spec, block, spec.kernel_size, spec.mid)
-    elif spec.head is not None:
-        x = builder.head_conv(x, supernet, spec.head)
-    else:
-        x = builder.classifier(builder.apply(keras.layers.Flatten(name="flatten"), x), supernet)
-    return keras.Model(inputs, x, name=spec.kind)
+    return keras.Model(inputs, supernet.slot_output(inputs, spec), name=spec.kind)

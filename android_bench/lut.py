@@ -41,7 +41,7 @@ from ofa_tf.errors import ConfigError
 from ofa_tf.export.forms import FORMS, DepthwiseLayer, check_form, windowable
 from ofa_tf.io import atomic_write_json, atomic_write_text
 from ofa_tf.space.registry import Space, make_space
-from ofa_tf.families.mbconv.space import SearchSpace
+from ofa_tf.space.choices import conv_output_size
 
 Progress = Callable[[int, int, str], None]
 QUANTIZE_MODES = (None, "int8")
@@ -169,7 +169,7 @@ def _windowable(spec: LayerSpec, config: LutConfig) -> bool:
     if spec.kind != "expanded_conv" or spec.block == FIRST_BLOCK:
         return False
     stride = config.space.blocks[spec.block].stride
-    layer = DepthwiseLayer(spec.kernel_size, stride, SearchSpace.conv_output_size(spec.input_shape[0], stride), spec.mid)
+    layer = DepthwiseLayer(spec.kernel_size, stride, conv_output_size(spec.input_shape[0], stride), spec.mid)
     return windowable(layer, int8=config.quantize == "int8")
 
 

@@ -12,8 +12,7 @@ from ofa_tf.interop.official import load_official_state_dict
 from ofa_tf.nas.accuracy_predictor import AccuracyPredictor, build_accuracy_mlp
 from ofa_tf.nas.arch_encoding import arch_encoder
 from ofa_tf.nas.latency_table import LatencyTable
-from ofa_tf.families.mbconv.space import SearchSpace
-from ofa_tf.space.registry import Space
+from ofa_tf.space.registry import Space, make_space
 
 # Resolution lists the library encoder is commonly built with, by one-hot length.
 _KNOWN_RESOLUTIONS = {4: (128, 160, 192, 224), 5: (160, 176, 192, 208, 224), 25: tuple(range(128, 225, 4))}
@@ -38,9 +37,9 @@ def accuracy_predictor_from_state_dict(
 ) -> AccuracyPredictor:
     """Builds our predictor from an official predictor state dict (numpy arrays).
 
-    `space` says what it encodes: a `SearchSpace` (MobileNetV3: the tutorial or library
-    layout) or a `ResNetSpace` (upstream's `ResNetArchEncoder`)."""
-    space = space or SearchSpace()
+    `space` says what it encodes: an OFA-MobileNetV3 space (the default; the tutorial or library
+    layout) or an OFA-ResNet50-D one (upstream's `ResNetArchEncoder`)."""
+    space = space or make_space("mbv3")
     layers, layout = _linear_layers(state)
     n_features = layers[0][0].shape[1]
     n_block_features = arch_encoder(space, (), layout).n_features if layout == "library" else 0
@@ -68,7 +67,7 @@ def load_official_accuracy_predictor(
     return accuracy_predictor_from_state_dict(load_official_state_dict(path), space, resolutions)
 
 
-def load_official_latency_tables(space: SearchSpace, *paths: str | os.PathLike) -> LatencyTable:
+def load_official_latency_tables(space: Space, *paths: str | os.PathLike) -> LatencyTable:
     """Loads official `{resolution}_lookup_table.yaml` files (e.g. note10) into one table."""
     return LatencyTable.from_yaml(space, *paths)
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from ofa_tf.errors import ConfigError
 from ofa_tf.io import atomic_write_json
-from ofa_tf.families.mbconv.space import SearchSpace, SubnetConfig
+from ofa_tf.space.registry import Config, Space
 
 DATASET_FILE = "accuracy_dataset.json"
 SAVE_EVERY = 10
@@ -38,7 +38,7 @@ class AccuracyDatasetConfig:
         resolutions: input resolutions.
         seed: seeds the subnets and the recalibration crops.
         bn_recalibration_images / bn_recalibration_batch: BN reset before each measurement.
-        sampling: "uniform" (the reference's) or "size-spread" (`SearchSpace.sample_indices`).
+        sampling: "uniform" (the reference's) or "size-spread" (the space's `sample_indices`).
     """
 
     n_subnets: int = 1000
@@ -58,7 +58,7 @@ class AccuracyDatasetConfig:
             raise ConfigError(f"sampling={self.sampling!r}: choose one of {', '.join(SAMPLINGS)}")
 
 
-def sample_subnets(space: SearchSpace, n: int, seed: int, sampling: str = "uniform") -> list[SubnetConfig]:
+def sample_subnets(space: Space, n: int, seed: int, sampling: str = "uniform") -> list[Config]:
     """The `n` subnets of a build (fixed for the seed, so a resumed build measures the same ones)."""
     rng = np.random.default_rng(seed)
     if sampling == "uniform":
@@ -89,8 +89,8 @@ def load_records(path: str | os.PathLike, config: AccuracyDatasetConfig) -> list
 
 
 def build_accuracy_dataset(
-    space: SearchSpace,
-    measure: Callable[[SubnetConfig, int], float],
+    space: Space,
+    measure: Callable[[Config, int], float],
     config: AccuracyDatasetConfig,
     path: str | os.PathLike,
     progress: Callable[[int, int], None] | None = None,

@@ -14,7 +14,8 @@ from ofa_tf.supernet.counting import efficiency_table
 from ofa_tf.errors import ConfigError
 from ofa_tf.nas.budget import Budget
 from ofa_tf.nas.latency_table import LatencyTable
-from ofa_tf.families.mbconv.space import ArchIndices, SearchSpace
+from ofa_tf.space.choices import ArchRows
+from ofa_tf.space.registry import Space
 
 UNITS = {"macs": "MACs", "params": "params", "latency": "ms"}
 
@@ -25,15 +26,15 @@ class EfficiencyModel:
 
     Args:
         kind: "macs", "params" or "latency".
-        cost: ArchIndices -> [N] costs (resolution taken from the rows).
+        cost: ArchRows -> [N] costs (resolution taken from the rows).
         source: where latency entries came from (empty for counts).
     """
 
     kind: str
-    cost: Callable[[ArchIndices], np.ndarray]
+    cost: Callable[[ArchRows], np.ndarray]
     source: str = ""
 
-    def feasible_range(self, space: SearchSpace) -> tuple[float, float]:
+    def feasible_range(self, space: Space) -> tuple[float, float]:
         """(cost of the smallest subnet at the smallest resolution, of the largest at the largest)."""
         low = space.to_indices([space.min_config(min(space.resolutions))])
         high = space.to_indices([space.max_config(max(space.resolutions))])
@@ -79,7 +80,7 @@ def efficiency_model(
 
     Args:
         budget: the parsed budget.
-        space: the search space (`SearchSpace` or `ResNetSpace`, with the resolutions to search).
+        space: the search space (of any family, with the resolutions to search).
         lut_files: explicit latency tables (`--lut`); else the budget's `@name` is looked up.
         search_dirs: folders whose `luts/` may hold the named table.
     """

@@ -21,14 +21,14 @@ import numpy as np
 
 from ofa_tf.errors import ConfigError
 from ofa_tf.space.slots import SlotSums, SlottedSpace
-from ofa_tf.families.mbconv.space import SearchSpace, SubnetConfig
+from ofa_tf.space.registry import Config, Space, make_space
 
 
 class EfficiencyTable:
     """Exact MACs and parameter counts of many subnets at once, for any family.
 
     Args:
-        space: the search space (`SearchSpace` or `ResNetSpace`).
+        space: the search space of any family.
     """
 
     def __init__(self, space: SlottedSpace):
@@ -63,8 +63,8 @@ def count_costs(space: SlottedSpace, config: Any, resolution: int | None = None)
     return int(table.macs(arch, resolution or config.resolution or 224)[0]), int(table.params(arch)[0])
 
 
-def _as_config(config: SubnetConfig | dict[str, Any]) -> SubnetConfig:
-    return config if isinstance(config, SubnetConfig) else SubnetConfig.from_dict(config)
+def _as_config(config: Config | dict[str, Any], space: Space) -> Config:
+    return space.config_from_dict(config) if isinstance(config, dict) else config
 
 
 @functools.lru_cache(maxsize=32)
@@ -72,40 +72,43 @@ def _table(space: SlottedSpace) -> EfficiencyTable:
     return EfficiencyTable(space)
 
 
-def _space_for(width_mult: float, n_classes: int, space: SearchSpace | None) -> SearchSpace:
-    return space if space is not None else SearchSpace(width_mult=width_mult, n_classes=n_classes)
+def _space_for(width_mult: float, n_classes: int, space: Space | None) -> Space:
+    """`space`, or by default OFA-MobileNetV3's at `width_mult`."""
+    return space if space is not None else make_space("mbv3", width_mult=width_mult, n_classes=n_classes)
 
 
 def count_macs(
-    config: SubnetConfig | dict[str, Any],
+    config: Config | dict[str, Any],
     width_mult: float = 1.0,
     resolution: int | None = None,
     n_classes: int = 1000,
-    space: SearchSpace | None = None,
+    space: Space | None = None,
 ) -> int:
     """MACs of one subnet, as the official counter.
 
     Args:
-        config: a `SubnetConfig` or a dict with "ks", "e", "d" (and optionally "r").
-        width_mult: width multiplier of the supernet (ignored when `space` is given).
+        config: a subnet of `space`, or a dict of its fields (OFA-MobileNetV3: "ks", "e", "d", optionally "r").
+        width_mult: width multiplier of the OFA-MobileNetV3 supernet (ignored when `space` is given).
         resolution: input resolution; defaults to the config's, else 224.
         n_classes: classifier outputs (ignored when `space` is given).
-        space: the search space, for non-default kernel/expand/depth lists.
+        space: the search space (default: OFA-MobileNetV3's), for other families or choice lists.
 
     Raises:
         ConfigError: (a `ValueError`) naming the invalid field.
     """
-    return count_costs(_space_for(width_mult, n_classes, space), _as_config(config), resolution)[0]
+    space = _space_for(width_mult, n_classes, space)
+    return count_costs(space, _as_config(config, space), resolution)[0]
 
 
 def count_params(
-    config: SubnetConfig | dict[str, Any],
+    config: Config | dict[str, Any],
     width_mult: float = 1.0,
     n_classes: int = 1000,
-    space: SearchSpace | None = None,
+    space: Space | None = None,
 ) -> int:
     """Trainable parameters of one extracted subnet (same arguments as `count_macs`)."""
-    return count_costs(_space_for(width_mult, n_classes, space), _as_config(config))[1]
+    space = _space_for(width_mult, n_classes, space)
+    return count_costs(space, _as_config(config, space))[1]
 
 
 def count_model_macs(model: Any) -> int:

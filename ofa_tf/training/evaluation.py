@@ -8,7 +8,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 from ofa_tf._backend import tf
 from ofa_tf.data.pipeline import eval_dataset, recalibration_batches
 from ofa_tf.data.transforms import DEFAULT_CROP_SCALE
-from ofa_tf.families.mbconv.space import SubnetConfig
+from ofa_tf.space.registry import Config
 from ofa_tf.training.bn_recalibration import recalibrate_bn
 from ofa_tf.errors import DataError
 
@@ -67,7 +67,7 @@ class SubnetEvaluator:
             lambda x, arch: net(x, training=False, arch=arch), input_signature=[images, net.arch_spec()], autograph=False
         )
 
-    def recalibrate(self, config: SubnetConfig, resolution: int) -> None:
+    def recalibrate(self, config: Config, resolution: int) -> None:
         """Resets the running BN statistics of `config` at `resolution`."""
         if resolution not in self._batches:
             self._batches[resolution] = recalibration_batches(
@@ -76,7 +76,7 @@ class SubnetEvaluator:
         recalibrate_bn(self.net, self._batches[resolution], config=config)
 
     def top1(
-        self, config: SubnetConfig, resolution: int, examples: tf.data.Dataset, batch_size: int = 256, recalibrate: bool = True
+        self, config: Config, resolution: int, examples: tf.data.Dataset, batch_size: int = 256, recalibrate: bool = True
     ) -> float:
         """Top-1 (percent) of `config` at `resolution` on labelled `examples`, after recalibration
         (`recalibrate=False`: with the running statistics as they are)."""

@@ -15,6 +15,7 @@ from ofa_tf.layers.activations import KERAS_ACTIVATION
 from ofa_tf.families.mbconv.description import POOL, HeadConv
 from ofa_tf.families.mbconv.space import BlockSpec, SubnetConfig
 from ofa_tf.space.choices import se_mid_channels
+from ofa_tf.space.slots import FIRST_BLOCK
 
 
 class SubnetBuilder:
@@ -126,3 +127,20 @@ def extract_mbconv_subnet(
         x = builder.apply(layers.Dropout(supernet.dropout_rate, name="dropout"), x)
     outputs = builder.classifier(x, supernet)
     return lib.Model(inputs, outputs, name=name or "ofa_subnet")
+
+
+def slot_output(supernet: Any, x: Any, spec: Any, lib: Any = keras) -> Any:
+    """The layers of one latency-table key (`ofa_tf.space.slots.LayerSpec` of kind "Conv",
+    "expanded_conv", a head conv or "Logits") applied to `x`, with `supernet`'s weights."""
+    builder, space = SubnetBuilder(lib, supernet.bn_momentum, supernet.bn_epsilon), supernet.space
+    if spec.kind == "Conv":
+        return builder.stem(x, supernet)
+    if spec.kind == "expanded_conv":
+        if spec.block == FIRST_BLOCK:
+            block_spec, block = space.first_block(), supernet.first_block
+        else:
+            block_spec, block = space.blocks[spec.block], supernet.blocks[spec.block]
+        return builder.mbconv(x, "block", block_spec, block, spec.kernel_size, spec.mid)
+    if spec.head is not None:
+        return builder.head_conv(x, supernet, spec.head)
+    return builder.classifier(builder.apply(lib.layers.Flatten(name="flatten"), x), supernet)

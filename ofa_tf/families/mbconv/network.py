@@ -284,6 +284,12 @@ class OFAMBConvNetwork(ActiveSubnetMethods, keras.Model):
 
         return extract_mbconv_subnet(self, config, lib=lib, name=name)
 
+    def slot_output(self, x: Any, spec: Any) -> Any:
+        """The stock layers of one latency-table key applied to `x`, with this supernet's weights."""
+        from ofa_tf.families.mbconv.extract import slot_output
+
+        return slot_output(self, x, spec)
+
     def re_organize_middle_weights(self, expand_ratio_stage: int = 0) -> None:
         """Sorts middle channels by importance so small expand ratios keep the best ones."""
         for block in self.blocks:
