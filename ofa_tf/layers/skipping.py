@@ -44,15 +44,15 @@ def residual_or_skip(
     A Python bool (the depth is known) decides in Python. For a tensor, the
     branch runs on the first n images, n = the batch size or 0, and is
     zero-padded back to the batch before the shortcut is added. A skipped block
-    thus runs its ops on an empty batch (no arithmetic, no gradient: see
-    `ofa_tf.layers.depthwise.depthwise_conv2d` for the one TF kernel that needs
-    help there, and `ofa_tf.layers.conv.ElasticConv2D` for another; BN statistics
-    kept); for an active one the slice and the pad
-    cut nothing (steady training steps measured at parity with `tf.cond`). A
-    `tf.cond` per block cost ~335 more graph nodes each (branch functions, the
-    `If` gradients), which made the first training step slower to trace and
-    start. With an `activation`, a skipped block gives `activation(x)`: callers
-    pass one only where that equals `x` (ReLU after ReLU outputs).
+    thus runs its ops on an empty batch: no arithmetic, no gradient, BN
+    statistics kept (two TF kernels need help there: see
+    `ofa_tf.layers.depthwise.depthwise_conv2d` and `ofa_tf.layers.conv.ElasticConv2D`).
+    For an active block the slice and the pad cut nothing. This is not a
+    `tf.cond` per block because its branch functions and `If` gradients make
+    the graph larger and the first training step slower to trace and start
+    (benchmarks/README.md). With an `activation`, a skipped block gives
+    `activation(x)`: callers pass one only where that equals `x` (ReLU after
+    ReLU outputs).
     """
     if isinstance(active, (bool, np.bool_)):
         if not active:

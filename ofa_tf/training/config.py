@@ -227,15 +227,13 @@ def cifar_preset(family: str = "mbv3", architecture: dict[str, Any] | None = Non
     """About 7 minutes on 2 CPU cores: the bundled CIFAR-10 subset, width 0.5, depth <= 3, 40-56 px.
 
     Chosen by measurement (benchmarks/README.md, "The main job's preset"): the 32 px
-    images are upsampled, since at 24-32 px the full network ends on 1x1 maps and
-    trains worse than the smallest subnet (benchmarks/regime_probe.py); stages of at
-    most 3 blocks, since the depth-4 full network learns too slowly for a
-    6-epoch teacher (43.8% vs 50.2%); batch 32 (more updates) and crops of 80-100%
-    of the image (the reference's 8% lower bound is for ImageNet), which learn
-    fastest in 3-epoch probes (benchmarks/teacher_probe.py). With two depth choices
-    one depth phase covers both of the reference's. Families whose widths are
-    choices (ResNet50-D) keep their whole width; their depths (blocks beyond the
-    base ones) are all at most 3.
+    images are upsampled, since at 24-32 px the full network ends on 1x1 maps;
+    stages of at most 3 blocks, since a depth-4 full network learns too slowly for
+    a 6-epoch teacher; batch 32 and crops of 80-100% of the image (the reference's
+    8% lower bound is for ImageNet), which learn fastest. With two depth choices one
+    depth phase covers both of the reference's. Families whose widths are choices
+    (ResNet50-D) keep their whole width; their depths (blocks beyond the base ones)
+    are all at most 3.
     """
     steps = {
         "ks": (ShrinkStep("kernel", None, 1, 0, 0.05, 1),),

@@ -1,10 +1,9 @@
 """Per-call graph options for the training step.
 
-Grappler's graph rewrites take most of the time of the training step's first
-call (w1.0, 128 px: 8 s of 14 s) and do not make its later calls faster on
-this CPU (0.93 vs 1.0 s per step), so the trainer calls its step with them
-off. Fine-tuning a stock Keras subnet gains more: w0.5, 56 px, batch 64, 25
-steps take 20 s with them off against 41 s with them on. (Forward-only functions keep them: inference runs ~8% faster with them.)
+Grappler's graph rewrites take most of the time of a training step's first call
+and do not make its later calls faster on CPU, so the trainer and fine-tuning
+call their steps with them off; forward-only functions keep them, since
+inference runs faster with them (measurements: benchmarks/README.md).
 The option travels with each call (thread-local `FunctionCallOptions`), so
 other functions in the process keep TensorFlow's defaults.
 """
