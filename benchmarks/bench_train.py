@@ -63,7 +63,7 @@ def ofa_tf_images_per_second(step_configs, images, labels, depth_list: list[int]
 
     uint8 = np.zeros(images.shape, np.uint8)  # the source only shapes the pipeline; steps get `images`
     source = ArraySource(uint8, labels, uint8, labels, tuple(str(i) for i in range(1000)), "random")
-    phase = dataclasses.replace(paper_preset().phases[-1], depth_list=tuple(depth_list))
+    phase = dataclasses.replace(paper_preset().phases[-1], choices={**paper_preset().phases[-1].choices, "d": tuple(depth_list)})
     config = apply_overrides(
         paper_preset(), {"batch_size": len(images), "holdout_images": 0, "depth_list": depth_list, "phases": [phase]}
     )

@@ -87,7 +87,7 @@ def total_epochs(config) -> float:
 
 def naive_config(ps):
     """All dimensions elastic from the start, no KD, the PS run's total epochs, 2 subnets per step."""
-    phase = PhaseConfig("naive", ps.ks_list, ps.expand_ratio_list, ps.depth_list, total_epochs(ps), 0, ps.phases[0].base_lr, 2, kd=False)
+    phase = PhaseConfig("naive", dict(ps.choices), total_epochs(ps), 0, ps.phases[0].base_lr, 2, kd=False)
     return dataclasses.replace(ps, phases=(phase,), kd_ratio=0.0)
 
 
@@ -146,7 +146,7 @@ def measure_seed(seed: int, work: Path, finetune_epochs: float, config) -> dict[
         tune = FinetuneConfig(epochs=finetune_epochs, base_lr=0.005, crop_scale=config.crop_scale, seed=seed)
         finetune(model, teacher, source.train_examples(), source.n_train, tune)
         row[METHODS[1]] = keras_top1(model, test)
-        fresh = OFAMobileNetV3(width_mult=config.width_mult, depth_list=config.depth_list, n_classes=source.n_classes,
+        fresh = OFAMobileNetV3(width_mult=config.width_mult, depth_list=config.choices["d"], n_classes=source.n_classes,
                                dropout_rate=config.dropout_rate)
         fresh.build((None, None, None, 3))
         scratch = extract_subnet(fresh, subnet)

@@ -57,7 +57,7 @@ def matches(run_dir: Path, overrides: dict) -> bool:
         and config["batch_size"] == overrides["batch_size"]
         and config["crop_scale"] == overrides["crop_scale"]
         and config["resolutions"] == overrides["resolutions"]
-        and config["depth_list"] == overrides["depth_list"]
+        and config["choices"]["d"] == overrides["depth_list"]
         and config["holdout_images"] == overrides["holdout_images"]
         and len(config["phases"]) == 1
         and all(phase[key] == value for key, value in wanted.items() if key != "name")

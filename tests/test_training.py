@@ -15,6 +15,7 @@ from ofa_tf.training.config import (
     PhaseConfig,
     apply_overrides,
     cifar_preset,
+    config_from_dict,
     load_overrides,
     paper_preset,
     select_phases,
@@ -42,8 +43,8 @@ def test_presets_follow_the_reference():
     assert [p.name for p in paper.phases] == ["teacher", "kernel", "depth_1", "depth_2", "expand_1", "expand_2"]
     kernel, depth_1, expand_2 = paper.phases[1], paper.phases[2], paper.phases[5]
     assert (kernel.epochs, kernel.warmup_epochs, kernel.base_lr, kernel.subnets_per_step) == (120, 5, 3e-2, 1)
-    assert depth_1.depth_list == (3, 4) and depth_1.subnets_per_step == 2 and depth_1.base_lr == 2.5e-3
-    assert expand_2.expand_ratio_list == (3, 4, 6) and expand_2.reorganize_stage == 1 and expand_2.subnets_per_step == 4
+    assert depth_1.choices["d"] == (3, 4) and depth_1.subnets_per_step == 2 and depth_1.base_lr == 2.5e-3
+    assert expand_2.choices["e"] == (3, 4, 6) and expand_2.reorganize_stage == 1 and expand_2.subnets_per_step == 4
     assert paper.batch_size == 2048 and scaled_lr(kernel.base_lr, paper.batch_size) == pytest.approx(0.96)
     assert paper.weight_decay == 3e-5 and paper.label_smoothing == 0.1 and paper.kd_ratio == 1.0
     assert cifar_preset().width_mult == 0.5
@@ -64,10 +65,36 @@ def test_presets_shrink_every_family_in_the_order_of_its_choices(family):
         assert opened == names and all(config.phases[-1].choices[n] == config.choices[n] for n in names)
         assert all(not phase.choices[n] for phase in config.phases for n in phase.choices if n not in names)
     assert cifar_preset(family).width_mult == (0.5 if space.SCALABLE_WIDTH else 1.0)
-    assert max(cifar_preset(family).depth_list) <= 3
+    assert max(cifar_preset(family).choices["d"]) <= 3
     if not space.SCALABLE_WIDTH:
         with pytest.raises(ConfigError, match="widths are choices of every subnet"):
             apply_overrides(cifar_preset(family), {"width_mult": 0.5})
+
+
+def test_choices_are_held_by_name_and_cards_with_one_field_per_choice_still_load():
+    config = cifar_preset("resnet50")
+    assert set(config.choices) == {"d", "e", "w"} and all(set(p.choices) == {"d", "e", "w"} for p in config.phases)
+    saved = json.loads(json.dumps(config.to_dict()))
+    assert config_from_dict(saved) == config
+    fields = {"ks": "ks_list", "e": "expand_ratio_list", "d": "depth_list", "w": "width_mult_list"}
+    flat = lambda d: {**{k: v for k, v in d.items() if k != "choices"}, **{fields[n]: v for n, v in d["choices"].items()}}  # noqa: E731
+    legacy = {**flat(saved), "ks_list": [], "phases": [{**flat(p), "ks_list": []} for p in saved["phases"]]}
+    assert config_from_dict(legacy) == config  # a run's config.json from before, empty lists for other families' choices
+    with pytest.raises(ConfigError, match="ks_list is not a choice of resnet50"):
+        apply_overrides(config, {"ks_list": [3]})
+    with pytest.raises(ConfigError, match="unknown choices \\['k'\\]"):
+        apply_overrides(config, {"choices": {"k": [3]}})
+
+
+def test_the_docs_config_file_example_applies(tmp_path):
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "training.md").read_text()
+    (block,) = [b.split("\n", 1)[1] for b in text.split("```")[1::2] if b.startswith("yaml")]
+    (tmp_path / "my.yaml").write_text(block)
+    config = apply_overrides(cifar_preset(), load_overrides(tmp_path / "my.yaml"))
+    assert config.choices["d"] == (2, 3) and [p.name for p in config.phases] == ["teacher", "kernel"]
+    assert config.phases[1].choices == {"ks": (3, 5, 7), "e": (6,), "d": (3,)}
 
 
 def test_overrides_and_their_errors(tmp_path):
@@ -86,7 +113,7 @@ def test_overrides_and_their_errors(tmp_path):
     path = tmp_path / "over.yaml"
     path.write_text("batch_size: 8\ndepth_list: [2, 3, 4]\nphases:\n  - {name: teacher, ks_list: [7], expand_ratio_list: [6], depth_list: [4], epochs: 1, warmup_epochs: 0, base_lr: 0.1, subnets_per_step: 1, kd: false}\n")
     loaded = apply_overrides(cifar_preset(), load_overrides(path))
-    assert loaded.batch_size == 8 and loaded.phases == (PhaseConfig("teacher", (7,), (6,), (4,), 1, 0, 0.1, 1, kd=False),)
+    assert loaded.batch_size == 8 and loaded.phases == (PhaseConfig("teacher", {"ks": (7,), "e": (6,), "d": (4,)}, 1, 0, 0.1, 1, kd=False),)
     path.write_text("- just a list\n")
     with pytest.raises(ConfigError, match="must hold a mapping"):
         load_overrides(path)

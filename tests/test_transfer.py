@@ -38,7 +38,7 @@ def test_transfer_preset_trains_a_new_head_first_then_the_pretrained_architectur
     head, teacher = config.phases[:2]
     assert head.trains == "classifier" and not head.kd and head.trains_one_subnet
     assert teacher.name == "teacher" and teacher.trains == "all" and teacher.base_lr < head.base_lr
-    assert config.depth_list == (2,) and config.width_mult == 0.25  # the card's, not the cifar preset's
+    assert config.choices["d"] == (2,) and config.width_mult == 0.25  # the card's, not the cifar preset's
     assert all(p.kd for p in config.phases[2:])
     with pytest.raises(ConfigError, match="trains='backbone'"):
         apply_overrides(config, {"phases": [{**head.__dict__, "trains": "backbone"}]})
@@ -84,7 +84,7 @@ def test_train_init_freezes_all_but_the_new_head_and_reestimates_bn_on_the_new_d
     assert card["data"]["classes"] == ["blue", "green", "red"] and card["data"]["initialized_from"] == str(pretrained)
     assert card["data"]["held_out_for_predictor"] == 9 and card["data"]["training_images"] == 39  # a fifth of 48
     config = json.loads((run / "config.json").read_text())
-    assert config["resolutions"] == [24, 32] and config["depth_list"] == [2] and config["init"] == str(pretrained)
+    assert config["resolutions"] == [24, 32] and config["choices"]["d"] == [2] and config["init"] == str(pretrained)
     events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [e["classifier"] for e in events if e["event"] == "init"] == ["new"]
 

@@ -119,6 +119,11 @@ class ElasticChoices:
         """The values of each elastic choice by field name ("ks_list", ...)."""
         return {choice.field: getattr(self, choice.field) for choice in self.CHOICES}
 
+    @property
+    def choice_values(self) -> dict[str, tuple]:
+        """The values of each elastic choice by choice name ("ks", ...)."""
+        return {choice.name: getattr(self, choice.field) for choice in self.CHOICES}
+
 
 def space_from_fields(cls: type, data: dict[str, Any]) -> Any:
     """A search-space dataclass `cls` from its `to_dict()` (lists back to tuples); unknown keys are refused."""

@@ -24,37 +24,27 @@ class PhaseConfig:
 
     Args:
         name: phase name (teacher, kernel, depth_1, depth_2, expand_1, expand_2; width for ResNets).
-        ks_list: kernel sizes sampled in this phase (empty for ResNets, which have none).
-        expand_ratio_list: expand ratios sampled.
-        depth_list: depths sampled.
+        choices: the values sampled in this phase, per choice name of the family's search space
+            ("ks" kernel sizes, "e" expand ratios, "d" depths, "w" ResNet width multipliers).
         epochs: epochs after warm-up (cosine decay runs over these).
         warmup_epochs: linear warm-up epochs, added before `epochs`.
         base_lr: learning rate per 64 images (scaled linearly with the global batch).
         subnets_per_step: subnets sampled per step on the same batch (gradients summed).
         kd: whether to distill from the teacher.
         reorganize_stage: run `re_organize_middle_weights(stage)` first (None: no).
-        width_mult_list: width multipliers sampled (ResNets only; empty for MBConv families).
         trains: "all" variables, or only the "classifier" (the rest frozen, BN statistics still
             following the data: a new head on a pretrained network).
     """
 
     name: str
-    ks_list: tuple[int, ...]
-    expand_ratio_list: tuple[int, ...]
-    depth_list: tuple[int, ...]
+    choices: dict[str, tuple]
     epochs: float
     warmup_epochs: float
     base_lr: float
     subnets_per_step: int
     kd: bool = True
     reorganize_stage: int | None = None
-    width_mult_list: tuple[float, ...] = ()
     trains: str = "all"
-
-    @property
-    def choices(self) -> dict[str, tuple]:
-        """The phase's values per choice name of the search spaces ("ks", "e", "d", "w")."""
-        return {name: getattr(self, field) for name, field in choice_fields().items()}
 
     @property
     def trains_one_subnet(self) -> bool:
@@ -71,8 +61,8 @@ class TrainConfig:
         family: the supernet family, "mbv3" (OFA-MobileNetV3), "proxyless" (OFA-ProxylessNAS)
             or "resnet50" (OFA-ResNet50-D).
         width_mult: supernet width multiplier (MBConv families).
-        ks_list / expand_ratio_list / depth_list: the supernet's elastic choices (ResNets: no kernels).
-        width_mult_list: the width multipliers a ResNet supernet's subnets choose from.
+        choices: the supernet's elastic choices by name, as `PhaseConfig.choices` (a family's
+            own names only: OFA-ResNet50-D has "d", "e", "w" and no kernels).
         resolutions: resolutions sampled per batch.
         crop_scale: area range of the random resized crop (reference: 0.08-1).
         eval_resolutions: resolutions of the end-of-phase evaluation.
@@ -101,10 +91,7 @@ class TrainConfig:
     data: str = "bundled"
     family: str = "mbv3"
     width_mult: float = 1.0
-    ks_list: tuple[int, ...] = (3, 5, 7)
-    expand_ratio_list: tuple[int, ...] = (3, 4, 6)
-    depth_list: tuple[int, ...] = (2, 3, 4)
-    width_mult_list: tuple[float, ...] = ()
+    choices: dict[str, tuple] = dataclasses.field(default_factory=lambda: {"ks": (3, 5, 7), "e": (3, 4, 6), "d": (2, 3, 4)})
     resolutions: tuple[int, ...] = tuple(range(128, 225, 4))
     crop_scale: tuple[float, ...] = (0.08, 1.0)
     eval_resolutions: tuple[int, ...] = (160, 224)
@@ -132,11 +119,6 @@ class TrainConfig:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
-
-    @property
-    def choices(self) -> dict[str, tuple]:
-        """The supernet's values per choice name of its family (as `PhaseConfig.choices`)."""
-        return {choice.name: getattr(self, choice.field) for choice in space_class(self.family).CHOICES}
 
     def space(self, n_classes: int) -> Space:
         """The supernet's search space for a task of `n_classes` classes."""
@@ -168,14 +150,13 @@ def shrinking_phases(
 ) -> tuple[PhaseConfig, ...]:
     """Progressive shrinking over any family's choices: the teacher (largest value of every
     choice, no distillation), then the steps of each choice in the family's order (`choices`,
-    as `SearchSpace.CHOICES`), each keeping the choices opened before it fully open."""
+    as the space's `CHOICES`), each keeping the choices opened before it fully open."""
     sampled = {name: values[-1:] for name, values in choices.items()}
 
     def phase(step: ShrinkStep, kd: bool = True) -> PhaseConfig:
-        lists = {field: sampled.get(name, ()) for name, field in choice_fields().items()}
         return PhaseConfig(
-            step.name, epochs=step.epochs, warmup_epochs=step.warmup_epochs, base_lr=step.base_lr,
-            subnets_per_step=step.subnets_per_step, kd=kd, reorganize_stage=step.reorganize_stage, **lists,
+            step.name, dict(sampled), epochs=step.epochs, warmup_epochs=step.warmup_epochs, base_lr=step.base_lr,
+            subnets_per_step=step.subnets_per_step, kd=kd, reorganize_stage=step.reorganize_stage,
         )
 
     phases = [phase(teacher, kd=False)]
@@ -196,12 +177,12 @@ def _family_config(
 ) -> TrainConfig:
     """A preset for `family`: its released choice lists (depths capped at `max_depth`), `fields` and
     phases; `architecture` (width_mult, choice lists: a pretrained supernet's) replaces the first two."""
-    lists = {field: () for field in choice_fields().values()}
-    lists.update(make_space(family).choice_fields)
+    choices = dict(make_space(family).choice_values)
     if max_depth is not None:
-        lists["depth_list"] = tuple(d for d in lists["depth_list"] if d <= max_depth)
-    given = {name: tuple(v) if isinstance(v, list) else v for name, v in (architecture or {}).items()}
-    config = TrainConfig(family=family, **{**lists, **fields, **given})
+        choices["d"] = tuple(d for d in choices["d"] if d <= max_depth)
+    given, given_choices = split_choices(architecture or {})
+    given = {name: tuple(v) if isinstance(v, list) else v for name, v in given.items()}
+    config = TrainConfig(family=family, **{**fields, **given}, choices={**choices, **given_choices})
     return dataclasses.replace(config, phases=shrinking_phases(config.choices, teacher, steps))
 
 
@@ -324,8 +305,28 @@ def _as_tuple(name: str, value: Any, kind=int) -> tuple:
         raise ConfigError(f"{name}={value!r}: expected a list of numbers like 3,5,7") from None
 
 
-_TUPLE_FIELDS = ("ks_list", "expand_ratio_list", "depth_list", "width_mult_list", "resolutions", "eval_resolutions")
-_FLOAT_TUPLE_FIELDS = ("expand_ratio_list", "width_mult_list")
+_TUPLE_FIELDS = ("resolutions", "eval_resolutions")
+
+
+def split_choices(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, tuple]]:
+    """(`data` without its choice entries, the choices by name). A choice is given by name in
+    `choices` ({"d": [2, 3]}) or by the search space's field ("depth_list": [2, 3], as a
+    supernet card and the command line name it); empty lists are left out."""
+    fields = choice_fields()
+    names = {field: name for name, field in fields.items()}
+    data = dict(data)
+    given = data.pop("choices", None) or {}
+    if not isinstance(given, dict):
+        raise ConfigError(f"choices={given!r}: expected a mapping of choice names to values, e.g. {{d: [2, 3]}}")
+    unknown = sorted(set(given) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown choices {unknown}: the choice names are {sorted(fields)}")
+    choices = dict(given)
+    for field, name in names.items():
+        if field in data:
+            choices[name] = data.pop(field)
+    parsed = {name: _as_tuple(fields[name], values, _number) for name, values in choices.items()}
+    return data, {name: values for name, values in parsed.items() if values}
 
 
 def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
@@ -334,14 +335,16 @@ def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConf
     New `resolutions` without `eval_resolutions` make the evaluation follow
     them: their smallest and largest.
     """
+    changes, choices = split_choices(overrides)
     known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(overrides) - known)
+    unknown = sorted(set(changes) - known)
     if unknown:
-        raise ConfigError(f"unknown training options {unknown}: valid ones are {sorted(known)}")
-    changes = dict(overrides)
+        raise ConfigError(f"unknown training options {unknown}: valid ones are {sorted(known | set(choice_fields().values()))}")
+    if choices:
+        changes["choices"] = {**config.choices, **choices}
     for name in _TUPLE_FIELDS:
         if name in changes:
-            changes[name] = _as_tuple(name, changes[name], _number if name in _FLOAT_TUPLE_FIELDS else int)
+            changes[name] = _as_tuple(name, changes[name])
     if changes.get("resolutions") and "eval_resolutions" not in changes:
         changes["eval_resolutions"] = tuple(sorted({min(changes["resolutions"]), max(changes["resolutions"])}))
     if "crop_scale" in changes:
@@ -356,16 +359,13 @@ def _phase_from_dict(data: Any) -> PhaseConfig:
         return data
     if not isinstance(data, dict):
         raise ConfigError(f"a phase must be a mapping of PhaseConfig fields, got {data!r}")
+    data, choices = split_choices(data)
     known = {f.name for f in dataclasses.fields(PhaseConfig)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"unknown phase options {unknown}: valid ones are {sorted(known)}")
-    data = dict(data)
-    for name in choice_fields().values():
-        if name in data:
-            data[name] = _as_tuple(name, data[name], _number if name in _FLOAT_TUPLE_FIELDS else int)
+        raise ConfigError(f"unknown phase options {unknown}: valid ones are {sorted(known | set(choice_fields().values()))}")
     try:
-        return PhaseConfig(**data)
+        return PhaseConfig(**data, choices=choices)
     except TypeError as error:
         raise ConfigError(f"phase {data.get('name', '?')}: {error}") from None
 
@@ -389,6 +389,10 @@ def validate(config: TrainConfig) -> TrainConfig:
         raise ConfigError(f"width_mult={config.width_mult}: must be > 0, e.g. 1.0")
     if config.family not in family_names():
         raise ConfigError(f"family={config.family!r}: expected one of {list(family_names())}")
+    family_choices = [choice.name for choice in space_class(config.family).CHOICES]
+    for choice in config.choices:
+        if choice not in family_choices:
+            raise ConfigError(f"{choice_fields()[choice]} is not a choice of {config.family} supernets: leave it out")
     config.space(n_classes=1)  # choice lists and width the family's search space accepts
     if not config.phases:
         raise ConfigError("no phases to run: choose some with --phases, e.g. teacher,kernel")
@@ -402,12 +406,12 @@ def validate(config: TrainConfig) -> TrainConfig:
         raise ConfigError(f"max_steps_per_phase={config.max_steps_per_phase}: must be >= 1")
     supernet_choices = config.choices
     for phase in config.phases:
-        for choice, values in phase.choices.items():
+        for choice in phase.choices:
+            if choice not in family_choices:
+                raise ConfigError(f"phase {phase.name}: {choice_fields()[choice]} is not a choice of {config.family} supernets: leave it out")
+        for choice in supernet_choices:
             name = choice_fields()[choice]
-            if choice not in supernet_choices:
-                if values:
-                    raise ConfigError(f"phase {phase.name}: {name} is not a choice of {config.family} supernets: leave it empty")
-                continue
+            values = phase.choices.get(choice, ())
             if not values:
                 raise ConfigError(f"phase {phase.name}: {name} is empty: give at least one value")
             extra = sorted(set(values) - set(supernet_choices[choice]))
@@ -427,4 +431,4 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
 
     Runs saved before the hold-out split existed trained on every image: holdout_images=0.
     """
-    return apply_overrides(TrainConfig(), {"holdout_images": 0, **data})
+    return apply_overrides(TrainConfig(choices={}), {"holdout_images": 0, **data})  # the choices are all saved

@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ofa_tf.errors import ConfigError
+from ofa_tf.space.registry import choice_fields
 from ofa_tf.supernet.storage import CARD_FILE, Supernet
-
-# The fields of a TrainConfig that a pretrained supernet fixes (besides its family).
-ARCHITECTURE_FIELDS = ("width_mult", "ks_list", "expand_ratio_list", "depth_list", "width_mult_list")
 
 
 def pretrained_space(supernet_dir: str | Path) -> dict[str, Any]:
@@ -26,8 +24,10 @@ def pretrained_space(supernet_dir: str | Path) -> dict[str, Any]:
 
 
 def pretrained_architecture(space: dict[str, Any]) -> dict[str, Any]:
-    """The TrainConfig fields (`ARCHITECTURE_FIELDS`) of a card's search space."""
-    return {name: space[name] for name in ARCHITECTURE_FIELDS if name in space}
+    """What a pretrained supernet fixes of a run besides its family: the width multiplier and the
+    choices (by name) of a card's search space."""
+    choices = {name: tuple(space[field]) for name, field in choice_fields().items() if space.get(field)}
+    return {"width_mult": space["width_mult"], "choices": choices} if "width_mult" in space else {"choices": choices}
 
 
 def transfer_weights(source: Supernet, target: Supernet) -> bool:
@@ -56,4 +56,4 @@ def transfer_weights(source: Supernet, target: Supernet) -> bool:
     return keep_classifier
 
 
-__all__ = ["ARCHITECTURE_FIELDS", "pretrained_architecture", "pretrained_space", "transfer_weights"]
+__all__ = ["pretrained_architecture", "pretrained_space", "transfer_weights"]
