@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ofa_tf.errors import ConfigError
-from ofa_tf.io import SUBNET_FILE, load_model, model_file  # noqa: F401 (part of this module's interface)
+from ofa_tf.io import load_model
 from ofa_tf.export.qat import QATConfig
 from ofa_tf.export.tflite import QUANTIZE_MODES
 from ofa_tf.export.validate import ValidationReport
@@ -294,7 +294,8 @@ def _float_forms(model: Any, config: ExportConfig, size: int, images: np.ndarray
 def run_export(
     config: ExportConfig, log: Callable[[str], None] | None = None, open_timer: Callable[[str], Any] | None = None
 ) -> ExportResult:
-    """Runs the export job described by `config`.
+    """Runs the export job described by `config`: validation images, each depthwise form in float
+    (`_float_forms`), conversion, the form chosen, QAT where asked, validation, the files written.
 
     Args:
         config: what to export, how, and where.
@@ -302,40 +303,16 @@ def run_export(
         open_timer: device -> a backend timing flatbuffers, for `depthwise_large="auto"`
             (`ofa_tf.android_bench.devices.open_form_timer`).
     """
-    from ofa_tf.data.sources import open_source, require_classes
-    from ofa_tf.export import quantize as images_for
-    from ofa_tf.export.qat import quantization_aware_training
-    from ofa_tf.export.tflite import convert_to_tflite
-    from ofa_tf.export import memory
-    from ofa_tf.export.validate import KERAS_BATCH, compare, keras_logits, run_tflite, validate
-    from ofa_tf.io import atomic_write_bytes, atomic_write_json
+    from ofa_tf.export.validate import keras_logits, run_tflite, validate
 
     log = log or (lambda line: None)
     model = load_model(config.model)
     size = export_resolution(model, config.resolution)
-    source = require_classes(open_source(config.data), int(model.output_shape[-1]), f"the model {config.model}",
-        f"ofa-tf finetune {config.model} --data {config.data or 'DATA'} --out DIR",
-    )
-    several_forms = " or use --depthwise-large plain (one form, not four)" if config.depthwise_large == "auto" else ""
-    memory.require(f"validation on {config.validate_images} images",
-                   memory.image_bytes(config.validate_images, size) + memory.inference_bytes(model, KERAS_BATCH),
-                   "--validate-images" + several_forms)
-    images, labels = images_for.validation_images(source, size, config.validate_images)
+    source, images, labels = _validation_data(config, model, size)
     reference = keras_logits(model, images)  # every form's float model equals `model` (checked by `_float_forms`)
     rebuilt, table, layer_forms = _float_forms(model, config, size, images)
-    representative = None
-    if config.quantize == "int8" and not config.qat_epochs:
-        # the converter's calibration keeps a copy of the images it is given
-        memory.require(f"int8 calibration on {config.calibration_samples} images",
-                       2 * memory.image_bytes(config.calibration_samples, size), "--calibration-samples")
-        calibration = images_for.calibration_images(source, size, config.calibration_samples, config.calibration_seed)
-        representative = images_for.representative_dataset(calibration)
     mode = "none" if config.qat_epochs else config.quantize  # QAT: the forms are compared in float
-    if config.qat_epochs and len(rebuilt) == 1:
-        contents = dict.fromkeys(rebuilt)  # nothing to compare: QAT converts its own model
-    else:
-        contents = {form: convert_to_tflite(m, mode, representative, int8_io=config.int8_io and not config.qat_epochs)
-                    for form, m in rebuilt.items()}
+    contents = _converted_forms(config, rebuilt, mode, source, size)
     agreement = None
     if mode not in ("none", "fp16") and len(contents) > 1:
         expected = reference.argmax(-1)
@@ -347,15 +324,7 @@ def run_export(
         log(f"depthwise kernels above 5x5: {form} form ({depthwise['why']})")
     float_report = None
     if config.qat_epochs:
-        memory.require(f"quantization-aware training on batches of {config.qat.batch_size}",
-                       int(memory.QAT_ACTIVATION_FACTOR * config.qat.batch_size * memory.activation_bytes(float_model)),
-                       "--qat-batch-size")
-        log(f"quantization-aware training: {config.qat_epochs} epoch(s)")
-        keras_model = quantization_aware_training(float_model, source, config.qat, log=log)
-        content = convert_to_tflite(keras_model, "int8", int8_io=config.int8_io)
-        qat_reference, logits = keras_logits(keras_model, images), run_tflite(content, images)
-        report = compare("int8", qat_reference, logits, labels, content, config.min_agreement, latency_only=config.latency_only)
-        float_report = compare("int8", reference, logits, labels, content, 0.0)
+        content, report, float_report = _quantization_aware(config, float_model, source, images, labels, reference, log)
     else:
         content = contents[form]
         report = validate(float_model, content, images, labels, config.quantize, config.min_agreement, reference=reference,
@@ -365,13 +334,78 @@ def run_export(
         result["depthwise_large_kernels"] = depthwise
     if float_report is not None:
         result["validation_against_float"] = float_report.to_dict()
+    tflite_path, metadata_path = _write(config, content, report.passed, result, source, size)
+    return ExportResult(tflite_path, metadata_path, report, float_report)
+
+
+def _validation_data(config: ExportConfig, model: Any, size: int) -> tuple[Any, np.ndarray, np.ndarray]:
+    """(the image source, validation images, their labels), in the memory the machine has."""
+    from ofa_tf.data.sources import open_source, require_classes
+    from ofa_tf.export import memory
+    from ofa_tf.export import quantize as images_for
+    from ofa_tf.export.validate import KERAS_BATCH
+
+    source = require_classes(open_source(config.data), int(model.output_shape[-1]), f"the model {config.model}",
+        f"ofa-tf finetune {config.model} --data {config.data or 'DATA'} --out DIR",
+    )
+    several_forms = " or use --depthwise-large plain (one form, not four)" if config.depthwise_large == "auto" else ""
+    memory.require(f"validation on {config.validate_images} images",
+                   memory.image_bytes(config.validate_images, size) + memory.inference_bytes(model, KERAS_BATCH),
+                   "--validate-images" + several_forms)
+    images, labels = images_for.validation_images(source, size, config.validate_images)
+    return source, images, labels
+
+
+def _converted_forms(config: ExportConfig, rebuilt: dict[str, Any], mode: str, source: Any, size: int) -> dict[str, Any]:
+    """Each form's flatbuffer in `mode` (int8: calibrated on the configured images); with QAT and a
+    single form, nothing (QAT converts its own model)."""
+    from ofa_tf.export import memory
+    from ofa_tf.export import quantize as images_for
+    from ofa_tf.export.tflite import convert_to_tflite
+
+    if config.qat_epochs and len(rebuilt) == 1:
+        return dict.fromkeys(rebuilt)
+    representative = None
+    if mode == "int8":
+        # the converter's calibration keeps a copy of the images it is given
+        memory.require(f"int8 calibration on {config.calibration_samples} images",
+                       2 * memory.image_bytes(config.calibration_samples, size), "--calibration-samples")
+        calibration = images_for.calibration_images(source, size, config.calibration_samples, config.calibration_seed)
+        representative = images_for.representative_dataset(calibration)
+    int8_io = config.int8_io and not config.qat_epochs
+    return {form: convert_to_tflite(m, mode, representative, int8_io=int8_io) for form, m in rebuilt.items()}
+
+
+def _quantization_aware(config: ExportConfig, float_model: Any, source: Any, images, labels, reference, log):
+    """(int8 flatbuffer, its report against the QAT model, its report against the float model)."""
+    from ofa_tf.export import memory
+    from ofa_tf.export.qat import quantization_aware_training
+    from ofa_tf.export.tflite import convert_to_tflite
+    from ofa_tf.export.validate import compare, keras_logits, run_tflite
+
+    memory.require(f"quantization-aware training on batches of {config.qat.batch_size}",
+                   int(memory.QAT_ACTIVATION_FACTOR * config.qat.batch_size * memory.activation_bytes(float_model)),
+                   "--qat-batch-size")
+    log(f"quantization-aware training: {config.qat_epochs} epoch(s)")
+    keras_model = quantization_aware_training(float_model, source, config.qat, log=log)
+    content = convert_to_tflite(keras_model, "int8", int8_io=config.int8_io)
+    qat_reference, logits = keras_logits(keras_model, images), run_tflite(content, images)
+    report = compare("int8", qat_reference, logits, labels, content, config.min_agreement, latency_only=config.latency_only)
+    return content, report, compare("int8", reference, logits, labels, content, 0.0)
+
+
+def _write(config: ExportConfig, content: bytes, passed: bool, result: dict[str, Any], source: Any, size: int) -> tuple[Path, Path]:
+    """Writes the flatbuffer and its card, atomically; a model that failed validation gets the
+    unverified names."""
+    from ofa_tf.export import memory
+    from ofa_tf.io import atomic_write_bytes, atomic_write_json
+
     out = Path(config.out)
-    passed = report.passed
     tflite_path = out if passed else out.with_name(out.name + UNVERIFIED_SUFFIX)
     metadata_path = out.with_suffix(".json") if passed else out.with_name(out.name + UNVERIFIED_SUFFIX + ".json")
     atomic_write_bytes(tflite_path, content)
     peak = memory.peak_resident_bytes()
     result["peak_memory_gb"] = round(peak / memory.GB, 2) if peak is not None else None
     atomic_write_json(metadata_path, _metadata(config, content, source, size, result))
-    return ExportResult(tflite_path, metadata_path, report, float_report)
+    return tflite_path, metadata_path
 
