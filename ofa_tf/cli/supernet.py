@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import click
 
@@ -173,6 +174,67 @@ class _RichReporter:
         self.console.print(table)
 
 
+def _resumed_config(resume_dir: str, flags: dict[str, Any], given_once: list[str]):
+    """The saved config of the run to resume with the flags `--resume` may change; None when the
+    run finished and nothing extends it."""
+    from pathlib import Path
+
+    from ofa_tf.errors import ConfigError
+    from ofa_tf.training import config as train_config
+    from ofa_tf.training.config import RESUMABLE_OPTIONS
+    from ofa_tf.training.trainer import load_run_config
+
+    fixed = [f"--{name}" for name in given_once]
+    fixed += [_FLAG_NAMES.get(name, f"--{name.replace('_', '-')}") for name in flags if name not in RESUMABLE_OPTIONS]
+    if fixed:
+        changeable = ", ".join(_FLAG_NAMES[name] for name in RESUMABLE_OPTIONS)
+        raise ConfigError(
+            f"--resume continues a run with its saved config.json: {', '.join(fixed)} cannot change "
+            f"(only {changeable} can); start a new run with --out to change them"
+        )
+    finished = (Path(resume_dir) / "supernet" / "supernet.json").is_file()  # saved when the last phase ends
+    if finished and "max_steps_per_phase" not in flags:
+        click.echo(
+            f"{resume_dir} finished all its phases: nothing to resume (its supernet is in {resume_dir}/supernet; "
+            "--max-steps N continues its last phase to N steps)"
+        )
+        return None
+    return train_config.apply_overrides(load_run_config(resume_dir), flags)
+
+
+def _new_run_config(out_dir, preset, init_dir, phases, config_file, flags: dict[str, Any]):
+    """(The config of a new run in `out_dir`, which must be new or empty: the preset (transfer with
+    `--init`), the pretrained supernet's architecture, the config file, the flags, the phases kept;
+    the config file's options)."""
+    from pathlib import Path
+
+    from ofa_tf.errors import ConfigError
+    from ofa_tf.training import config as train_config
+
+    if out_dir is None:
+        raise click.UsageError("give --out RUN_DIR (or --resume RUN_DIR)")
+    if Path(out_dir).exists() and any(Path(out_dir).iterdir()):
+        raise ConfigError(
+            f"--out {out_dir} exists and is not empty: continue it with --resume {out_dir} or choose a new folder"
+        )
+    overrides = train_config.load_overrides(config_file) if config_file else {}
+    pretrained = {}
+    if init_dir is not None:
+        from ofa_tf.training.run_folder import open_run
+        from ofa_tf.training.transfer import pretrained_space
+
+        flags["init"] = str(open_run(init_dir).supernet_dir)
+        pretrained = pretrained_space(flags["init"])
+        if flags.get("family", pretrained["family"]) != pretrained["family"]:
+            raise ConfigError(f"--init {init_dir} is a {pretrained['family']} supernet: leave out --arch")
+    elif preset == "transfer":
+        raise ConfigError("--preset transfer fine-tunes a pretrained supernet: give --init SUPERNET_DIR")
+    config = _preset_config(preset or ("transfer" if init_dir else "cifar"), flags, overrides, pretrained)
+    if phases:
+        config = train_config.select_phases(config, [p for p in phases.split(",") if p])
+    return config, overrides
+
+
 def _preset_config(preset: str, flags: dict, overrides: dict, pretrained: dict):
     """The preset for the run's family; a pretrained supernet's card (`pretrained`, from --init)
     gives its width, choice lists and resolutions, which --config and flags may still change."""
@@ -247,10 +309,7 @@ def train(data, out_dir, preset, init_dir, config_file, arch, width_mult, resolu
     import_library(initialize_devices=distribute != "multi-worker")
     from pathlib import Path
 
-    from ofa_tf.errors import ConfigError
-    from ofa_tf.training import config as train_config
-    from ofa_tf.training.config import RESUMABLE_OPTIONS
-    from ofa_tf.training.trainer import ProgressiveShrinkingTrainer, load_run_config
+    from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
 
     flags = dict(
         data=data, family=arch, width_mult=width_mult, resolutions=resolutions, batch_size=batch_size,
@@ -260,44 +319,12 @@ def train(data, out_dir, preset, init_dir, config_file, arch, width_mult, resolu
     flags = {k: v for k, v in flags.items() if v is not None}
     if resume_dir is not None:
         given_once = (("out", out_dir), ("config", config_file), ("phases", phases), ("init", init_dir), ("preset", preset))
-        fixed = [f"--{name}" for name, given in given_once if given]
-        fixed += [_FLAG_NAMES.get(name, f"--{name.replace('_', '-')}") for name in flags if name not in RESUMABLE_OPTIONS]
-        if fixed:
-            changeable = ", ".join(_FLAG_NAMES[name] for name in RESUMABLE_OPTIONS)
-            raise ConfigError(
-                f"--resume continues a run with its saved config.json: {', '.join(fixed)} cannot change "
-                f"(only {changeable} can); start a new run with --out to change them"
-            )
-        finished = (Path(resume_dir) / "supernet" / "supernet.json").is_file()  # saved when the last phase ends
-        if finished and "max_steps_per_phase" not in flags:
-            click.echo(
-                f"{resume_dir} finished all its phases: nothing to resume (its supernet is in {resume_dir}/supernet; "
-                "--max-steps N continues its last phase to N steps)"
-            )
+        config, overrides = _resumed_config(resume_dir, flags, [name for name, given in given_once if given]), {}
+        if config is None:
             return
-        config, out_dir = train_config.apply_overrides(load_run_config(resume_dir), flags), resume_dir
+        out_dir = resume_dir
     else:
-        if out_dir is None:
-            raise click.UsageError("give --out RUN_DIR (or --resume RUN_DIR)")
-        if Path(out_dir).exists() and any(Path(out_dir).iterdir()):
-            raise ConfigError(
-                f"--out {out_dir} exists and is not empty: continue it with --resume {out_dir} or choose a new folder"
-            )
-        overrides = train_config.load_overrides(config_file) if config_file else {}
-        pretrained = {}
-        if init_dir is not None:
-            from ofa_tf.training.run_folder import open_run
-            from ofa_tf.training.transfer import pretrained_space
-
-            flags["init"] = str(open_run(init_dir).supernet_dir)
-            pretrained = pretrained_space(flags["init"])
-            if flags.get("family", pretrained["family"]) != pretrained["family"]:
-                raise ConfigError(f"--init {init_dir} is a {pretrained['family']} supernet: leave out --arch")
-        elif preset == "transfer":
-            raise ConfigError("--preset transfer fine-tunes a pretrained supernet: give --init SUPERNET_DIR")
-        config = _preset_config(preset or ("transfer" if init_dir else "cifar"), flags, overrides, pretrained)
-        if phases:
-            config = train_config.select_phases(config, [p for p in phases.split(",") if p])
+        config, overrides = _new_run_config(out_dir, preset, init_dir, phases, config_file, flags)
     # a preset's hold-out is sized for its dataset: capped at a fifth of the user's; one given is kept
     cap_holdout = resume_dir is None and "holdout_images" not in {**overrides, **flags}
     trainer = ProgressiveShrinkingTrainer(
