@@ -137,7 +137,8 @@ import json, sys, time
 import numpy as np
 from ofa_tf._backend import tf
 from ofa_tf.data.arrays import ArraySource
-from ofa_tf.training.config import apply_overrides, paper_preset
+from ofa_tf.training.config import apply_overrides
+from ofa_tf.training.presets import paper_preset
 from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
 import tempfile
 batch, resolution = int(sys.argv[1]), int(sys.argv[2])

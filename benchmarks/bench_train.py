@@ -58,7 +58,8 @@ def official_images_per_second(step_configs, images, labels, threads: int, depth
 def ofa_tf_images_per_second(step_configs, images, labels, depth_list: list[int]) -> tuple[float, float]:
     from ofa_tf._backend import tf
     from ofa_tf.data.arrays import ArraySource
-    from ofa_tf.training.config import apply_overrides, paper_preset
+    from ofa_tf.training.config import apply_overrides
+    from ofa_tf.training.presets import paper_preset
     from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
 
     uint8 = np.zeros(images.shape, np.uint8)  # the source only shapes the pipeline; steps get `images`

@@ -110,7 +110,7 @@ def _steps(run: Path) -> int:
 
 def _scratch_config(work: Path, transfer_steps: int, n_train: int, batch: int, max_steps: int | None) -> Path:
     """The cifar preset's phases, each phase's epochs scaled so that the whole run takes `transfer_steps` steps."""
-    from ofa_tf.training.config import cifar_preset
+    from ofa_tf.training.presets import cifar_preset
 
     phases = cifar_preset().phases
     steps_per_epoch = max(1, n_train // batch)

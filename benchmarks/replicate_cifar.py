@@ -42,7 +42,8 @@ from ofa_tf.families.mbconv.network import OFAMobileNetV3
 from ofa_tf.supernet.storage import load_supernet
 from ofa_tf.supernet.counting import count_macs
 from ofa_tf.families.mbconv.space import SubnetConfig
-from ofa_tf.training.config import PhaseConfig, apply_overrides, cifar_preset  # noqa: E402
+from ofa_tf.training.config import PhaseConfig, apply_overrides  # noqa: E402
+from ofa_tf.training.presets import cifar_preset
 from ofa_tf.training.evaluation import SubnetEvaluator  # noqa: E402
 from ofa_tf.training.finetune import FinetuneConfig, finetune, keras_top1  # noqa: E402
 from ofa_tf.training.trainer import ProgressiveShrinkingTrainer  # noqa: E402

@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results_io import write_results  # noqa: E402
 
-from ofa_tf.training.config import apply_overrides, cifar_preset  # noqa: E402
+from ofa_tf.training.config import apply_overrides  # noqa: E402
+from ofa_tf.training.presets import cifar_preset
 from ofa_tf.training.trainer import ProgressiveShrinkingTrainer  # noqa: E402
 
 # label: (base LR per 64 images, batch size, crop lower bound)

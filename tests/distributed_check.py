@@ -18,7 +18,8 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 from ofa_tf.data.pipeline import train_dataset  # noqa: E402
 from ofa_tf.families.mbconv.network import OFAMobileNetV3
-from ofa_tf.training.config import apply_overrides, cifar_preset  # noqa: E402
+from ofa_tf.training.config import apply_overrides  # noqa: E402
+from ofa_tf.training.presets import cifar_preset
 from ofa_tf.training.losses import label_smoothed_cross_entropy  # noqa: E402
 from ofa_tf.training.schedule import scaled_lr  # noqa: E402
 from ofa_tf.training.trainer import ProgressiveShrinkingTrainer  # noqa: E402

@@ -33,7 +33,8 @@ from ofa.utils.pytorch_utils import build_optimizer, cross_entropy_loss_with_sof
 from ofa_tf._backend import tf
 from ofa_tf.data.arrays import ArraySource
 from ofa_tf.interop.official import assign_official_state_dict, official_key_map
-from ofa_tf.training.config import apply_overrides, cifar_preset
+from ofa_tf.training.config import apply_overrides
+from ofa_tf.training.presets import cifar_preset
 from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
 
 WIDTH, BATCH, RESOLUTION, CLASSES = 0.25, 8, 32, 10

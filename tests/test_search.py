@@ -98,7 +98,7 @@ def test_known_subnets_start_the_search_so_a_larger_budget_never_scores_lower():
 def test_bn_recalibration_crops_follow_the_run(tmp_path):
     from ofa_tf.data.transforms import DEFAULT_CROP_SCALE
     from ofa_tf.training.run_folder import RunFolder
-    from ofa_tf.training.config import cifar_preset
+    from ofa_tf.training.presets import cifar_preset
 
     assert RunFolder(tmp_path, tmp_path, cifar_preset()).crop_scale() == cifar_preset().crop_scale != DEFAULT_CROP_SCALE
     assert RunFolder(tmp_path, tmp_path, None).crop_scale() == DEFAULT_CROP_SCALE  # a converted official supernet

@@ -131,7 +131,8 @@ def test_tfrecords_with_a_label_file_open_without_reading_the_records(tmp_path):
 
 @pytest.mark.slow
 def test_training_runs_on_an_image_folder(tmp_path):
-    from ofa_tf.training.config import apply_overrides, cifar_preset
+    from ofa_tf.training.config import apply_overrides
+    from ofa_tf.training.presets import cifar_preset
     from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
 
     _write_folder(tmp_path / "data", per_class=8)
@@ -150,7 +151,8 @@ def test_training_runs_on_an_image_folder(tmp_path):
 
 def test_a_small_folder_keeps_four_fifths_of_its_images_to_train_on(tmp_path):
     """The cifar preset holds 1,000 images out for the predictor: of a small folder only a fifth."""
-    from ofa_tf.training.config import apply_overrides, cifar_preset
+    from ofa_tf.training.config import apply_overrides
+    from ofa_tf.training.presets import cifar_preset
     from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
 
     _write_folder(tmp_path / "data", per_class=20, corrupt=0)
@@ -166,7 +168,8 @@ def test_a_small_folder_keeps_four_fifths_of_its_images_to_train_on(tmp_path):
 
 def test_too_few_images_for_the_batch_name_the_hold_out_and_the_fix(tmp_path):
     from ofa_tf.data.sources import DataError
-    from ofa_tf.training.config import apply_overrides, cifar_preset
+    from ofa_tf.training.config import apply_overrides
+    from ofa_tf.training.presets import cifar_preset
     from ofa_tf.training.trainer import ProgressiveShrinkingTrainer
 
     _write_folder(tmp_path / "data", per_class=5, corrupt=0)  # 15 training images, 3 held out

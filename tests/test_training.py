@@ -11,15 +11,8 @@ import numpy as np
 import pytest
 
 from ofa_tf import ConfigError
-from ofa_tf.training.config import (
-    PhaseConfig,
-    apply_overrides,
-    cifar_preset,
-    config_from_dict,
-    load_overrides,
-    paper_preset,
-    select_phases,
-)
+from ofa_tf.training.config import PhaseConfig, apply_overrides, config_from_dict, load_overrides, select_phases
+from ofa_tf.training.presets import cifar_preset, paper_preset
 from ofa_tf.training.schedule import learning_rate, scaled_lr
 
 TINY_PHASES = [

@@ -12,7 +12,8 @@ from ofa_tf import ConfigError, save_supernet
 from ofa_tf.cli.main import main
 from ofa_tf.supernet.extract import extract_subnet
 from ofa_tf.io import atomic_save_model, load_model
-from ofa_tf.training.config import apply_overrides, transfer_preset
+from ofa_tf.training.config import apply_overrides
+from ofa_tf.training.presets import transfer_preset
 from ofa_tf.training.transfer import pretrained_architecture, pretrained_space, transfer_weights
 
 def _invoke(*args):

@@ -239,10 +239,11 @@ def _preset_config(preset: str, flags: dict, overrides: dict, pretrained: dict):
     """The preset for the run's family; a pretrained supernet's card (`pretrained`, from --init)
     gives its width, choice lists and resolutions, which --config and flags may still change."""
     from ofa_tf.training import config as train_config
+    from ofa_tf.training.presets import PRESETS
     from ofa_tf.training.transfer import pretrained_architecture
 
     family = flags.get("family") or overrides.get("family") or pretrained.get("family") or "mbv3"
-    config = train_config.PRESETS[preset](family, pretrained_architecture(pretrained) if pretrained else None)
+    config = PRESETS[preset](family, pretrained_architecture(pretrained) if pretrained else None)
     trained_at = {"resolutions": pretrained["resolutions"]} if pretrained else {}
     return train_config.apply_overrides(config, {**trained_at, **overrides, **flags})
 
