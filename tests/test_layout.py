@@ -127,6 +127,16 @@ def test_only_the_cli_imports_the_cli():
     assert sorted(m for m, targets in graph.items() if layer_of(m) != "cli" and any(layer_of(t) == "cli" for t in targets)) == []
 
 
+def test_no_module_outside_the_families_imports_one():
+    """Everything else reaches a family through the registry (`ofa_tf.space.registry`), by name."""
+    graph = import_graph()
+    reaching = sorted(
+        f"{module} -> {target}" for module, targets in graph.items() for target in targets
+        if layer_of(target) == "families" and layer_of(module) != "families"
+    )
+    assert reaching == []
+
+
 # ----- a family is one registered thing -------------------------------------------------------------
 
 @pytest.fixture
