@@ -17,6 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ofa_tf.android_bench import metrics
+from ofa_tf.nas.latency_correction import LinearCorrection, save_correction
 from ofa_tf.android_bench.backend import Backend
 from ofa_tf.errors import ConfigError
 from ofa_tf.io import atomic_write_json
@@ -74,8 +75,8 @@ class Validation:
     measured_ms: np.ndarray
 
     @property
-    def correction(self) -> metrics.LinearCorrection:
-        return metrics.LinearCorrection.fit(self.predicted_ms, self.measured_ms)
+    def correction(self) -> LinearCorrection:
+        return LinearCorrection.fit(self.predicted_ms, self.measured_ms)
 
     def summary(self) -> dict[str, Any]:
         """r, ρ, MAPE and bias of the raw sum; the correction and its in-sample and leave-one-out MAPE."""
@@ -158,5 +159,5 @@ def write_report(validation: Validation, device: dict[str, Any], out_prefix: str
             "resolution": validation.config.resolution,
             **{k: summary[k] for k in ("n", "mape_pct", "mape_corrected_loo_pct", "bias_pct")},
         }
-        paths["correction"] = metrics.save_correction(validation.config.lut, validation.correction, fitted_on)
+        paths["correction"] = save_correction(validation.config.lut, validation.correction, fitted_on)
     return paths

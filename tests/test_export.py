@@ -418,6 +418,32 @@ def test_export_ships_the_depthwise_form_the_device_runs_faster(large_kernel_sub
     assert _form_of(out.read_bytes()) == "windows3"  # what was shipped is the form that won
 
 
+def test_a_form_that_changes_the_float_logits_is_left_out_of_auto_and_refused_when_asked_for(
+    large_kernel_subnet, tmp_path, monkeypatch
+):
+    from ofa_tf._backend import keras
+    from ofa_tf.android_bench import devices
+    from ofa_tf.export import rewrite
+
+    rebuild = rewrite.rebuild
+
+    def off_by_one_percent_in_3x3_windows(model, *args, depthwise_form="plain", **kwargs):
+        built = rebuild(model, *args, depthwise_form=depthwise_form, **kwargs)
+        if depthwise_form == "plain" or "windows3" not in str(depthwise_form):
+            return built
+        return keras.Model(built.inputs, keras.layers.Rescaling(1.01)(built.outputs[0]))
+
+    monkeypatch.setattr(rewrite, "rebuild", off_by_one_percent_in_3x3_windows)
+    monkeypatch.setattr(devices, "open_backend", lambda device, settings: _FakePhone("windows3"))
+    result = _run(large_kernel_subnet[0], "--validate-images", 20, "--device", "adb:fake", "--out", tmp_path / "auto.tflite")
+    assert result.exit_code == 0, result.output
+    assert "depthwise form windows3 left out" in result.output
+    card = json.loads((tmp_path / "auto.json").read_text())["depthwise_large_kernels"]
+    assert card["form"] != "windows3" and "windows3" not in card["latency_ms"]
+    asked = _run(large_kernel_subnet[0], "--depthwise-large", "windows3", "--validate-images", 20, "--out", tmp_path / "w3.tflite")
+    assert asked.exit_code == 2 and "the export rewrite (windows3) changed the float logits" in asked.output
+
+
 @pytest.mark.slow
 def test_export_applies_a_latency_tables_forms_layer_by_layer(large_kernel_subnet, tmp_path, monkeypatch):
     import yaml
