@@ -122,6 +122,10 @@ def test_finetune_fits_a_new_head_and_learns_the_new_classes(colors, tmp_path):
     assert summary["finetune"]["top1_after"] > 60, summary["finetune"]  # chance is 33%
     again = _invoke("finetune", source, "--data", colors, "--out", out)
     assert again.exit_code == 2 and "exists and is not empty" in again.output
+    rerun = _invoke("finetune", source, "--data", colors, "--out", tmp_path / "rerun", "--epochs", 12, "--batch-size", 8, "--lr", 0.02)
+    assert rerun.exit_code == 0, rerun.output
+    for ours, again in zip(model.weights, load_model(tmp_path / "rerun").weights):  # seeded: the same run twice
+        np.testing.assert_array_equal(ours.numpy(), again.numpy(), err_msg=ours.path)
 
 
 def test_finetune_refuses_too_little_data_and_a_model_without_a_classifier(colors, tmp_path):

@@ -27,7 +27,8 @@ class FinetuneConfig:
         kd_ratio: weight of the soft-target loss against the teacher.
         label_smoothing: of the hard-label loss.
         crop_scale: area range of the random resized crop.
-        seed: seeds the data order and augmentation.
+        seed: seeds the data order and the augmentation (dropout follows the seed its layers were built
+            with: `transfer_subnet` seeds before it loads the model).
     """
 
     epochs: float = 1.0

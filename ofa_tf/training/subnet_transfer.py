@@ -70,6 +70,7 @@ def transfer_subnet(
     Returns:
         the summary written to `subnet.json`.
     """
+    keras.utils.set_random_seed(config.seed)  # dropout layers draw their seeds when they are loaded
     model = load_model(subnet)
     old_classes = int(model.output_shape[-1])
     resolution = int(model.inputs[0].shape[1])
