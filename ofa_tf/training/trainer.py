@@ -19,7 +19,6 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from ofa_tf._backend import keras, tf
-from ofa_tf.data.pipeline import order_seed, train_dataset
 from ofa_tf.data.source_base import fitting_holdout
 from ofa_tf.data.sources import ImageSource, open_source
 from ofa_tf.errors import ConfigError, DataError, DivergedError, MissingFileError
@@ -30,7 +29,9 @@ from ofa_tf.space.registry import Config
 from ofa_tf.training.config import PhaseConfig, TrainConfig
 from ofa_tf.training.evaluation import SubnetEvaluator, preserved_bn_statistics
 from ofa_tf.training.graph_options import graph_rewrites_off
+from ofa_tf.training.input import training_batches
 from ofa_tf.training.optimizer import MomentumSGD
+from ofa_tf.training.run_log import RunLog
 from ofa_tf.training.losses import label_smoothed_cross_entropy, soft_target_cross_entropy
 from ofa_tf.training.schedule import learning_rate, scaled_lr
 from ofa_tf.training.transfer import transfer_weights
@@ -39,8 +40,6 @@ CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 TEACHER_DIR = "teacher"
 SUPERNET_DIR = "supernet"
-METRICS_FILE = "metrics.jsonl"
-TENSORBOARD_DIR = "tensorboard"
 RESULTS_FILE = "phase_results.json"
 
 
@@ -140,7 +139,7 @@ class ProgressiveShrinkingTrainer:
             )
         self._step = self._build_step_function()
         self._manager = None
-        self._summary_writer = None
+        self._run_log = RunLog(self.run_dir)
         self._evaluator = None
 
     # ----- construction ---------------------------------------------------------
@@ -166,44 +165,8 @@ class ProgressiveShrinkingTrainer:
         )
 
     def _dataset(self, start_batch: int):
-        if self.source.decoded_shuffle_buffer is not None:  # streamed from files: a pipeline per worker
-            return self.strategy.distribute_datasets_from_function(lambda context: self._worker_dataset(context, start_batch))
-        config = self.config
-        dataset = train_dataset(
-            self.source.train_examples(seed=config.seed),
-            self.source.n_train,
-            config.batch_size,
-            config.resolutions,
-            seed=config.seed,
-            start_batch=start_batch,
-            crop_scale=config.crop_scale,
-            shuffle_buffer=self.source.decoded_shuffle_buffer,
-        )
-        return self.strategy.experimental_distribute_dataset(dataset)
-
-    def _worker_dataset(self, context: tf.distribute.InputContext, start_batch: int) -> tf.data.Dataset:
-        """This worker's share of each batch, read from its own files (disjoint across workers), split
-        between its replicas; batch `i` has the same resolution on every worker."""
-        config = self.config
-        shard = (context.num_input_pipelines, context.input_pipeline_id)
-        per_replica = context.get_per_replica_batch_size(config.batch_size)
-        per_worker = config.batch_size // context.num_input_pipelines
-        files = getattr(self.source, "shard_files", lambda _: ())(shard)
-        self._input = {"event": "input", "pipeline": shard[1], "pipelines": shard[0], "files": list(files)}
-        # resuming a streamed run starts a new file order rather than decoding every image already
-        # trained on; --deterministic keeps the exact order (and pays that cost)
-        dataset = train_dataset(
-            self.source.train_examples(seed=order_seed(config.seed, start_batch, config.deterministic), shard=shard),
-            self.source.n_train // shard[0],
-            per_worker,
-            config.resolutions,
-            seed=config.seed,
-            start_batch=start_batch,
-            crop_scale=config.crop_scale,
-            shuffle_buffer=self.source.decoded_shuffle_buffer,
-            exact_resume=config.deterministic,
-        )
-        return dataset if per_replica == per_worker else dataset.rebatch(per_replica)
+        dataset, self._input = training_batches(self.source, self.config, self.strategy, start_batch)
+        return dataset
 
     def _build_step_function(self):
         """One traced function for every step: N subnets in a while loop, then the SGD update.
@@ -341,7 +304,7 @@ class ProgressiveShrinkingTrainer:
         if resumed:
             self._reopen_last_phase()  # before the config is rewritten: a refused extension changes nothing
         atomic_write_json(self.run_dir / CONFIG_FILE, self.config.to_dict())
-        if self._input is not None:
+        if self._input:  # filled when the streamed pipeline was made
             self._log(self._input)
         if not resumed and self.config.init:
             self._initialize_from(self.config.init)
@@ -529,20 +492,7 @@ class ProgressiveShrinkingTrainer:
         return rows
 
     def _log(self, record: dict[str, Any]) -> None:
-        """Appends to metrics.jsonl and writes TensorBoard scalars."""
-        with open(self.run_dir / METRICS_FILE, "a") as handle:
-            handle.write(json.dumps(record) + "\n")
-        if self._summary_writer is None:
-            self._summary_writer = tf.summary.create_file_writer(str(self.run_dir / TENSORBOARD_DIR))
-        step = int(self.batches_done.numpy())
-        with self._summary_writer.as_default():
-            if record["event"] == "step":
-                for key in ("loss", "lr", "images_per_second", "skipped_images"):
-                    tf.summary.scalar(f"train/{key}", record[key], step=step)
-            elif record["event"] == "evaluation":
-                for row in record["rows"]:
-                    tf.summary.scalar(f"top1/{row['subnet']}_{row['resolution']}px", row["top1"], step=step)
-        self._summary_writer.flush()
+        self._run_log.write(record, int(self.batches_done.numpy()))
 
 
 def load_run_config(run_dir: str | Path) -> TrainConfig:
