@@ -20,6 +20,7 @@ import numpy as np
 
 from ofa_tf._backend import keras
 from ofa_tf.errors import ConfigError
+from ofa_tf.layers.official_layout import conv_kernel, depthwise_kernel
 from ofa_tf.space.choices import make_divisible
 from ofa_tf.space.choices import se_mid_channels
 
@@ -99,7 +100,7 @@ class NetConfigTranslator:
         if pad:
             x = keras.layers.ZeroPadding2D(pad, name=self._name(prefix) + "_pad")(x)
         kernel = self.weights.take(f"{prefix}.weight", (filters, in_channels, kernel_size, kernel_size))
-        weights = [np.transpose(kernel, (2, 3, 1, 0))]
+        weights = [conv_kernel(kernel)]
         if bias:
             weights.append(self.weights.take(f"{prefix}.bias", (filters,)))
         layer = keras.layers.Conv2D(
@@ -114,7 +115,7 @@ class NetConfigTranslator:
             x = keras.layers.ZeroPadding2D(pad, name=self._name(prefix) + "_pad")(x)
         kernel = self.weights.take(f"{prefix}.weight", (channels, 1, kernel_size, kernel_size))
         layer = keras.layers.DepthwiseConv2D(kernel_size, strides=stride, use_bias=False, name=self._name(prefix))
-        return self._set(layer, x, [np.transpose(kernel, (2, 3, 0, 1))])
+        return self._set(layer, x, [depthwise_kernel(kernel)])
 
     def bn(self, x, prefix: str):
         channels = (int(x.shape[-1]),)
