@@ -240,6 +240,12 @@ def select_phases(config: TrainConfig, names: Sequence[str]) -> TrainConfig:
     return dataclasses.replace(config, phases=tuple(p for p in config.phases if p.name in names))
 
 
+def _require_family_choices(choices: dict[str, tuple], family: str, where: str = "") -> None:
+    foreign = [name for name in choices if name not in {choice.name for choice in space_class(family).CHOICES}]
+    if foreign:
+        raise ConfigError(f"{where}{choice_fields()[foreign[0]]} is not a choice of {family} supernets: leave it out")
+
+
 def validate(config: TrainConfig) -> TrainConfig:
     """Checks every value a run depends on; raises ConfigError naming the first bad one."""
     if len(config.crop_scale) != 2 or not 0 < config.crop_scale[0] <= config.crop_scale[1] <= 1:
@@ -250,10 +256,7 @@ def validate(config: TrainConfig) -> TrainConfig:
         raise ConfigError(f"width_mult={config.width_mult}: must be > 0, e.g. 1.0")
     if config.family not in family_names():
         raise ConfigError(f"family={config.family!r}: expected one of {list(family_names())}")
-    family_choices = [choice.name for choice in space_class(config.family).CHOICES]
-    for choice in config.choices:
-        if choice not in family_choices:
-            raise ConfigError(f"{choice_fields()[choice]} is not a choice of {config.family} supernets: leave it out")
+    _require_family_choices(config.choices, config.family)
     config.space(n_classes=1)  # choice lists and width the family's search space accepts
     if not config.phases:
         raise ConfigError("no phases to run: choose some with --phases, e.g. teacher,kernel")
@@ -267,9 +270,7 @@ def validate(config: TrainConfig) -> TrainConfig:
         raise ConfigError(f"max_steps_per_phase={config.max_steps_per_phase}: must be >= 1")
     supernet_choices = config.choices
     for phase in config.phases:
-        for choice in phase.choices:
-            if choice not in family_choices:
-                raise ConfigError(f"phase {phase.name}: {choice_fields()[choice]} is not a choice of {config.family} supernets: leave it out")
+        _require_family_choices(phase.choices, config.family, f"phase {phase.name}: ")
         for choice in supernet_choices:
             name = choice_fields()[choice]
             values = phase.choices.get(choice, ())
