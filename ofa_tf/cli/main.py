@@ -10,6 +10,7 @@ import click
 
 from ofa_tf.cli.bench import bench
 from ofa_tf.cli.common import ErrorGroup
+from ofa_tf.cli.elastic import supernet
 from ofa_tf.cli.export import export
 from ofa_tf.cli.nas import predictor, specialize
 from ofa_tf.cli.supernet import convert_official, finetune, info, train
@@ -27,7 +28,7 @@ def main(debug: bool):
     """
 
 
-for command in (info, convert_official, train, finetune, predictor, specialize, export, bench):
+for command in (info, convert_official, supernet, train, finetune, predictor, specialize, export, bench):
     main.add_command(command)
 
 if __name__ == "__main__":

@@ -4,7 +4,10 @@ from ofa_tf._backend import tf
 from ofa_tf.errors import ConfigError
 
 # OFA name -> Keras activation identifier (same formulas: hard_silu = x * relu6(x + 3) / 6).
-KERAS_ACTIVATION = {"relu": "relu", "relu6": "relu6", "h_swish": "hard_silu", "h_sigmoid": "hard_sigmoid"}
+KERAS_ACTIVATION = {
+    "relu": "relu", "relu6": "relu6", "h_swish": "hard_silu", "h_sigmoid": "hard_sigmoid",
+    "swish": "silu", "sigmoid": "sigmoid", "linear": "linear",  # networks converted from Keras
+}
 
 
 # Both carry their derivative as a custom gradient: the same values as the
@@ -36,7 +39,10 @@ def hard_swish(x: tf.Tensor) -> tf.Tensor:
     return x * tf.nn.relu6(x + 3.0) / 6.0, gradient
 
 
-_FUNCTIONS = {"relu": tf.nn.relu, "relu6": tf.nn.relu6, "h_swish": hard_swish, "h_sigmoid": hard_sigmoid}
+_FUNCTIONS = {
+    "relu": tf.nn.relu, "relu6": tf.nn.relu6, "h_swish": hard_swish, "h_sigmoid": hard_sigmoid,
+    "swish": tf.nn.silu, "sigmoid": tf.sigmoid, "linear": tf.identity,
+}
 
 
 def get(name: str):

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ofa_tf._backend import keras, tf
-from ofa_tf.layers.conv import symmetric_padding
+from ofa_tf.layers.conv import check_padding, symmetric_padding
 from ofa_tf.layers.slicing import channels_of, leading
 from ofa_tf.layers.initializers import he_fout
 
@@ -67,13 +67,15 @@ class ElasticDepthwiseConv2D(keras.layers.Layer):
     Args:
         kernel_size_list: the elastic kernel sizes (odd), e.g. (3, 5, 7).
         strides: convolution stride.
+        padding: "symmetric" (`size // 2` each side, the official OFA's) or "same" (TF's).
         **kwargs: base `Layer` arguments.
     """
 
-    def __init__(self, kernel_size_list: Sequence[int] = (3, 5, 7), strides: int = 1, **kwargs):
+    def __init__(self, kernel_size_list: Sequence[int] = (3, 5, 7), strides: int = 1, padding: str = "symmetric", **kwargs):
         super().__init__(**kwargs)
         self.kernel_size_list = tuple(sorted(set(int(k) for k in kernel_size_list)))
         self.strides = int(strides)
+        self.padding = check_padding(padding)
 
     @property
     def max_kernel_size(self) -> int:
@@ -131,9 +133,10 @@ class ElasticDepthwiseConv2D(keras.layers.Layer):
         return tf.reshape(taps, tf.stack([size, size, -1, 1])), size
 
     def _convolve(self, inputs, kernel, size):
-        """Depthwise convolution with symmetric `size // 2` padding (`size` an int or int32 tensor)."""
-        if self.strides == 1:  # for odd kernels at stride 1, 'SAME' is the symmetric padding
-            return depthwise_conv2d(inputs, kernel, (1, 1, 1, 1), "SAME")
+        """Depthwise convolution with symmetric `size // 2` padding (`size` an int or int32 tensor),
+        or TF's 'SAME'."""
+        if self.strides == 1 or self.padding == "same":  # for odd kernels at stride 1, 'SAME' is the symmetric padding
+            return depthwise_conv2d(inputs, kernel, (1, self.strides, self.strides, 1), "SAME")
         pad = size // 2
         if isinstance(size, int):
             return depthwise_conv2d(inputs, kernel, (1, self.strides, self.strides, 1), symmetric_padding(size))
@@ -160,5 +163,5 @@ class ElasticDepthwiseConv2D(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(kernel_size_list=list(self.kernel_size_list), strides=self.strides)
+        config.update(kernel_size_list=list(self.kernel_size_list), strides=self.strides, padding=self.padding)
         return config

@@ -101,8 +101,17 @@ def make_space(family: str, width_mult: float | None = None, **fields: Any) -> A
     return space_class(family).for_family(family, width_mult=width_mult, **fields)
 
 
+def register_described(space_data: dict[str, Any]) -> None:
+    """Registers the family a recorded search space carries as data (a network converted from Keras:
+    its `description` names the module that registers it), so a card read in a new process builds."""
+    description = space_data.get("description")
+    if isinstance(description, dict) and description.get("module"):
+        importlib.import_module(description["module"]).register_description(description)
+
+
 def space_from_dict(data: dict[str, Any]) -> Any:
     """The search space a card or predictor records (`to_dict`), of its family."""
+    register_described(data)
     return space_class(data.get("family", "mbv3")).from_dict(data)
 
 

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from ofa_tf._backend import keras, tf
 from ofa_tf.errors import ConfigError, MissingFileError
 from ofa_tf.io import atomic_write_json
-from ofa_tf.space.registry import Space, registered
+from ofa_tf.space.registry import Space, register_described, registered
 
 WEIGHTS_FILE = "supernet.weights.h5"
 CARD_FILE = "supernet.json"
@@ -85,6 +85,7 @@ def load_supernet(directory: str | os.PathLike) -> Supernet:
         )
     try:
         card = json.loads(card_path.read_text())
+        register_described(card.get("search_space", {}))
         family = card.get("search_space", {}).get("family", "mbv3")
         net = supernet_class(family)(**card["config"])
     except (json.JSONDecodeError, KeyError, TypeError) as error:

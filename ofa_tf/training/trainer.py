@@ -23,7 +23,7 @@ from ofa_tf.data.source_base import fitting_holdout
 from ofa_tf.data.sources import ImageSource, open_source
 from ofa_tf.errors import ConfigError, DataError, DivergedError, MissingFileError
 from ofa_tf.io import atomic_write_json
-from ofa_tf.supernet.storage import load_supernet, save_supernet
+from ofa_tf.supernet.storage import CARD_FILE, load_supernet, save_supernet
 from ofa_tf.supernet.storage import Supernet, supernet_for_space
 from ofa_tf.space.registry import Config
 from ofa_tf.training.config import PhaseConfig, TrainConfig
@@ -34,7 +34,7 @@ from ofa_tf.training.optimizer import MomentumSGD
 from ofa_tf.training.run_log import RunLog
 from ofa_tf.training.losses import label_smoothed_cross_entropy, soft_target_cross_entropy
 from ofa_tf.training.schedule import learning_rate, scaled_lr
-from ofa_tf.training.transfer import transfer_weights
+from ofa_tf.training.transfer import pretrained_space, transfer_weights
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -502,7 +502,10 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise MissingFileError(f"{run_dir} is not a training run: {CONFIG_FILE} is missing (start one with `ofa-tf train --out DIR`)")
-    return config_from_dict(json.loads(path.read_text()))
+    data = json.loads(path.read_text())
+    if data.get("init") and (Path(data["init"]) / CARD_FILE).is_file():
+        pretrained_space(data["init"])  # registers a family the pretrained card carries (a converted Keras network)
+    return config_from_dict(data)
 
 
 __all__ = ["ProgressiveShrinkingTrainer", "Reporter", "load_run_config", "phase_steps"]

@@ -14,13 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from ofa_tf.errors import ConfigError
-from ofa_tf.space.registry import choice_fields
+from ofa_tf.space.registry import choice_fields, register_described
 from ofa_tf.supernet.storage import CARD_FILE, Supernet
 
 
 def pretrained_space(supernet_dir: str | Path) -> dict[str, Any]:
-    """The search space a supernet folder's card records (family, width, choice lists, trained resolutions)."""
-    return json.loads((Path(supernet_dir) / CARD_FILE).read_text())["search_space"]
+    """The search space a supernet folder's card records (family, width, choice lists, trained resolutions);
+    a family the card carries as data (a network converted from Keras) is registered."""
+    space = json.loads((Path(supernet_dir) / CARD_FILE).read_text())["search_space"]
+    register_described(space)
+    return space
 
 
 def pretrained_architecture(space: dict[str, Any]) -> dict[str, Any]:

@@ -32,6 +32,9 @@ class ElasticMBConvBlock(keras.layers.Layer):
         use_se: whether to apply squeeze-and-excitation after the depthwise act.
         bn_momentum: Keras-style BN momentum.
         bn_epsilon: BN epsilon.
+        padding: the depthwise padding, "symmetric" (the official OFA's) or "same" (TF's, Keras models').
+        se_options: `ElasticSqueezeExcite` arguments (hidden width, activations) other than OFA's.
+        has_expand: whether it has an expand conv (None: unless its one middle width is its input's).
         **kwargs: base `Layer` arguments.
     """
 
@@ -46,6 +49,9 @@ class ElasticMBConvBlock(keras.layers.Layer):
         use_se: bool = False,
         bn_momentum: float = 0.9,
         bn_epsilon: float = 1e-5,
+        padding: str = "symmetric",
+        se_options: dict | None = None,
+        has_expand: bool | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -58,7 +64,9 @@ class ElasticMBConvBlock(keras.layers.Layer):
         self.use_se = bool(use_se)
         self.bn_momentum = bn_momentum
         self.bn_epsilon = bn_epsilon
-        self.has_expand = self.mid_channels != (self.in_channels,)
+        self.padding = padding
+        self.se_options = dict(se_options or {})
+        self.has_expand = self.mid_channels != (self.in_channels,) if has_expand is None else bool(has_expand)
         self.has_residual = self.strides == 1 and self.in_channels == self.out_channels
         self._act = activations.get(activation)
         max_mid = max(self.mid_channels)
@@ -66,10 +74,10 @@ class ElasticMBConvBlock(keras.layers.Layer):
         if self.has_expand:
             self.expand_conv = ElasticConv2D(max_mid, 1, name="expand_conv")
             self.expand_bn = ElasticBatchNormalization(**bn, name="expand_bn")
-        self.depthwise = ElasticDepthwiseConv2D(self.kernel_size_list, strides, name="depthwise")
+        self.depthwise = ElasticDepthwiseConv2D(self.kernel_size_list, strides, padding=padding, name="depthwise")
         self.depthwise_bn = ElasticBatchNormalization(**bn, name="depthwise_bn")
         if self.use_se:
-            self.se = ElasticSqueezeExcite(name="se")
+            self.se = ElasticSqueezeExcite(**self.se_options, name="se")
         self.project_conv = ElasticConv2D(self.out_channels, 1, name="project_conv")
         self.project_bn = ElasticBatchNormalization(**bn, name="project_bn")
         self._mid_table = tf.constant(self.mid_channels, tf.int32)
@@ -147,6 +155,9 @@ class ElasticMBConvBlock(keras.layers.Layer):
             use_se=self.use_se,
             bn_momentum=self.bn_momentum,
             bn_epsilon=self.bn_epsilon,
+            padding=self.padding,
+            se_options=self.se_options,
+            has_expand=self.has_expand,
         )
         return config
 

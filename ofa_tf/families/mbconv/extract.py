@@ -67,6 +67,10 @@ class SubnetBuilder:
         return x
 
     # the fixed layers around the elastic blocks, shared with the latency-table layer models
+    def preprocess(self, x, supernet):
+        """The input's preprocessing inside the network (none in OFA's families)."""
+        return x
+
     def stem(self, x, supernet):
         """First conv (3x3) + BN + the family's activation."""
         stem = supernet.space.family_spec.stem_stage
@@ -102,19 +106,20 @@ class SubnetBuilder:
 
 
 def extract_mbconv_subnet(
-    supernet: Any, config: SubnetConfig | None = None, lib: Any = keras, name: str | None = None
+    supernet: Any, config: SubnetConfig | None = None, lib: Any = keras, name: str | None = None,
+    builder_class: type = SubnetBuilder,
 ) -> Any:
-    """`extract_subnet` for a supernet of MBConv blocks (`OFAMBConvNetwork`)."""
+    """`extract_subnet` for a supernet of MBConv blocks (`OFAMBConvNetwork`), its layers made by `builder_class`."""
     space = supernet.space
     config = supernet.active_config if config is None else config
     space.validate(config)
-    builder = SubnetBuilder(lib, supernet.bn_momentum, supernet.bn_epsilon)
+    builder = builder_class(lib, supernet.bn_momentum, supernet.bn_epsilon)
     layers = builder.layers
     size = config.resolution
     inputs = layers.Input((size, size, 3), name="image")
-    x = builder.stem(inputs, supernet)
-    first = space.first_block()
-    x = builder.mbconv(x, "first_block", first, supernet.first_block, 3, first.in_channels)
+    x = builder.stem(builder.preprocess(inputs, supernet), supernet)
+    first, first_block = space.first_block(), supernet.first_block
+    x = builder.mbconv(x, "first_block", first, first_block, first_block.kernel_size_list[-1], first.mid_channels[0])
     active = space.active_block_mask(config.d)[0]
     for spec in space.blocks:
         if active[spec.index]:
@@ -129,12 +134,12 @@ def extract_mbconv_subnet(
     return lib.Model(inputs, outputs, name=name or "ofa_subnet")
 
 
-def slot_output(supernet: Any, x: Any, spec: Any, lib: Any = keras) -> Any:
+def slot_output(supernet: Any, x: Any, spec: Any, lib: Any = keras, builder_class: type = SubnetBuilder) -> Any:
     """The layers of one latency-table key (`ofa_tf.space.slots.LayerSpec` of kind "Conv",
     "expanded_conv", a head conv or "Logits") applied to `x`, with `supernet`'s weights."""
-    builder, space = SubnetBuilder(lib, supernet.bn_momentum, supernet.bn_epsilon), supernet.space
+    builder, space = builder_class(lib, supernet.bn_momentum, supernet.bn_epsilon), supernet.space
     if spec.kind == "Conv":
-        return builder.stem(x, supernet)
+        return builder.stem(builder.preprocess(x, supernet), supernet)
     if spec.kind == "expanded_conv":
         if spec.block == FIRST_BLOCK:
             block_spec, block = space.first_block(), supernet.first_block

@@ -89,15 +89,16 @@ class OFAMBConvNetwork(ActiveSubnetMethods, keras.Model):
                 setattr(self, f"{conv.name}_bn", ElasticBatchNormalization(**bn, name=f"{conv.name}_bn"))
         self.dropout = keras.layers.Dropout(self.dropout_rate, name="dropout")
         self.classifier = ElasticDense(n_classes, name="classifier")
-        n_blocks, n_stages = space.n_blocks, space.n_stages
+        self._make_arch_variables()
+
+    def _make_arch_variables(self) -> None:
+        """The active subnet's int32 variables (kernel and expand index per block, depth per stage),
+        set to the largest subnet."""
+        largest = self.space.to_indices([self.space.max_config()])
         arch_var = dict(trainable=False, dtype=tf.int32, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-        self.active_kernel_index = tf.Variable(
-            tf.fill([n_blocks], len(space.ks_list) - 1), name="active_kernel_index", **arch_var
-        )
-        self.active_expand_index = tf.Variable(
-            tf.fill([n_blocks], len(space.expand_ratio_list) - 1), name="active_expand_index", **arch_var
-        )
-        self.active_depth = tf.Variable(tf.fill([n_stages], space.max_depth), name="active_depth", **arch_var)
+        self.active_kernel_index = tf.Variable(largest.kernel_index[0].astype(np.int32), name="active_kernel_index", **arch_var)
+        self.active_expand_index = tf.Variable(largest.expand_index[0].astype(np.int32), name="active_expand_index", **arch_var)
+        self.active_depth = tf.Variable(largest.depth[0].astype(np.int32), name="active_depth", **arch_var)
 
     def _make_block(self, spec, ks_list, name) -> ElasticMBConvBlock:
         return ElasticMBConvBlock(
@@ -185,9 +186,7 @@ class OFAMBConvNetwork(ActiveSubnetMethods, keras.Model):
             arch = self._static_arch(arch)
         arch = per_entry(arch)
         family = self.space.family_spec
-        x = self.first_conv(inputs)
-        x = activations.get(family.stem_stage.activation)(self.first_conv_bn(x, training=training))
-        x = self.first_block(x, kernel_index=0, expand_index=0, training=training)
+        x = self.first_block(self._stem(inputs, training), kernel_index=0, expand_index=0, training=training)
         always_active = min(self.space.depth_list)
         for spec, block in zip(self.space.blocks, self.blocks):
 
@@ -218,6 +217,10 @@ class OFAMBConvNetwork(ActiveSubnetMethods, keras.Model):
         x = tf.reshape(x, (-1, self.space.classifier_in_channels))
         x = self.dropout(x, training=training)
         return self.classifier(x)
+
+    def _stem(self, inputs, training):
+        x = self.first_conv_bn(self.first_conv(inputs), training=training)
+        return activations.get(self.space.family_spec.stem_stage.activation)(x)
 
     def variables_in_use(self, archs: dict[str, tf.Tensor]) -> list[tf.Tensor | None]:
         """Whether any of a batch of subnets uses each trainable variable.

@@ -171,7 +171,7 @@ class SearchSpace(ElasticChoices):
     family: str = "mbv3"
 
     def __post_init__(self) -> None:
-        mbconv_description(self.family)
+        self.family_spec  # noqa: B018 -- refuses a family that is not this space's kind
         for name in ("ks_list", "expand_ratio_list", "depth_list", "resolutions"):
             values = getattr(self, name)
             if isinstance(values, (int, float)):
