@@ -2,8 +2,9 @@
 
 For each `keras.applications` network (built offline with `weights=None`, its batch-norm
 statistics and normalization randomized), the converted supernet's largest subnet gives the
-model's logits at several resolutions, its MACs and parameters equal a count of the model, and
-its extraction has the model's weighted layers, weight for weight.
+model's logits at several resolutions (the supernet takes ofa-tf's normalized RGB images, the
+model its own input convention), its MACs and parameters equal a count of the model, and its
+extraction has the model's weighted layers, weight for weight.
 """
 
 import numpy as np
@@ -17,6 +18,7 @@ MODELS = {  # constructor arguments, and what the model's input is (None: read f
     "MobileNetV3Small": ({}, None),
     "MobileNetV3Large": ({}, None),
     "EfficientNetB0": ({}, None),
+    "ResNet50": ({}, "caffe"),
 }
 RESOLUTIONS = (32, 37)  # an even and an odd size: Keras' `correct_pad` pads each differently
 
@@ -99,6 +101,8 @@ def test_the_largest_subnet_is_the_keras_model(converted):
         assert count_costs(net.space, largest, resolution) == (count_model_macs(keras_model), count_model_params(keras_model))
     subnet = extract_subnet(net, largest.with_resolution(RESOLUTIONS[0]))
     ours, theirs = weighted_layers(subnet), weighted_layers(model)
+    if net.space.family_spec.inputs == "caffe":  # a BGR model's stem kernel reads ofa-tf's RGB images: reversed channels
+        theirs[0][2][0] = theirs[0][2][0][:, :, ::-1, :]
     assert [(kind, facts) for kind, facts, _ in ours] == [(kind, facts) for kind, facts, _ in theirs]
     for (kind, _, a), (_, _, b) in zip(ours, theirs):
         assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b)), kind

@@ -154,11 +154,11 @@ class Reader:
             raise NotRecognised(pad, f"pads {pads}: neither TF 'same' ({same}) nor {k // 2} on each side for the {k}x{k} conv after it")
         return modes
 
-    def _conv(self, tensor: int, kinds: tuple[str, ...] = ("Conv2D",), need_bn: bool = True) -> ConvRead:
-        """The conv `tensor` feeds (through a `ZeroPadding2D`), its batch norm and activation; a residual
-        `Add` that `tensor` feeds as well is the block's, not the conv's."""
+    def _conv(self, tensor: int, kinds: tuple[str, ...] = ("Conv2D",), need_bn: bool = True, start: Node | None = None) -> ConvRead:
+        """The conv `tensor` feeds (through a `ZeroPadding2D`; or `start`, one of its consumers), its batch
+        norm and activation; a residual `Add` that `tensor` feeds as well is the block's, not the conv's."""
         consumers = [n for n in self.graph.consumers_of(tensor) if not self._merge(n, "Add")]
-        node = consumers[0] if len(consumers) == 1 else self.graph.next_node(tensor)
+        node = start or (consumers[0] if len(consumers) == 1 else self.graph.next_node(tensor))
         pad = None
         if node is not None and node.kind == "ZeroPadding2D":
             pad, node = node, self.graph.next_node(node.output, node)
@@ -232,7 +232,114 @@ class Reader:
                 scale, offset = scale / std, (offset - mean) / std
             tensor = node.output
 
+    def _state(self) -> tuple:
+        return dict(self.layers), self.paddings, set(self.epsilons), list(self.notes)
+
+    def _restore(self, state: tuple) -> None:
+        self.layers, self.paddings, self.epsilons, self.notes = dict(state[0]), state[1], set(state[2]), list(state[3])
+
     def block(self, tensor: int, path: str) -> tuple[Block, int]:
+        """One block from its input `tensor`: an inverted residual or a bottleneck; where it is neither,
+        the reason of the reading that got further into the model."""
+        errors = []
+        for read in (self.inverted_residual, self.bottleneck):
+            state = self._state()
+            try:
+                return read(tensor, path)
+            except NotRecognised as error:
+                self._restore(state)
+                errors.append(error)
+        raise max(errors, key=lambda error: self.graph.position(error.node))
+
+    def starts_block(self, tensor: int) -> bool:
+        """Whether a block (of either kind) reads from `tensor`, the reader's state unchanged."""
+        state = self._state()
+        try:
+            self.block(tensor, "probe")
+            return True
+        except NotRecognised:
+            return False
+        finally:
+            self._restore(state)
+
+    def bottleneck(self, tensor: int, path: str) -> tuple[Block, int]:
+        """1x1 conv -> kxk conv -> 1x1 conv (each batch-normalized, ReLU after the first two), the input or a
+        1x1 conv + batch norm shortcut added, ReLU."""
+        consumers = self.graph.consumers_of(tensor)
+        adds = [node for node in consumers if self._merge(node, "Add")]
+        convs = [node for node in consumers if node.kind == "Conv2D"]
+        if len(consumers) != 2 or not (len(adds) == 1 and len(convs) == 1 or len(convs) == 2):
+            raise NotRecognised(consumers[0], "is not a bottleneck's start (its input feeds its first conv and a shortcut)")
+        shortcut = None
+        if len(convs) == 2:  # one of them is the shortcut: a 1x1 conv + BN into an Add
+            for candidate, main in ((convs[0], convs[1]), (convs[1], convs[0])):
+                read = self._conv(tensor, start=candidate)
+                into = self.graph.consumers_of(read.output)
+                if read.kernel_size == 1 and read.activation == "linear" and len(into) == 1 and self._merge(into[0], "Add"):
+                    shortcut, adds, convs = read, into, [main]
+                    break
+            if shortcut is None:
+                raise NotRecognised(convs[0], "shares its input with another conv, and neither is a bottleneck's shortcut")
+        first = self._conv(tensor, start=convs[0])
+        middle = self._conv(first.output)
+        last = self._conv(middle.output)
+        for read, activation in ((first, "relu"), (middle, "relu"), (last, "linear")):
+            if read.activation != activation:
+                raise NotRecognised(read.conv, f"is activated by {read.activation} where a bottleneck's conv has {activation}")
+        if first.kernel_size != 1 or last.kernel_size != 1 or last.stride != 1 or (first.stride > 1 and middle.stride > 1):
+            raise NotRecognised(middle.conv, "is not the middle of a bottleneck (1x1 conv, kxk conv, 1x1 conv; one of the first two strided)")
+        if first.filters != middle.filters:
+            raise NotRecognised(middle.conv, f"has {middle.filters} outputs where the bottleneck's first conv has {first.filters}")
+        reads = [first, middle, last] + ([shortcut] if shortcut else [])
+        if len({read.use_bias for read in reads}) != 1:
+            raise NotRecognised(first.conv, "is in a bottleneck whose convs do not all (or all not) add biases")
+        add = adds[0]
+        if set(add.inputs) != {last.output, shortcut.output if shortcut else tensor}:
+            raise NotRecognised(add, "adds tensors that are not one bottleneck's branch and shortcut")
+        activation, output = self._activation(add.output)
+        if activation != "relu":
+            raise NotRecognised(add, f"is followed by {activation} where a bottleneck has ReLU after its addition")
+        for read, name in ((first, "conv1"), (middle, "conv2"), (last, "conv3"), (shortcut, "shortcut_conv")):
+            if read is not None:
+                self._accept(read, f"{path}/{name}", f"{path}/{name.replace('conv', 'bn') if name != 'shortcut_conv' else 'shortcut_bn'}")
+        block = Block(
+            in_channels=int(self.graph.shape(tensor)[-1]), out_channels=last.filters, mid_channels=first.filters,
+            kernel_size=middle.kernel_size, stride=max(first.stride, middle.stride), activation="relu", expand=True,
+            residual=shortcut is None, kind="bottleneck", stride_on="conv2" if middle.stride > 1 else "conv1",
+            shortcut=shortcut is not None, use_bias=first.use_bias,
+        )
+        return block, output
+
+    def stem_pool(self, tensor: int) -> tuple[bool, int]:
+        """A 3x3 stride-2 max pooling after the stem (ResNet50's `ZeroPadding2D(1)` + `MaxPooling2D(3, 2)`)."""
+        consumers = self.graph.consumers_of(tensor)
+        if len(consumers) != 1:  # the first block is a residual one
+            return False, tensor
+        node, pad = consumers[0], None
+        if node is not None and node.kind == "ZeroPadding2D":
+            after = self.graph.next_node(node.output, node)
+            if after is None or after.kind != "MaxPooling2D":
+                return False, tensor
+            pad, node = node, after
+        if node is None or node.kind != "MaxPooling2D":
+            return False, tensor
+        config = node.config()
+        if tuple(config["pool_size"]) != (3, 3) or tuple(config["strides"]) != (2, 2):
+            raise NotRecognised(node, "pools other than 3x3 at stride 2: the reader knows ResNet50's stem pooling only")
+        if pad is not None:
+            if tuple(tuple(side) for side in pad.config()["padding"]) != ((1, 1), (1, 1)) or config["padding"] != "valid":
+                raise NotRecognised(pad, "pads the stem pooling other than by 1 on each side")
+            modes = frozenset({"symmetric"})
+        elif config["padding"] == "same":
+            modes = frozenset({"same"})
+        else:
+            raise NotRecognised(node, "pools without padding: the reader needs 'same'-sized pooling")
+        if not self.paddings & modes:
+            raise NotRecognised(node, "pads as TF 'same' where earlier layers pad k // 2 on each side (or the reverse)")
+        self.paddings &= modes
+        return True, node.output
+
+    def inverted_residual(self, tensor: int, path: str) -> tuple[Block, int]:
         """One inverted-residual block from its input `tensor`."""
         consumers = self.graph.consumers_of(tensor)
         adds = [node for node in consumers if self._merge(node, "Add")]
@@ -305,21 +412,6 @@ class Reader:
             tensor = consumers[0].output
             consumers = self.graph.consumers_of(tensor)
         return tensor
-
-    def starts_block(self, tensor: int) -> bool:
-        """Whether a block starts at `tensor` (a depthwise conv, maybe after a 1x1 expand conv)."""
-        main = [n for n in self.graph.consumers_of(tensor) if not self._merge(n, "Add")]
-        if len(main) != 1:
-            return False
-        node = main[0]
-        if node.kind == "Conv2D":
-            try:
-                node = self.graph.next_node(self._conv(tensor).output)
-            except NotRecognised:
-                return False
-        if node is not None and node.kind == "ZeroPadding2D":
-            node = self.graph.next_node(node.output, node)
-        return node is not None and node.kind == "DepthwiseConv2D"
 
     def head(self, tensor: int) -> tuple[tuple[Conv, ...], int]:
         """The convs after the blocks, the pooling, dropout and the classifier; returns the head convs
@@ -419,8 +511,8 @@ def read_keras_model(model: Any, inputs: str | None = None) -> Reading:
     if stem.activation == "linear":
         raise NotRecognised(stem.conv, "is the stem but has no activation after its batch norm")
     reader._accept(stem, "first_conv", "first_conv_bn")
+    stem_pool, x = reader.stem_pool(stem.output)
     blocks = []
-    x = stem.output
     while reader.starts_block(x):
         block, x = reader.block(x, "first_block" if not blocks else f"blocks_{len(blocks) - 1}")
         blocks.append(block)
@@ -435,7 +527,7 @@ def read_keras_model(model: Any, inputs: str | None = None) -> Reading:
         source=model.name, resolution=size, inputs=inputs, input_scale=tuple(float(v) for v in scale), input_offset=tuple(float(v) for v in offset),
         stem=Conv("first_conv", stem.filters, stem.kernel_size, stem.stride, stem.activation, use_bn=True, use_bias=stem.use_bias),
         blocks=tuple(blocks), head=head, classifier_bias=reader.classifier_bias, dropout_rate=reader.dropout_rate,
-        bn_epsilon=reader.epsilons.pop(), padding="same" if "same" in reader.paddings else "symmetric",
+        bn_epsilon=reader.epsilons.pop(), padding="same" if "same" in reader.paddings else "symmetric", stem_pool=stem_pool,
     )
     digest = hashlib.sha1(json.dumps(KerasFamily(name="", title="", **fields).to_dict(), sort_keys=True).encode()).hexdigest()[:8]
     name = f"keras_{re.sub(r'[^a-z0-9]+', '_', model.name.lower()).strip('_')}_{digest}"

@@ -58,7 +58,7 @@ def copy_keras_weights(supernet: Any, layers: dict[str, Any]) -> None:
         module = _module(supernet, owner)
         if part == "se_reduce":
             _copy_squeeze_excite(module.se, layer, layers[f"{owner}/se_expand"], path)
-        elif part.endswith("_bn"):
+        elif hasattr(getattr(module, part), "moving_mean"):
             _copy_batch_norm(getattr(module, part), layer, path)
         else:  # a BGR model's stem reads ofa-tf's RGB images with its input channels reversed
             _copy_conv(getattr(module, part), layer, path, reversed_inputs=path == "first_conv" and bgr)

@@ -81,18 +81,22 @@ class SqueezeExcite:
 
 @dataclasses.dataclass(frozen=True)
 class Block:
-    """One inverted-residual block as the model has it.
+    """One block as the model has it: an inverted residual (MobileNetV2/V3, EfficientNet) or a bottleneck (ResNet).
 
     Args:
         in_channels: input channels.
         out_channels: output channels.
         mid_channels: middle (expanded) channels; the input's where there is no expand conv.
-        kernel_size: depthwise kernel size.
-        stride: depthwise stride.
-        activation: the expand and depthwise activation.
+        kernel_size: depthwise (a bottleneck's middle conv's) kernel size.
+        stride: the block's stride.
+        activation: the expand and depthwise activation (a bottleneck's: ReLU).
         expand: whether it has a 1x1 expand conv (not MobileNetV2's or EfficientNet's first block).
-        residual: whether its input is added to its output.
+        residual: whether its input is added, unchanged, to its output.
         se: its squeeze-and-excitation, or None.
+        kind: "mbconv" or "bottleneck".
+        stride_on: a bottleneck's strided conv, "conv1" (Keras' ResNets) or "conv2" (torchvision's).
+        shortcut: a bottleneck's 1x1 conv + batch norm shortcut (where it changes shape).
+        use_bias: whether a bottleneck's convs add biases.
     """
 
     in_channels: int
@@ -104,6 +108,10 @@ class Block:
     expand: bool
     residual: bool
     se: SqueezeExcite | None = None
+    kind: str = "mbconv"
+    stride_on: str = "conv1"
+    shortcut: bool = False
+    use_bias: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,7 +157,9 @@ class KerasFamily:
         classifier_bias: whether the classifier adds a bias.
         dropout_rate: dropout before the classifier.
         bn_epsilon: the model's batch-norm epsilon.
-        padding: "same": TF's padding, which is Keras' `correct_pad` + "valid" at stride 2.
+        padding: "same": TF's padding, which is Keras' `correct_pad` + "valid" at stride 2; "symmetric":
+            `k // 2` on each side (ResNet50's `ZeroPadding2D` + "valid").
+        stem_pool: a 3x3 stride-2 max pooling after the stem (ResNet50's).
     """
 
     name: str
@@ -166,6 +176,7 @@ class KerasFamily:
     dropout_rate: float = 0.0
     bn_epsilon: float = 1e-3
     padding: str = "same"
+    stem_pool: bool = False
     default_width_mult: float = 1.0  # widths are the model's: there is no multiplier
 
     def __post_init__(self) -> None:
@@ -173,7 +184,7 @@ class KerasFamily:
         if len(self.blocks) < 2:
             raise ConfigError(f"{self.source}: a converted network needs at least two MBConv blocks, it has {len(self.blocks)}")
         for index, block in enumerate(self.blocks[1:], start=1):
-            if not block.expand:
+            if block.kind == "mbconv" and not block.expand:
                 raise ConfigError(f"{self.source}: block {index} has no expand conv; only the first block may lack one")
 
     def network_input(self) -> tuple[tuple[float, ...], tuple[float, ...], bool]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ofa_tf._backend import keras, tf
+from ofa_tf.families.keras.bottleneck import ElasticKerasBottleneck
 from ofa_tf.families.keras.space import KerasSpace
 from ofa_tf.families.mbconv.block import ElasticMBConvBlock
 from ofa_tf.families.mbconv.network import OFAMBConvNetwork
@@ -77,7 +78,13 @@ class KerasMBConvNetwork(OFAMBConvNetwork):
         self._input_scale, self._input_offset = tf.constant(scale, tf.float32), tf.constant(offset, tf.float32)
         self._make_arch_variables()
 
-    def _make_block(self, spec, ks_list, name) -> ElasticMBConvBlock:
+    def _make_block(self, spec, ks_list, name) -> ElasticMBConvBlock | ElasticKerasBottleneck:
+        if spec.kind == "bottleneck":
+            return ElasticKerasBottleneck(
+                spec.in_channels, spec.out_channels, spec.mid_channels, spec.kernel_size_list[0], spec.stride,
+                stride_on=spec.stride_on, shortcut=spec.shortcut, use_bias=spec.use_bias,
+                padding=self.space.family_spec.padding, bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, name=name,
+            )
         return ElasticMBConvBlock(
             spec.in_channels, spec.out_channels, spec.kernel_size_list, spec.mid_channels, strides=spec.stride,
             activation=spec.activation, use_se=spec.use_se, bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon,
@@ -89,8 +96,12 @@ class KerasMBConvNetwork(OFAMBConvNetwork):
         description = self.space.family_spec
         if description.has_preprocessing:
             inputs = inputs * self._input_scale + self._input_offset
-        x = self.first_conv_bn(self.first_conv(inputs), training=training)
-        return activations.get(description.stem.activation)(x)
+        x = activations.get(description.stem.activation)(self.first_conv_bn(self.first_conv(inputs), training=training))
+        if description.stem_pool:  # as ResNet50's ZeroPadding2D(1) + MaxPooling2D(3, 2), or 'same' pooling
+            if description.padding == "same":
+                return tf.nn.max_pool2d(x, 3, 2, "SAME")
+            return tf.nn.max_pool2d(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), 3, 2, "VALID")
+        return x
 
     def extract(self, config=None, lib: Any = keras, name: str | None = None) -> Any:
         """Subnet `config` (default: the active one) as a stock Keras model (`ofa_tf.families.keras.extract`)."""

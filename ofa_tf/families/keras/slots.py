@@ -25,13 +25,40 @@ def se_hidden_channels(spec: KerasBlockSpec, mid: int) -> int:
     return spec.se.mid_channels if spec.se.follows == "fixed" else se_mid_channels(mid)
 
 
+def bottleneck_key(spec: KerasBlockSpec, size: int, kernel_size: int, mid: int) -> str:
+    out = conv_output_size(size, spec.stride)
+    return "-".join([
+        "bottleneck", f"input:{shape_text(size, size, spec.in_channels)}", f"output:{shape_text(out, out, spec.out_channels)}",
+        f"mid:{mid}", f"kernel:{kernel_size}", f"stride:{spec.stride}@{spec.stride_on}", f"shortcut:{int(spec.shortcut)}",
+        f"bias:{int(spec.use_bias)}",
+    ])
+
+
+def bottleneck_cost(spec: KerasBlockSpec, kernel_size: int, mid: int, size: int | None) -> int:
+    """MACs of a bottleneck at input `size`, or its parameters when `size` is None."""
+    bias, cin, cout = int(spec.use_bias), spec.in_channels, spec.out_channels
+    convs = [(cin, mid, 1, 1 if spec.stride_on == "conv2" else spec.stride), (mid, mid, kernel_size, spec.stride if spec.stride_on == "conv2" else 1),
+             (mid, cout, 1, 1)] + ([(cin, cout, 1, spec.stride)] if spec.shortcut else [])
+    if size is None:
+        return sum(k * k * a * b + (bias + 2) * b for a, b, k, _ in convs)
+    total, current = 0, size
+    for index, (a, b, k, stride) in enumerate(convs):
+        current = conv_output_size(size if index == 3 else current, stride)
+        total += current * current * k * k * a * b
+    return total
+
+
 def block_key(spec: KerasBlockSpec, size: int, kernel_size: int, mid: int) -> str:
+    if spec.kind == "bottleneck":
+        return bottleneck_key(spec, size, kernel_size, mid)
     key = f"{expanded_conv_key(spec, size, kernel_size, mid)}-act:{spec.activation}"
     return key if spec.se is None else f"{key}-se_mid:{se_hidden_channels(spec, mid)}"
 
 
 def block_cost(spec: KerasBlockSpec, kernel_size: int, mid: int, size: int | None) -> int:
     """MACs of one block at input `size`, or its parameters when `size` is None."""
+    if spec.kind == "bottleneck":
+        return bottleneck_cost(spec, kernel_size, mid, size)
     se_mid = se_hidden_channels(spec, mid) if spec.se is not None else 0
     if size is None:
         cost = spec.in_channels * mid + 2 * mid if spec.has_expand else 0  # expand conv + BN
@@ -55,9 +82,11 @@ def _conv_params(conv, in_channels: int) -> int:
 
 
 def _stem_slot(space: KerasSpace, resolution: int) -> LayerSlot:
-    stem, size = space.family_spec.stem, space.stem_output_size(resolution)
+    stem, size = space.family_spec.stem, space.stem_output_size(resolution)  # after the stem pooling, if any
     key = f"Conv-input:{shape_text(resolution, resolution, 3)}-output:{shape_text(size, size, stem.width)}-kernel:{stem.kernel_size}"
-    macs = size * size * stem.kernel_size**2 * 3 * stem.width
+    conv_size = conv_output_size(resolution, stem.stride)
+    macs = conv_size * conv_size * stem.kernel_size**2 * 3 * stem.width
+    key += "-pool:3x3s2" if space.family_spec.stem_pool else ""
     return LayerSlot("stem", (LayerVariant(LayerSpec(key, "Conv", (resolution, resolution, 3)), macs, _conv_params(stem, 3)),))
 
 

@@ -62,6 +62,10 @@ class KerasBlockSpec(BlockSpec):
     se: SqueezeExcite | None = None
     expand: bool = True
     residual: bool = False
+    kind: str = "mbconv"
+    stride_on: str = "conv1"
+    shortcut: bool = False
+    use_bias: bool = False
 
     @property
     def has_expand(self) -> bool:
@@ -139,6 +143,11 @@ class KerasSpace(SearchSpace):
         return conv.width
 
     @property
+    def classifier_in_channels(self) -> int:
+        """The last head conv's width, or the last block's where the head has no conv (ResNet50)."""
+        return self.head_channels[-1] if self.head_channels else self.family_spec.blocks[-1].out_channels
+
+    @property
     def n_stages(self) -> int:
         return len(self.family_spec.stage_sizes)
 
@@ -162,8 +171,9 @@ class KerasSpace(SearchSpace):
         return KerasBlockSpec(
             **position, in_channels=block.in_channels, out_channels=block.out_channels, stride=block.stride,
             activation=block.activation, use_se=block.se is not None, mid_channels=mid_channels,
-            kernel_size_list=tuple(k for k in self.ks_list if k <= block.kernel_size), se=block.se,
-            expand=block.expand, residual=block.residual,
+            kernel_size_list=tuple(k for k in self.ks_list if k <= block.kernel_size) if block.kind == "mbconv" else (block.kernel_size,),
+            se=block.se, expand=block.expand, residual=block.residual, kind=block.kind, stride_on=block.stride_on,
+            shortcut=block.shortcut, use_bias=block.use_bias,
         )
 
     def _mid_channels(self, mid: int) -> tuple[int, ...]:
@@ -204,7 +214,8 @@ class KerasSpace(SearchSpace):
         ]
 
     def stem_output_size(self, resolution: int) -> int:
-        return self.conv_output_size(resolution, self.family_spec.stem.stride)
+        size = self.conv_output_size(resolution, self.family_spec.stem.stride)
+        return self.conv_output_size(size, 2) if self.family_spec.stem_pool else size
 
     # ----- counting and configs ----------------------------------------------
     @property

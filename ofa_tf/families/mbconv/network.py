@@ -205,7 +205,8 @@ class OFAMBConvNetwork(ActiveSubnetMethods, keras.Model):
             else:
                 if tf.executing_eagerly():  # the depth is known: skip in Python
                     active = bool(active)
-                x = residual_or_skip(lambda x, run_block=run_block: run_block(x, residual=False), x, active)
+                activation = getattr(block, "residual_activation", None)  # a bottleneck's ReLU after the addition
+                x = residual_or_skip(lambda x, run_block=run_block: run_block(x, residual=False), x, active, activation)
         for conv in family.head_sequence:
             if conv == POOL:
                 x = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
@@ -243,7 +244,8 @@ class OFAMBConvNetwork(ActiveSubnetMethods, keras.Model):
                 block_in_use = tf.reduce_any(active)
                 for variable in block.trainable_variables:
                     in_use[id(variable)] = block_in_use
-            for matrix, used in block.depthwise.matrices_in_use(archs["kernel_index"][:, spec.index]):
+            depthwise = getattr(block, "depthwise", None)  # a converted network's bottlenecks have none
+            for matrix, used in depthwise.matrices_in_use(archs["kernel_index"][:, spec.index]) if depthwise else ():
                 in_use[id(matrix)] = tf.reduce_any(used & active)
         return [in_use.get(id(variable)) for variable in self.trainable_variables]
 
