@@ -49,6 +49,7 @@ def _digest() -> str:
                                  "--work", "{tmp}/memory"]),
         ("bench_transfer", ["--per-class", "12", "--max-steps", "1", "--n-subnets", "10", "--budgets", "8M-MACs",
                             "--finetune-epochs", "1", "--work", "{tmp}/transfer"]),
+        ("bench_from_keras", ["--smoke", "--work", "{tmp}/from_keras"]),
         ("teacher_probe", ["--epochs", "0.005", "--resolution", "32", "--width-mult", "0.25", "--settings", "lr0.05_b64_crop0.35", "--depth", "2",
                            "--work", "{tmp}/probe"]),
     ],

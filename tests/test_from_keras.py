@@ -226,3 +226,44 @@ def test_the_cli_converts_a_saved_model_and_refuses_one_it_cannot_read(tmp_path)
     assert result.exit_code == 2 and "grouped convolution" in result.output and not (tmp_path / "bad").exists()
     result = runner.invoke(main, ["supernet", "from-keras", str(tmp_path / "tiny.keras"), "--out", str(tmp_path / "sn2"), "--kernels", "3"])
     assert result.exit_code == 2 and "lacks the model's kernel sizes [5]" in result.output
+
+
+@pytest.mark.slow
+def test_your_own_network_runs_the_whole_pipeline(tmp_path):
+    """from-keras -> train --init (the model as teacher) -> predictor -> specialize under MACs, params and
+    latency (a host latency table of the converted layers) -> int8 export in one XNNPACK partition -> bench."""
+    import json
+
+    from click.testing import CliRunner
+
+    from ofa_tf.cli.main import main
+    from ofa_tf.nas.latency_table import LatencyTable
+    from ofa_tf.space.registry import space_from_dict
+    from ofa_tf.supernet.counting import count_costs
+
+    def ofa_tf(*args):
+        result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    tiny_network(classes=10).save(tmp_path / "tiny.keras")
+    sn, run = tmp_path / "supernet", tmp_path / "run"
+    ofa_tf("supernet", "from-keras", tmp_path / "tiny.keras", "--out", sn, "--kernels", "3,5", "--expand", "0.5,1", "--depth", "1,2", "--resolutions", "24,32")
+    ofa_tf("train", "--init", sn, "--teacher", sn, "--preset", "cifar", "--phases", "kernel,depth,expand_1", "--max-steps", 2, "--out", run)
+    ofa_tf("predictor", "build", "--supernet", run, "--n-subnets", 10, "--bn-images", 100)
+    ofa_tf("predictor", "train", "--supernet", run)
+    ofa_tf("bench", "lut", "--supernet", run, "--device", "host", "--num-runs", 3, "--warmup-runs", 1)
+    space = space_from_dict(json.loads((run / "supernet" / "supernet.json").read_text())["search_space"])
+    table = LatencyTable.from_yaml(space, run / "luts" / "host.yaml")
+    extremes = [float(table.latency(space.to_indices([c]), 32)[0]) for c in (space.min_config(32), space.max_config(32))]
+    macs, params = count_costs(space, space.max_config(32), 32)
+    budgets = [f"{0.9 * macs / 1e6:.4f}M-MACs", f"{0.95 * params / 1e6:.4f}M-params", f"{sum(extremes) / 2:.4f}ms@host"]
+    ofa_tf("specialize", "--supernet", run, "--budget", ",".join(budgets), "--lut", run / "luts" / "host.yaml",
+           "--resolutions", 32, "--bn-images", 100, "--finalists", 0, "--out", run / "specialized")
+    for budget in budgets:
+        summary = json.loads((run / "specialized" / budget.replace("@", "_") / "subnet.json").read_text())
+        assert summary["config"]["r"] == 32
+    output = ofa_tf("export", run / "specialized" / budgets[-1].replace("@", "_"), "--tflite", "--quantize", "int8",
+                    "--latency-only", "--out", tmp_path / "subnet_int8.tflite")
+    assert "in 1 partition(s)" in output
+    assert "ms over 5 runs on host" in ofa_tf("bench", "model", tmp_path / "subnet_int8.tflite", "--device", "host", "--num-runs", 5)
