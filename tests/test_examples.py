@@ -3,7 +3,8 @@
 The session folder stands in for what the README's commands expect to exist (the
 PLACEHOLDERS table): `runs/cifar` is a tiny main-job run (width 0.25, 32 px, a
 predictor, subnets for 4M/6M/8M-MACs and 0.6ms@host, a host latency table, the int8
-export), `my_photos` a 3-class image folder, `subnet.keras` a specialized subnet and
+export), `my_photos` a 3-class image folder, `my_model.keras` a user's Keras MobileNetV2 for it,
+`subnet.keras` a specialized subnet and
 `runs/quick` a run killed in its second phase, `subnet.tflite` the int8 export. Each block runs in its own copy of the
 folder, its commands in order, each after its own `--out` is removed (so "create"
 commands create) and, for `--resume RUN`, with RUN replaced by the killed run (the
@@ -27,13 +28,17 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 # what a README path means in the session folder (see the module docstring)
-PLACEHOLDERS = {"[--finetune-epochs 2]": "--finetune-epochs 1"}  # an optional flag, run with it
-SESSION_PATHS = ("runs/cifar", "runs/quick", "my_photos", "subnet.keras", "subnet.tflite")
+PLACEHOLDERS = {
+    "[--finetune-epochs 2]": "--finetune-epochs 1",  # an optional flag, run with it
+    "150M-MACs": "0.9M-MACs",  # a budget of a 224 px MobileNetV2, for the session's 32 px one (0.64M..1.19M MACs)
+}
+SESSION_PATHS = ("runs/cifar", "runs/quick", "my_photos", "subnet.keras", "subnet.tflite", "my_model.keras")
 
 # appended to each command (by its first words) so that it runs in seconds on the tiny folder
 FAST = {
     "train": ["--width-mult", "0.25", "--resolutions", "32", "--max-steps", "1", "--batch-size", "8"],
     "train --resume": ["--max-steps", "1"],
+    "train --init": ["--resolutions", "32", "--max-steps", "1", "--batch-size", "8"],  # the width is the pretrained card's
     "predictor build": ["--n-subnets", "10", "--bn-images", "16"],
     "predictor train": ["--epochs", "2"],
     "specialize": ["--generations", "2", "--bn-images", "16"],
@@ -129,9 +134,17 @@ def session(tmp_path_factory, monkeypatch_module):
         result = _invoke(args)
         assert result.exit_code == 0, (args, result.output)
     shutil.copy(root / "runs/cifar/specialized/8M-MACs/subnet.keras", root / "subnet.keras")
+    _users_model(root / "my_model.keras")
     shutil.copy(root / "runs/cifar/subnet_int8.tflite", root / "subnet.tflite")
     _killed_run(root / "runs" / "quick", monkeypatch_module)
     return root
+
+
+def _users_model(path: Path) -> None:
+    """A user's Keras network for my_photos' 3 classes: a MobileNetV2-0.35 at 32 px (random weights)."""
+    import keras
+
+    keras.applications.MobileNetV2(alpha=0.35, weights=None, input_shape=(32, 32, 3), classes=3).save(path)
 
 
 def _killed_run(out: Path, monkeypatch) -> None:

@@ -75,11 +75,11 @@ def converted(request):
     return request.param, model, from_keras(model, inputs=MODELS[request.param][1])
 
 
-def normalized_images(resolution: int, seed: int) -> np.ndarray:
+def normalized_images(resolution: int, seed: int, count: int = 2) -> np.ndarray:
     """Random images as ofa-tf feeds them (ImageNet mean/std normalized RGB)."""
     from ofa_tf.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
-    pixels = np.random.default_rng(seed).uniform(0, 1, (2, resolution, resolution, 3))
+    pixels = np.random.default_rng(seed).uniform(0, 1, (count, resolution, resolution, 3))
     return ((pixels - IMAGENET_MEAN) / IMAGENET_STD).astype(np.float32)
 
 
