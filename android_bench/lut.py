@@ -26,7 +26,6 @@ bench validate` apply layer by layer.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from pathlib import Path
@@ -39,7 +38,7 @@ from ofa_tf.android_bench.backend import Backend, BenchSettings
 from ofa_tf.android_bench.layer_models import FIRST_BLOCK, LayerSpec, build_layer_model, layer_specs, needs_supernet
 from ofa_tf.errors import ConfigError
 from ofa_tf.export.forms import FORMS, DepthwiseLayer, check_form, windowable
-from ofa_tf.io import atomic_write_json, atomic_write_text
+from ofa_tf.io import atomic_write_json, atomic_write_text, read_json
 from ofa_tf.space.registry import Space, make_space
 from ofa_tf.space.choices import conv_output_size
 
@@ -108,7 +107,7 @@ def card_path(lut_path: str | os.PathLike) -> Path:
 def built_config(lut_path: str | os.PathLike) -> dict[str, Any] | None:
     """The `LutConfig` (as a dict) a table was built with, from its card; None for a table without one."""
     card = card_path(lut_path)
-    return json.loads(card.read_text()).get("config") if card.is_file() else None
+    return read_json(card, f"remove it and {lut_path} and build the table again").get("config") if card.is_file() else None
 
 
 def _load_existing(config: LutConfig, out: Path) -> dict[str, Any]:

@@ -11,7 +11,6 @@ validation is written as `OUT.tflite.unverified` instead.
 from __future__ import annotations
 
 import dataclasses
-import json
 import platform
 from pathlib import Path
 from typing import Any, Callable
@@ -19,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ofa_tf.errors import ConfigError
-from ofa_tf.io import load_model
+from ofa_tf.io import load_model, read_json
 from ofa_tf.export.qat import QATConfig
 from ofa_tf.export.tflite import QUANTIZE_MODES
 from ofa_tf.export.validate import ValidationReport
@@ -31,6 +30,7 @@ VALIDATE_IMAGES = 500
 # 500 would cost a 224 px w1.2 subnet over a minute of Keras and LiteRT inference
 LATENCY_ONLY_VALIDATE_IMAGES = 32
 UNVERIFIED_SUFFIX = ".unverified"
+SUMMARY_REMEDY = "run `ofa-tf specialize` again for this subnet (it writes subnet.json)"
 
 
 @dataclasses.dataclass
@@ -130,7 +130,7 @@ def table_search_dirs(path: str | Path) -> list[Path]:
     """Where `--target NAME` looks for luts/NAME.yaml: the run a specialize folder's subnet came from
     (its `subnet.json` names the supernet), as `specialize` did, then the working folder."""
     summary = Path(path) / "subnet.json"
-    supernet = json.loads(summary.read_text()).get("provenance", {}).get("supernet") if summary.is_file() else None
+    supernet = read_json(summary, SUMMARY_REMEDY).get("provenance", {}).get("supernet") if summary.is_file() else None
     runs = [Path(supernet).parent, Path(supernet)] if supernet else []
     return [*runs, Path(".")]
 
@@ -140,7 +140,7 @@ def recorded_data(path: str | Path) -> str:
     summary = Path(path) / "subnet.json"
     if not summary.is_file():
         return "bundled"
-    data = json.loads(summary.read_text()).get("provenance", {}).get("data")
+    data = read_json(summary, SUMMARY_REMEDY).get("provenance", {}).get("data")
     return data if data and data != "run default" else "bundled"  # "run default": written before data was named
 
 

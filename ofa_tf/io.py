@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ofa_tf.errors import DataError
+from ofa_tf.errors import ConfigError, DataError
 
 SUBNET_FILE = "subnet.keras"  # the model in a specialized or fine-tuned subnet folder
 
@@ -38,6 +38,16 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | os.PathLike, remedy: str) -> Any:
+    """The JSON file ofa-tf wrote at `path`; one that is damaged (cut short by a full disk, edited by
+    hand) is a one-line `ConfigError` naming it and `remedy` (which step writes it again)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        reason = f"{error.msg} at line {error.lineno}" if isinstance(error, json.JSONDecodeError) else "not text"
+        raise ConfigError(f"{path} is damaged (not valid JSON: {reason}): {remedy}") from None
 
 
 def atomic_save_figure(figure: Any, path: str | os.PathLike, **savefig_kwargs: Any) -> Path:

@@ -109,12 +109,10 @@ def train(run_path, predictor_dir, epochs, seed):
     from ofa_tf.cli.common import import_library
 
     import_library()
-    import json
-
+    from ofa_tf.io import read_json
     from ofa_tf.nas.accuracy_dataset import DATASET_FILE
     from ofa_tf.nas.accuracy_predictor import save_accuracy_predictor
     from ofa_tf.nas.predictor_training import PredictorTrainingConfig, fit_accuracy_predictor
-    from ofa_tf.supernet.storage import CARD_FILE
     from ofa_tf.space.registry import space_from_dict
     from ofa_tf.training.run_folder import open_run
 
@@ -123,9 +121,9 @@ def train(run_path, predictor_dir, epochs, seed):
     dataset_path = directory / DATASET_FILE
     if not dataset_path.is_file():
         raise MissingFileError(f"{dataset_path} is missing: run `ofa-tf predictor build --supernet {run_path}` first")
-    dataset = json.loads(dataset_path.read_text())
+    dataset = read_json(dataset_path, f"remove it and run `ofa-tf predictor build --supernet {run_path}` again")
     resolutions = tuple(dataset["config"]["resolutions"])
-    space = space_from_dict(json.loads((run.supernet_dir / CARD_FILE).read_text())["search_space"])
+    space = space_from_dict(run.search_space)
     space = dataclasses.replace(space, resolutions=resolutions)  # the card names what was measured
     config = PredictorTrainingConfig(epochs=epochs, seed=seed)
     predictor, metrics = fit_accuracy_predictor(space, dataset["records"], resolutions, config)

@@ -390,10 +390,10 @@ def finetune(subnet, data, out_dir, epochs, lr, batch_size, crop_scale, teacher_
 
 def _finetune_crop_scale(subnet: str, given: str | None) -> tuple[float, ...]:
     """--crop-scale, else the training crops of the run the subnet was specialized from, else the reference's."""
-    import json
     from pathlib import Path
 
     from ofa_tf.data.transforms import DEFAULT_CROP_SCALE
+    from ofa_tf.io import read_json
     from ofa_tf.errors import ConfigError
     from ofa_tf.training.run_folder import open_run
 
@@ -406,7 +406,7 @@ def _finetune_crop_scale(subnet: str, given: str | None) -> tuple[float, ...]:
             raise ConfigError(f"--crop-scale {given}: expected two area fractions 0 < min <= max <= 1, e.g. 0.08,1")
         return scale
     summary = Path(subnet) / "subnet.json" if Path(subnet).is_dir() else Path(subnet).with_name("subnet.json")
-    supernet = json.loads(summary.read_text()).get("provenance", {}).get("supernet") if summary.is_file() else None
+    supernet = read_json(summary, "run `ofa-tf specialize` again for this subnet").get("provenance", {}).get("supernet") if summary.is_file() else None
     run_root = Path(supernet).parent if supernet else None
     if run_root is not None and (run_root / "config.json").is_file():
         return open_run(run_root).crop_scale()

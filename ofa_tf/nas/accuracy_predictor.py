@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -13,7 +12,7 @@ import numpy as np
 
 from ofa_tf._backend import keras
 from ofa_tf.errors import ConfigError, MissingFileError
-from ofa_tf.io import atomic_write_json
+from ofa_tf.io import atomic_write_json, read_json
 from ofa_tf.nas.arch_encoding import ArchEncoder, arch_encoder
 from ofa_tf.space.choices import ArchRows
 from ofa_tf.space.registry import Space
@@ -94,7 +93,7 @@ def load_accuracy_predictor(directory: str | os.PathLike, space: Space) -> Accur
         raise MissingFileError(
             f"{directory} holds no accuracy predictor: run `ofa-tf predictor build` and `ofa-tf predictor train` first"
         )
-    card = json.loads(card_path.read_text())
+    card = read_json(card_path, "run `ofa-tf predictor train` again")
     trained_space = type(space).from_dict(card["search_space"])
     if dataclasses.replace(trained_space, resolutions=space.resolutions) != space:
         raise ConfigError(f"the predictor in {directory} was trained for another supernet ({card['search_space']})")

@@ -9,7 +9,6 @@ Both files are written atomically (temporary file, then rename).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any, Sequence
 
 from ofa_tf._backend import keras, tf
 from ofa_tf.errors import ConfigError, MissingFileError
-from ofa_tf.io import atomic_write_json
+from ofa_tf.io import atomic_write_json, read_json
 from ofa_tf.space.registry import Space, register_described, registered
 
 WEIGHTS_FILE = "supernet.weights.h5"
@@ -83,12 +82,12 @@ def load_supernet(directory: str | os.PathLike) -> Supernet:
             f"{directory} is not a supernet folder: expected {CARD_FILE} and {WEIGHTS_FILE} "
             "(made by `ofa-tf convert-official` or `ofa-tf train`)"
         )
+    card = read_json(card_path, "write the supernet folder again (`ofa-tf train`, `convert-official`, `supernet from-keras`)")
     try:
-        card = json.loads(card_path.read_text())
         register_described(card.get("search_space", {}))
         family = card.get("search_space", {}).get("family", "mbv3")
         net = supernet_class(family)(**card["config"])
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
+    except (KeyError, TypeError) as error:
         raise ConfigError(f"{card_path} is not a valid supernet card ({error})") from None
     net.build((None, None, None, 3))
     net.load_weights(weights_path)

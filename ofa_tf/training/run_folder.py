@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 from pathlib import Path
 from typing import Sequence
@@ -18,6 +17,7 @@ from typing import Sequence
 from ofa_tf.data.sources import ImageSource, open_source, require_classes
 from ofa_tf.data.transforms import DEFAULT_CROP_SCALE
 from ofa_tf.errors import ConfigError, MissingFileError
+from ofa_tf.io import read_json
 from ofa_tf.supernet.storage import CARD_FILE
 from ofa_tf.training.config import TrainConfig
 from ofa_tf.training.trainer import CONFIG_FILE, SUPERNET_DIR, load_run_config
@@ -62,7 +62,7 @@ class RunFolder:
 
     @functools.cached_property
     def _card(self) -> dict:
-        return json.loads((self.supernet_dir / CARD_FILE).read_text())
+        return read_json(self.supernet_dir / CARD_FILE, "save the supernet again (`ofa-tf train` writes it when its last phase ends)")
 
     def data_name(self, data: str | None) -> str:
         """`--data` if given, else the run's training data; a bare supernet records none (bundled)."""

@@ -9,7 +9,6 @@ is a subnet folder like `specialize`'s (`subnet.keras` + `subnet.json`), which
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -17,7 +16,7 @@ from typing import Any, Callable
 from ofa_tf._backend import keras
 from ofa_tf.data.sources import ImageSource
 from ofa_tf.errors import ConfigError, DataError
-from ofa_tf.io import SUBNET_FILE, atomic_save_model, atomic_write_json, load_model, model_file
+from ofa_tf.io import SUBNET_FILE, atomic_save_model, atomic_write_json, load_model, model_file, read_json
 from ofa_tf.training.finetune import FinetuneConfig, finetune, keras_top1
 
 SUMMARY_FILE = "subnet.json"
@@ -42,7 +41,7 @@ def with_new_head(model: Any, n_classes: int, seed: int = 0) -> Any:
 def _source_summary(path: str | Path) -> dict[str, Any]:
     """The subnet.json beside a subnet (a specialize folder's), else {}."""
     summary = Path(path) / SUMMARY_FILE if Path(path).is_dir() else Path(path).with_name(SUMMARY_FILE)
-    return json.loads(summary.read_text()) if summary.is_file() else {}
+    return read_json(summary, "run `ofa-tf specialize` again for this subnet") if summary.is_file() else {}
 
 
 def transfer_subnet(

@@ -11,7 +11,6 @@ traced gradient function serves every subnet, phase and resolution.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Any, Protocol, Sequence
@@ -22,7 +21,7 @@ from ofa_tf._backend import keras, tf
 from ofa_tf.data.source_base import fitting_holdout
 from ofa_tf.data.sources import ImageSource, open_source
 from ofa_tf.errors import ConfigError, DataError, DivergedError, MissingFileError
-from ofa_tf.io import atomic_write_json
+from ofa_tf.io import atomic_write_json, read_json
 from ofa_tf.supernet.storage import CARD_FILE, load_supernet, save_supernet
 from ofa_tf.supernet.storage import Supernet, supernet_for_space
 from ofa_tf.space.registry import Config
@@ -387,7 +386,7 @@ class ProgressiveShrinkingTrainer:
 
     def _load_results(self) -> list[dict[str, Any]]:
         path = self.run_dir / RESULTS_FILE
-        return json.loads(path.read_text()) if path.is_file() else []
+        return read_json(path, f"remove it: each phase's results are measured again when {self.run_dir} resumes") if path.is_file() else []
 
     def _save_checkpoint(self) -> None:
         """Saves through `CheckpointManager`: data files first, then the index and the
@@ -502,7 +501,7 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise MissingFileError(f"{run_dir} is not a training run: {CONFIG_FILE} is missing (start one with `ofa-tf train --out DIR`)")
-    data = json.loads(path.read_text())
+    data = read_json(path, f"start a new run with --out (the config of {run_dir} cannot be read back)")
     if data.get("init") and (Path(data["init"]) / CARD_FILE).is_file():
         pretrained_space(data["init"])  # registers a family the pretrained card carries (a converted Keras network)
     return config_from_dict(data)

@@ -9,11 +9,11 @@ trains alone.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from ofa_tf.errors import ConfigError
+from ofa_tf.io import read_json
 from ofa_tf.space.registry import choice_fields, register_described
 from ofa_tf.supernet.storage import CARD_FILE, Supernet
 
@@ -21,7 +21,7 @@ from ofa_tf.supernet.storage import CARD_FILE, Supernet
 def pretrained_space(supernet_dir: str | Path) -> dict[str, Any]:
     """The search space a supernet folder's card records (family, width, choice lists, trained resolutions);
     a family the card carries as data (a network converted from Keras) is registered."""
-    space = json.loads((Path(supernet_dir) / CARD_FILE).read_text())["search_space"]
+    space = read_json(Path(supernet_dir) / CARD_FILE, "write the supernet folder again (`ofa-tf train`, `supernet from-keras`)")["search_space"]
     register_described(space)
     return space
 
