@@ -66,6 +66,17 @@ def weighted_layers(model) -> list[tuple[str, tuple, list[np.ndarray]]]:
     return layers
 
 
+@pytest.fixture(scope="module", autouse=True)
+def own_registry():
+    """The families these tests convert stay registered for this module only."""
+    from ofa_tf.space import registry
+
+    saved = dict(registry._REGISTRY)
+    yield
+    registry._REGISTRY.clear()
+    registry._REGISTRY.update(saved)
+
+
 @pytest.fixture(scope="module", params=list(MODELS))
 def converted(request):
     from ofa_tf.elastic import from_keras

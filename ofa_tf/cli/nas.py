@@ -123,7 +123,7 @@ def train(run_path, predictor_dir, epochs, seed):
         raise MissingFileError(f"{dataset_path} is missing: run `ofa-tf predictor build --supernet {run_path}` first")
     dataset = read_json(dataset_path, f"remove it and run `ofa-tf predictor build --supernet {run_path}` again")
     resolutions = tuple(dataset["config"]["resolutions"])
-    space = space_from_dict(run.search_space)
+    space = space_from_dict(run.search_space())
     space = dataclasses.replace(space, resolutions=resolutions)  # the card names what was measured
     config = PredictorTrainingConfig(epochs=epochs, seed=seed)
     predictor, metrics = fit_accuracy_predictor(space, dataset["records"], resolutions, config)
