@@ -66,4 +66,4 @@ def from_keras(model_path, out_dir, kernels, expand, depth, inputs, resolutions)
         click.echo(line)
     for note in reading.notes:
         click.echo(f"note: {note}")
-    click.echo(f"largest subnet = {model.name}: {macs / 1e6:.1f}M MACs at {size} px, {params / 1e6:.2f}M parameters -> {out_dir}")
+    click.echo(f"largest subnet = {model.name}: {macs / 1e6:.2f}M MACs at {size} px, {params:,} parameters -> {out_dir}")
