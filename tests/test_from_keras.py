@@ -18,6 +18,7 @@ MODELS = {  # constructor arguments, and what the model's input is (None: read f
     "MobileNetV3Small": ({}, None),
     "MobileNetV3Large": ({}, None),
     "EfficientNetB0": ({}, None),
+    "EfficientNetB1": ({}, None),  # its first stage has two blocks without expand conv
     "ResNet50": ({}, "caffe"),
 }
 RESOLUTIONS = (32, 37)  # an even and an odd size: Keras' `correct_pad` pads each differently
@@ -134,6 +135,15 @@ def test_a_smaller_subnet_extracts_exactly_and_counts_as_its_model(converted):
     finally:
         net.set_active_config(net.space.max_config())
     assert count_costs(net.space, config, RESOLUTIONS[1]) == (count_model_macs(subnet), count_model_params(subnet))
+
+
+def test_sorting_middle_channels_by_importance_keeps_the_largest_subnet(converted):
+    """What the expand phases do first (`re_organize_middle_weights`) permutes channels, not the function."""
+    _, _, net = converted
+    images = normalized_images(RESOLUTIONS[0], seed=4)
+    before = net(images, training=False).numpy()
+    net.re_organize_middle_weights(expand_ratio_stage=1)
+    np.testing.assert_allclose(net(images, training=False).numpy(), before, atol=1e-5 * max(1.0, np.abs(before).max()))
 
 
 # ----- your own network: a small MBConv CNN built here ------------------------------------------------

@@ -183,9 +183,6 @@ class KerasFamily:
         convention_affine(self.inputs)
         if len(self.blocks) < 2:
             raise ConfigError(f"{self.source}: a converted network needs at least two MBConv blocks, it has {len(self.blocks)}")
-        for index, block in enumerate(self.blocks[1:], start=1):
-            if block.kind == "mbconv" and not block.expand:
-                raise ConfigError(f"{self.source}: block {index} has no expand conv; only the first block may lack one")
 
     def network_input(self) -> tuple[tuple[float, ...], tuple[float, ...], bool]:
         """(scale, offset, bgr): per RGB channel, the affine map from ofa-tf's normalized images to what

@@ -185,7 +185,9 @@ class KerasSpace(SearchSpace):
         for stage, count in enumerate(self.stage_block_counts):
             for depth_index in range(count):
                 block = next(blocks)
-                specs.append(self._spec(block, self._mid_channels(block.mid_channels), index=len(specs), stage=stage, depth_index=depth_index))
+                # a block without expand conv (EfficientNet-B1's second) has its input's width whatever `e`
+                mids = self._mid_channels(block.mid_channels) if block.expand else (block.mid_channels,) * len(self.expand_ratio_list)
+                specs.append(self._spec(block, mids, index=len(specs), stage=stage, depth_index=depth_index))
         return tuple(specs)
 
     def first_block(self) -> KerasBlockSpec:

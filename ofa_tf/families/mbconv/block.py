@@ -124,8 +124,11 @@ class ElasticMBConvBlock(keras.layers.Layer):
         weights. With `expand_ratio_stage > 0`, channels beyond the widths of
         the first `expand_ratio_stage + 1` ratios get large negative offsets, so
         channels only move within their nested segment. The SE hidden channels
-        are then sorted by the L1 norm of their expand weights.
+        are then sorted by the L1 norm of their expand weights. A block without
+        expand conv keeps its order: its middle channels are its input's.
         """
+        if not self.has_expand:
+            return
         importance = np.abs(self.project_conv.kernel.numpy()).sum(axis=(0, 1, 3))
         order = importance_order(importance, expand_ratio_stage, self.mid_channels)
         _permute(self.project_conv.kernel, order, axis=2)
