@@ -309,11 +309,6 @@ class KerasSpace(SearchSpace):
 
         return keras_layer_slots(self, resolution)
 
-    def slot_variants(self, arch: ArchIndices) -> np.ndarray:
-        from ofa_tf.families.mbconv.slots import mbconv_slot_variants
-
-        return mbconv_slot_variants(self, arch)
-
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "description": self.family_spec.to_dict()}
 

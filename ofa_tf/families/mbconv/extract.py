@@ -14,7 +14,6 @@ from ofa_tf._backend import keras
 from ofa_tf.layers.activations import KERAS_ACTIVATION
 from ofa_tf.families.mbconv.description import POOL, HeadConv
 from ofa_tf.families.mbconv.space import BlockSpec, SubnetConfig
-from ofa_tf.space.choices import se_mid_channels
 from ofa_tf.space.slots import FIRST_BLOCK
 
 
@@ -31,12 +30,21 @@ class SubnetBuilder:
             layer.set_weights(weights)
         return y
 
-    def conv(self, x, name, filters, kernel_size, source, strides=1, use_bias=False, activation=None):
-        in_channels = x.shape[-1]
+    def _padded(self, x, name, kernel_size: int, padding: str):
+        """`x` and the Keras padding of a layer that pads as `padding`: TF's "same" (networks converted from
+        Keras), or `k // 2` on each side ("symmetric", the official OFA's: a `ZeroPadding2D`, then "valid")."""
+        if padding == "same":
+            return x, "same"
         if kernel_size > 1:
             x = self.apply(self.layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad"), x)
+        return x, "valid"
+
+    def conv(self, x, name, filters, kernel_size, source, strides=1, activation=None):
+        """A stock `Conv2D` with `source`'s (an `ElasticConv2D`'s) sliced weights, padding and bias."""
+        in_channels = x.shape[-1]
+        x, padding = self._padded(x, name, kernel_size, source.padding)
         conv = self.layers.Conv2D(
-            filters, kernel_size, strides=strides, use_bias=use_bias, activation=activation, name=name
+            filters, kernel_size, strides=strides, padding=padding, use_bias=source.use_bias, activation=activation, name=name
         )
         return self.apply(conv, x, source.sliced_weights(in_channels, filters))
 
@@ -54,8 +62,10 @@ class SubnetBuilder:
         if block.has_expand:
             x = self.conv(x, f"{name}_expand", mid, 1, block.expand_conv)
             x = self.bn_act(x, f"{name}_expand", block.expand_bn, spec.activation)
-        x = self.apply(self.layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_depthwise_pad"), x)
-        depthwise = self.layers.DepthwiseConv2D(kernel_size, strides=spec.stride, use_bias=False, name=f"{name}_depthwise")
+        x, padding = self._padded(x, f"{name}_depthwise", kernel_size, block.padding)
+        depthwise = self.layers.DepthwiseConv2D(
+            kernel_size, strides=spec.stride, padding=padding, use_bias=False, name=f"{name}_depthwise"
+        )
         x = self.apply(depthwise, x, block.depthwise.sliced_weights(mid, kernel_size))
         x = self.bn_act(x, f"{name}_depthwise", block.depthwise_bn, spec.activation)
         if spec.use_se:
@@ -89,18 +99,20 @@ class SubnetBuilder:
         return self.apply(self.layers.GlobalAveragePooling2D(keepdims=True, name="pool"), x)
 
     def classifier(self, x, supernet):
-        """The linear classifier on flat features."""
-        weights = supernet.classifier.sliced_weights(x.shape[-1], supernet.space.n_classes)
-        return self.apply(self.layers.Dense(supernet.space.n_classes, name="classifier"), x, weights)
+        """The linear classifier on flat features (with a bias where the supernet's has one)."""
+        n, source = supernet.space.n_classes, supernet.classifier
+        return self.apply(self.layers.Dense(n, use_bias=source.use_bias, name="classifier"), x, source.sliced_weights(x.shape[-1], n))
 
     def squeeze_excite(self, x, name, source):
+        """`source`'s (an `ElasticSqueezeExcite`'s) hidden width, activations and sliced weights as stock layers."""
         channels = x.shape[-1]
-        mid = se_mid_channels(channels)
         weights = source.sliced_weights(channels)
         s = self.apply(self.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool"), x)
-        reduce = self.layers.Conv2D(mid, 1, activation=KERAS_ACTIVATION["relu"], name=f"{name}_reduce")
+        reduce = self.layers.Conv2D(
+            source.hidden_channels(channels), 1, activation=KERAS_ACTIVATION[source.activation], name=f"{name}_reduce"
+        )
         s = self.apply(reduce, s, weights[:2])
-        expand = self.layers.Conv2D(channels, 1, activation=KERAS_ACTIVATION["h_sigmoid"], name=f"{name}_expand")
+        expand = self.layers.Conv2D(channels, 1, activation=KERAS_ACTIVATION[source.gate], name=f"{name}_expand")
         s = self.apply(expand, s, weights[2:])
         return self.layers.Multiply(name=f"{name}_multiply")([x, s])
 
