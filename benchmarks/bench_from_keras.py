@@ -20,35 +20,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+import click
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results_io import write_results  # noqa: E402
+from results_io import ofa_tf_once as _ofa_tf, write_results  # noqa: E402
 
 RESOLUTION = 56  # the cifar preset's largest training and evaluation resolution
 BUDGETS = ("2.0M-MACs", "2.8M-MACs", "3.6M-MACs")  # the model: 4.18M MACs at 56 px, its smallest subnet 1.56M at 40 px
-
-
-def _ofa_tf(work: Path, name: str, *args) -> float:
-    """Runs `ofa-tf ARGS` once (a rerun reuses the result); its wall time in seconds."""
-    done = work / f"{name}.seconds"
-    if not done.exists():
-        command = [sys.executable, "-m", "ofa_tf.cli", *map(str, args)]
-        print(f"[{name}] ofa-tf {' '.join(map(str, args))}", flush=True)
-        started = time.perf_counter()
-        with (work / f"{name}.log").open("w") as log:
-            code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT)
-        if code != 0:
-            tail = (work / f"{name}.log").read_text().strip().splitlines()[-3:]
-            raise SystemExit(f"{name} exited {code}: {' / '.join(tail)}")
-        done.write_text(f"{time.perf_counter() - started:.1f}")
-    return float(done.read_text())
 
 
 def _random_model(path: Path, seed: int) -> None:
@@ -191,7 +175,10 @@ def main() -> None:
     columns = ("subnet", "MMACs", "px", "elastic top-1 %", "from scratch top-1 %", "own training top-1 %", "elastic - scratch (points)",
                "int8 top-1 %", "host int8 ms")
     for seed in (int(s) for s in args.seeds.split(",")):
-        results[seed] = run_seed(Path(args.work) / f"seed{seed}", seed, args.smoke)
+        try:
+            results[seed] = run_seed(Path(args.work) / f"seed{seed}", seed, args.smoke)
+        except click.ClickException as error:  # a step failed: its message, not a traceback
+            raise SystemExit(error.message) from None
         extra = {
             "seeds": list(results), "cells": "mean ± sample standard deviation over the seeds (one value: one seed)",
             "setup": (f"keras.applications.MobileNetV2(alpha=0.35, classes=10, weights=None) at {RESOLUTION} px; the bundled CIFAR-10 "

@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -36,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results_io import published_run, results_dir, write_results  # noqa: E402
+from results_io import ofa_tf_once as _ofa_tf, published_run, results_dir, write_results  # noqa: E402
 
 PRETRAIN_CLASSES = range(0, 5)
 TASK_CLASSES = range(5, 10)
@@ -70,22 +68,6 @@ def _prepare_data(work: Path, per_class: int) -> tuple[Path, Path]:
         _write_folder(task / "val", bundled.x_test, bundled.y_test, names, TASK_CLASSES, None, 0)
         (work / "data.done").write_text("")
     return pretrain, task
-
-
-def _ofa_tf(work: Path, name: str, *args) -> float:
-    """Runs `ofa-tf ARGS` once (a rerun reuses the result); its wall time in seconds."""
-    done = work / f"{name}.seconds"
-    if not done.exists():
-        command = [sys.executable, "-m", "ofa_tf.cli", *map(str, args)]
-        print(f"[{name}] ofa-tf {' '.join(map(str, args))}", flush=True)
-        started = time.perf_counter()
-        with (work / f"{name}.log").open("w") as log:
-            code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT)
-        if code != 0:
-            tail = (work / f"{name}.log").read_text().strip().splitlines()[-3:]
-            raise click.ClickException(f"{name} exited {code}: {' / '.join(tail)}")
-        done.write_text(f"{time.perf_counter() - started:.1f}")
-    return float(done.read_text())
 
 
 def _specialize_chain(work: Path, tag: str, run: Path, budgets: str, n_subnets: int, data: Path | None) -> float:

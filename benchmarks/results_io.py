@@ -6,8 +6,12 @@ import datetime
 import os
 import platform
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any, Sequence
+
+import click
 
 from ofa_tf.io import atomic_write_json, atomic_write_text
 
@@ -86,3 +90,19 @@ def write_results(
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
     lines += ["", *(f"- {key}: {value}" for key, value in extra.items()), f"- machine: {data['machine']}", ""]
     return atomic_write_text(folder / f"{name}.md", "\n".join(lines))
+
+
+def ofa_tf_once(work: Path, name: str, *args) -> float:
+    """Runs `ofa-tf ARGS` once (a rerun reuses the result); its wall time in seconds."""
+    done = work / f"{name}.seconds"
+    if not done.exists():
+        command = [sys.executable, "-m", "ofa_tf.cli", *map(str, args)]
+        print(f"[{name}] ofa-tf {' '.join(map(str, args))}", flush=True)
+        started = time.perf_counter()
+        with (work / f"{name}.log").open("w") as log:
+            code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT)
+        if code != 0:
+            tail = (work / f"{name}.log").read_text().strip().splitlines()[-3:]
+            raise click.ClickException(f"{name} exited {code}: {' / '.join(tail)}")
+        done.write_text(f"{time.perf_counter() - started:.1f}")
+    return float(done.read_text())
